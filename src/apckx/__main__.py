@@ -1,0 +1,3 @@
+from apckx._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""pytest plugin: the ``apc_emulator`` fixture (filled in by the emulator work)."""
