@@ -1,0 +1,276 @@
+"""Where a cleartext key comes from: file, stdin, environment, masked prompt, components, hex.
+
+Reusable by every command that takes key material. :func:`add_key_arguments` adds the flags
+under a configurable name (``--kek``, ``--kek-file``, ``--kek-env`` for import-kek; import-key
+passes ``name="key"``), :func:`read_key` reads the key as the flags say. Prompts go through
+injectable functions (:class:`KeyInputIO`) so tests can drive them. Nothing here ever prints
+key material: only key check values (KCVs) are shown, on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from apckx.errors import InputError, KeyMaterialError
+
+MAX_KEY_FILE_BYTES = 4096
+MIN_COMPONENTS = 2
+MAX_COMPONENTS = 9
+_KCV_RE = re.compile(r"^[0-9A-Fa-f]{4,16}$")
+
+HEX_WARNING = (
+    "apckx: warning: --{flag} puts the key on the command line, where other users (ps) and "
+    "your shell history can see it; prefer --{flag}-file, --{flag}-env, --prompt or --components"
+)
+
+
+def _default_getpass(prompt: str) -> str:
+    return getpass.getpass(prompt, stream=sys.stderr)
+
+
+@dataclass
+class KeyInputIO:
+    """The edges key input touches; tests replace them."""
+
+    getpass: Callable[[str], str] = _default_getpass
+    stdin: TextIO | None = None  # None: sys.stdin at call time
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    err: TextIO | None = None  # None: sys.stderr at call time
+
+    def stderr(self) -> TextIO:
+        return self.err if self.err is not None else sys.stderr
+
+    def stdin_stream(self) -> TextIO:
+        return self.stdin if self.stdin is not None else sys.stdin
+
+
+def add_key_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    name: str = "kek",
+    label: str = "KEK",
+    required: bool = False,
+) -> None:
+    """Add ``--NAME``, ``--NAME-file``, ``--NAME-env``, ``--prompt``, ``--components``,
+    ``--expect-kcv`` (one source at a time)."""
+    group = parser.add_argument_group(f"{label} input (one of)")
+    sources = group.add_mutually_exclusive_group(required=required)
+    dest = name.replace("-", "_")
+    sources.add_argument(
+        f"--{name}",
+        dest=f"{dest}_hex",
+        metavar="HEX",
+        help=f"the {label} as hex (compatibility only: visible in ps and shell history)",
+    )
+    sources.add_argument(
+        f"--{name}-file",
+        dest=f"{dest}_file",
+        metavar="PATH",
+        help=f"read the {label} (hex) from a file, or '-' for stdin",
+    )
+    sources.add_argument(
+        f"--{name}-env",
+        dest=f"{dest}_env",
+        metavar="VAR",
+        help=f"read the {label} (hex) from an environment variable",
+    )
+    sources.add_argument(
+        "--prompt",
+        dest=f"{dest}_prompt",
+        action="store_true",
+        help=f"enter the {label} at a masked prompt",
+    )
+    sources.add_argument(
+        "--components",
+        dest=f"{dest}_components",
+        metavar="N",
+        type=int,
+        help=f"N custodians (2 to 9) each enter a component of the {label} at a masked prompt; "
+        "each component's KCV and the combined KCV are shown",
+    )
+    group.add_argument(
+        "--expect-kcv",
+        dest=f"{dest}_expect_kcv",
+        metavar="KCV",
+        help=f"stop before any API call unless the {label}'s check value is KCV",
+    )
+
+
+def key_source_given(args: argparse.Namespace, *, name: str = "kek") -> bool:
+    dest = name.replace("-", "_")
+    return any(
+        getattr(args, f"{dest}_{suffix}", None) not in (None, False)
+        for suffix in ("hex", "file", "env", "prompt", "components")
+    )
+
+
+def read_key(
+    args: argparse.Namespace,
+    algorithm: str,
+    *,
+    name: str = "kek",
+    label: str = "KEK",
+    io: KeyInputIO | None = None,
+) -> bytes:
+    """Read the key the flags point at, check it for ``algorithm`` and ``--expect-kcv``."""
+    io = io or KeyInputIO()
+    dest = name.replace("-", "_")
+    expect_kcv = getattr(args, f"{dest}_expect_kcv", None)
+    if expect_kcv is not None:
+        check_kcv_text(expect_kcv, flag="--expect-kcv")
+    hex_text = getattr(args, f"{dest}_hex", None)
+    file_name = getattr(args, f"{dest}_file", None)
+    env_name = getattr(args, f"{dest}_env", None)
+    components = getattr(args, f"{dest}_components", None)
+    if hex_text is not None:
+        print(HEX_WARNING.format(flag=name), file=io.stderr())
+        key = key_from_hex(hex_text, algorithm, what=f"--{name}")
+    elif file_name is not None:
+        key = key_from_file(file_name, algorithm, what=f"--{name}-file", io=io)
+    elif env_name is not None:
+        key = key_from_env(env_name, algorithm, what=f"--{name}-env", io=io)
+    elif getattr(args, f"{dest}_prompt", False):
+        key = key_from_prompt(algorithm, label=label, io=io)
+    elif components is not None:
+        key = key_from_components(components, algorithm, label=label, io=io)
+    else:
+        raise InputError(
+            f"no {label} given: use --{name}-file, --{name}-env, --prompt or --components "
+            f"(or --{name} HEX)"
+        )
+    if expect_kcv is not None:
+        check_expected_kcv(key, algorithm, expect_kcv, label=label)
+    return key
+
+
+def key_from_hex(text: str, algorithm: str, *, what: str) -> bytes:
+    from apckx.crypto.keys import parse_key_hex
+
+    return parse_key_hex(text, algorithm, what=what)
+
+
+def key_from_file(path_text: str, algorithm: str, *, what: str, io: KeyInputIO) -> bytes:
+    """Hex from a file (first non-empty content, whitespace ignored) or '-' for stdin."""
+    if path_text == "-":
+        data = io.stdin_stream().read(MAX_KEY_FILE_BYTES + 1)
+        source = "stdin"
+    else:
+        path = Path(path_text)
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"{what}: {path_text} is not a regular file")
+            if info.st_size > MAX_KEY_FILE_BYTES:
+                raise InputError(f"{what}: {path_text} is too large to hold a key")
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                print(
+                    f"apckx: warning: {path_text} is readable by other users; chmod 600 it",
+                    file=io.stderr(),
+                )
+            data = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise InputError(f"{what}: no such file: {path_text}") from None
+        except IsADirectoryError:
+            raise InputError(f"{what}: {path_text} is a directory") from None
+        except PermissionError:
+            raise InputError(f"{what}: permission denied reading {path_text}") from None
+        except UnicodeDecodeError:
+            raise KeyMaterialError(f"{what}: {path_text} does not hold hex text") from None
+        except OSError as exc:
+            raise InputError(f"{what}: cannot read {path_text}: {exc.strerror}") from None
+        source = path_text
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise InputError(f"{what}: {source} is too large to hold a key")
+    if not data.strip():
+        raise KeyMaterialError(f"{what}: {source} is empty")
+    return key_from_hex("".join(data.split()), algorithm, what=what)
+
+
+def key_from_env(var: str, algorithm: str, *, what: str, io: KeyInputIO) -> bytes:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+        raise InputError(f"{what}: {var[:40]!r} is not an environment variable name")
+    value = io.environ.get(var)
+    if value is None:
+        raise InputError(f"{what}: environment variable {var} is not set")
+    if not value.strip():
+        raise KeyMaterialError(f"{what}: environment variable {var} is empty")
+    return key_from_hex(value, algorithm, what=what)
+
+
+def key_from_prompt(algorithm: str, *, label: str, io: KeyInputIO) -> bytes:
+    from apckx.crypto.kcv import compute_kcv
+
+    text = io.getpass(f"{label} ({algorithm}, hex): ")
+    key = key_from_hex(text, algorithm, what=label)
+    print(f"{label} KCV: {compute_kcv(key, algorithm)}", file=io.stderr())
+    return key
+
+
+def key_from_components(count: int, algorithm: str, *, label: str, io: KeyInputIO) -> bytes:
+    """Each custodian enters a component at a masked prompt; the components are XORed."""
+    from apckx.crypto.components import combine_components
+    from apckx.crypto.kcv import compute_kcv
+    from apckx.crypto.keys import check_key_material
+
+    if not MIN_COMPONENTS <= count <= MAX_COMPONENTS:
+        raise InputError(
+            f"--components must be between {MIN_COMPONENTS} and {MAX_COMPONENTS} (got {count})"
+        )
+    err = io.stderr()
+    parts: list[bytes] = []
+    for index in range(1, count + 1):
+        what = f"component {index} of {count}"
+        text = io.getpass(f"{label} {what} ({algorithm}, hex): ")
+        component = key_from_hex(text, algorithm, what=what)
+        if component in parts:
+            raise KeyMaterialError(f"{what} repeats an earlier component")
+        parts.append(component)
+        print(f"{label} {what} KCV: {compute_kcv(component, algorithm)}", file=err)
+    key = combine_components(parts)
+    check_key_material(key, algorithm, what=f"the combined {label}")
+    print(f"{label} (combined) KCV: {compute_kcv(key, algorithm)}", file=err)
+    return key
+
+
+def check_kcv_text(text: str, *, flag: str) -> str:
+    if not _KCV_RE.match(text.strip()):
+        raise InputError(f"{flag} must be 4 to 16 hex characters (a key check value)")
+    return text.strip().upper()
+
+
+def check_expected_kcv(key: bytes, algorithm: str, expected: str, *, label: str = "key") -> None:
+    """Raise KeyMaterialError unless ``key``'s KCV is ``expected`` (constant time)."""
+    from apckx.crypto.kcv import compute_kcv, kcv_matches
+
+    expected_hex = check_kcv_text(expected, flag="--expect-kcv")
+    actual_hex = compute_kcv(key, algorithm)
+    if not kcv_matches(actual_hex[: len(expected_hex)], expected_hex):
+        raise KeyMaterialError(
+            f"the {label}'s KCV is {actual_hex}, not {expected_hex} (--expect-kcv): "
+            "wrong key or wrong components; nothing was sent to APC"
+        )
+
+
+def describe_key_source(args: Any, *, name: str = "kek") -> str:
+    """A words-only description of where the key came from (for the audit record)."""
+    dest = name.replace("-", "_")
+    if getattr(args, f"{dest}_hex", None) is not None:
+        return "command line (hex)"
+    if getattr(args, f"{dest}_file", None) is not None:
+        return "stdin" if args.__dict__[f"{dest}_file"] == "-" else "file"
+    if getattr(args, f"{dest}_env", None) is not None:
+        return "environment variable"
+    if getattr(args, f"{dest}_prompt", False):
+        return "masked prompt"
+    if getattr(args, f"{dest}_components", None) is not None:
+        return f"{getattr(args, f'{dest}_components')} components"
+    return "generated"

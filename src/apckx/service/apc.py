@@ -1,0 +1,297 @@
+"""Typed wrappers over the APC control plane (``payment-cryptography``).
+
+Every botocore error becomes :class:`apckx.errors.ServiceError` (AWS error code kept in
+``.code``); connection and credential problems become :class:`ConfigError`. Every call is
+timed and recorded in :attr:`ApcService.calls` (operation, start, duration, outcome): the
+audit record and the round-trip tests read it. Parameters are never logged: ImportKey carries
+only wrapped key blocks, but a wrapper that logs nothing cannot leak anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from apckx.errors import ConfigError, InputError, ServiceError
+
+_log = logging.getLogger("apckx.service")
+
+Key = dict[str, Any]
+"""APC's ``Key`` structure as boto3 returns it (KeyArn, KeyAttributes, KeyState, ...)."""
+
+CEREMONY_TAG = "apckx:ceremony"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One APC call as made: no parameters, so nothing secret."""
+
+    operation: str
+    started: float  # time.time()
+    duration_ms: float
+    error_code: str | None = None
+    thread: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "started": round(self.started, 3),
+            "duration_ms": round(self.duration_ms, 1),
+            "error_code": self.error_code,
+        }
+
+
+def tags_to_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+
+
+class ApcService:
+    """The APC operations apckx uses, one method each, named after botocore's."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[ApiCall] = []
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _call(self, operation: str, method: str, **params: Any) -> dict[str, Any]:
+        import botocore.exceptions
+
+        started = time.time()
+        t0 = time.perf_counter()
+        error_code: str | None = None
+        try:
+            response: dict[str, Any] = getattr(self.client, method)(**params)
+            return response
+        except botocore.exceptions.ClientError as exc:
+            err = exc.response.get("Error", {})
+            error_code = str(err.get("Code") or "Unknown")
+            message = str(err.get("Message") or err.get("ResourceId") or "").splitlines()[0:1]
+            raise ServiceError(operation, error_code, message[0] if message else "") from None
+        except botocore.exceptions.ParamValidationError as exc:
+            error_code = "ParamValidation"
+            raise InputError(f"{operation}: invalid parameters: {_one_line(exc)}") from None
+        except botocore.exceptions.NoCredentialsError:
+            error_code = "NoCredentials"
+            raise ConfigError(
+                "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
+            ) from None
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError,
+        ) as exc:
+            error_code = "Connection"
+            raise ServiceError(operation, "ConnectionError", _one_line(exc)) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            error_code = type(exc).__name__
+            raise ServiceError(operation, error_code, _one_line(exc)) from None
+        finally:
+            duration_ms = (time.perf_counter() - t0) * 1000.0
+            call = ApiCall(
+                operation, started, duration_ms, error_code, threading.current_thread().name
+            )
+            with self._lock:
+                self.calls.append(call)
+            _log.debug("%s %s in %.0f ms", operation, error_code or "ok", duration_ms)
+
+    def _pages(
+        self, operation: str, method: str, items: str, **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page_params = dict(params)
+            if token:
+                page_params["NextToken"] = token
+            page = self._call(operation, method, **page_params)
+            yield from page.get(items, [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    # -- keys -----------------------------------------------------------------------------
+    def create_key(
+        self,
+        *,
+        key_attributes: Mapping[str, Any],
+        exportable: bool,
+        enabled: bool = True,
+        key_check_value_algorithm: str | None = None,
+        derive_key_usage: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Key:
+        params: dict[str, Any] = {
+            "KeyAttributes": dict(key_attributes),
+            "Exportable": exportable,
+            "Enabled": enabled,
+        }
+        if key_check_value_algorithm:
+            params["KeyCheckValueAlgorithm"] = key_check_value_algorithm
+        if derive_key_usage:
+            params["DeriveKeyUsage"] = derive_key_usage
+        if tags:
+            params["Tags"] = tags_to_list(tags)
+        key: Key = self._call("CreateKey", "create_key", **params)["Key"]
+        return key
+
+    def get_key(self, key_identifier: str) -> Key:
+        key: Key = self._call("GetKey", "get_key", KeyIdentifier=key_identifier)["Key"]
+        return key
+
+    def list_keys(self, *, key_state: str | None = None, page_size: int = 100) -> list[Key]:
+        """Every key summary, all pages."""
+        params: dict[str, Any] = {"MaxResults": page_size}
+        if key_state:
+            params["KeyState"] = key_state
+        return list(self._pages("ListKeys", "list_keys", "Keys", **params))
+
+    def delete_key(self, key_identifier: str, *, delete_key_in_days: int = 7) -> Key:
+        key: Key = self._call(
+            "DeleteKey",
+            "delete_key",
+            KeyIdentifier=key_identifier,
+            DeleteKeyInDays=delete_key_in_days,
+        )["Key"]
+        return key
+
+    def restore_key(self, key_identifier: str) -> Key:
+        key: Key = self._call("RestoreKey", "restore_key", KeyIdentifier=key_identifier)["Key"]
+        return key
+
+    def start_key_usage(self, key_identifier: str) -> Key:
+        key: Key = self._call("StartKeyUsage", "start_key_usage", KeyIdentifier=key_identifier)[
+            "Key"
+        ]
+        return key
+
+    def stop_key_usage(self, key_identifier: str) -> Key:
+        key: Key = self._call("StopKeyUsage", "stop_key_usage", KeyIdentifier=key_identifier)["Key"]
+        return key
+
+    def get_public_key_certificate(self, key_identifier: str) -> tuple[str, str]:
+        """(KeyCertificate, KeyCertificateChain): both base64 of PEM, as APC sends them."""
+        response = self._call(
+            "GetPublicKeyCertificate", "get_public_key_certificate", KeyIdentifier=key_identifier
+        )
+        return str(response["KeyCertificate"]), str(response["KeyCertificateChain"])
+
+    def import_key(
+        self,
+        *,
+        key_material: Mapping[str, Any],
+        key_check_value_algorithm: str | None = None,
+        enabled: bool = True,
+        tags: Mapping[str, str] | None = None,
+    ) -> Key:
+        """ImportKey; ``key_material`` is the union: ``{"DiffieHellmanTr31KeyBlock": {...}}``."""
+        params: dict[str, Any] = {"KeyMaterial": dict(key_material), "Enabled": enabled}
+        if key_check_value_algorithm:
+            params["KeyCheckValueAlgorithm"] = key_check_value_algorithm
+        if tags:
+            params["Tags"] = tags_to_list(tags)
+        key: Key = self._call("ImportKey", "import_key", **params)["Key"]
+        return key
+
+    def export_key(
+        self,
+        *,
+        export_key_identifier: str,
+        key_material: Mapping[str, Any],
+        export_attributes: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """ExportKey; returns ``WrappedKey`` (KeyMaterial, KeyCheckValue, ...)."""
+        params: dict[str, Any] = {
+            "ExportKeyIdentifier": export_key_identifier,
+            "KeyMaterial": dict(key_material),
+        }
+        if export_attributes:
+            params["ExportAttributes"] = dict(export_attributes)
+        wrapped: dict[str, Any] = self._call("ExportKey", "export_key", **params)["WrappedKey"]
+        return wrapped
+
+    # -- aliases --------------------------------------------------------------------------
+    def create_alias(self, alias_name: str, key_arn: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"AliasName": alias_name}
+        if key_arn:
+            params["KeyArn"] = key_arn
+        alias: dict[str, Any] = self._call("CreateAlias", "create_alias", **params)["Alias"]
+        return alias
+
+    def get_alias(self, alias_name: str) -> dict[str, Any]:
+        alias: dict[str, Any] = self._call("GetAlias", "get_alias", AliasName=alias_name)["Alias"]
+        return alias
+
+    def update_alias(self, alias_name: str, key_arn: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"AliasName": alias_name}
+        if key_arn:
+            params["KeyArn"] = key_arn
+        alias: dict[str, Any] = self._call("UpdateAlias", "update_alias", **params)["Alias"]
+        return alias
+
+    def delete_alias(self, alias_name: str) -> None:
+        self._call("DeleteAlias", "delete_alias", AliasName=alias_name)
+
+    def list_aliases(
+        self, *, key_arn: str | None = None, page_size: int = 100
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"MaxResults": page_size}
+        if key_arn:
+            params["KeyArn"] = key_arn
+        return list(self._pages("ListAliases", "list_aliases", "Aliases", **params))
+
+    def set_alias(self, alias_name: str, key_arn: str) -> bool:
+        """Point ``alias_name`` at ``key_arn``: one call when the alias is new.
+
+        CreateAlias carrying the KeyArn; on ConflictException (it exists) UpdateAlias.
+        Returns True when the alias was created, False when an existing one was updated.
+        """
+        try:
+            self.create_alias(alias_name, key_arn)
+            return True
+        except ServiceError as exc:
+            if exc.code != "ConflictException":
+                raise
+        self.update_alias(alias_name, key_arn)
+        return False
+
+    # -- tags -----------------------------------------------------------------------------
+    def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        self._call("TagResource", "tag_resource", ResourceArn=resource_arn, Tags=tags_to_list(tags))
+
+    def untag_resource(self, resource_arn: str, tag_keys: Sequence[str]) -> None:
+        self._call(
+            "UntagResource", "untag_resource", ResourceArn=resource_arn, TagKeys=list(tag_keys)
+        )
+
+    def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
+        """All tags of a key, all pages, as a dict."""
+        return {
+            str(tag["Key"]): str(tag.get("Value", ""))
+            for tag in self._pages(
+                "ListTagsForResource", "list_tags_for_resource", "Tags", ResourceArn=resource_arn
+            )
+        }
+
+    # -- helpers --------------------------------------------------------------------------
+    def find_key(self, key_identifier: str) -> Key | None:
+        """GetKey, or ``None`` when the key or alias does not exist (or has no key)."""
+        try:
+            return self.get_key(key_identifier)
+        except ServiceError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return None
+            raise
+
+    def calls_since(self, index: int) -> list[ApiCall]:
+        with self._lock:
+            return list(self.calls[index:])
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
