@@ -29,8 +29,15 @@ THROTTLING_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling"}
 )
 TRANSIENT_CODES = frozenset(
-    {"InternalServerException", "ServiceUnavailableException", "RequestTimeout", "500", "502",
-     "503", "504"}
+    {
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
 )
 
 
