@@ -1,0 +1,634 @@
+"""The emulator's HTTP server: AWS JSON 1.0 over stdlib ``ThreadingHTTPServer``.
+
+One request goes through these steps, in order, and stops at the first error:
+
+1. ``POST /`` only (anything else is a 4xx JSON error); a body of at most
+   ``max_body_bytes`` with a ``Content-Length``.
+2. SigV4 signature (:mod:`apckx.emulator.auth`); the credential scope gives the region.
+3. ``X-Amz-Target: PaymentCryptographyControlPlane.<Op>`` naming an implemented operation,
+   ``Content-Type: application/x-amz-json-1.0``.
+4. The policy file, if any (``AccessDeniedException`` naming the action).
+5. The rate limit: one token bucket per region across all operations (``ThrottlingException``).
+6. Injected faults (``--fault``), before the operation runs, so they have no side effect.
+7. The JSON body (``SerializationException``), then the operation itself.
+
+Every answer carries ``x-amzn-RequestId``; errors are ``{"__type", "message"}`` with the
+Smithy model's HTTP status. An unexpected exception becomes a generic
+``InternalServerException`` and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import ipaddress
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from apckx.emulator.auth import EmulatorCredentials, Policy, verify_request
+from apckx.emulator.exceptions import (
+    ApcServiceException,
+    InternalServerException,
+    SerializationException,
+    ThrottlingException,
+    UnknownOperationException,
+)
+from apckx.emulator.requestlog import RequestLog, RequestLogEntry
+from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
+from apckx.errors import ConfigError, InputError
+
+logger = logging.getLogger("apckx.emulator")
+
+TARGET_PREFIX = "PaymentCryptographyControlPlane."
+JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+DEFAULT_ACCOUNT_ID = "111122223333"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Idle keep-alive connections are closed after this many seconds.
+IDLE_CONNECTION_TIMEOUT = 120.0
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+FaultKind = Literal["throttle", "error", "reset"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("throttle", "error", "reset")
+
+
+# --- errors the HTTP layer answers with (not operations' errors) ----------------------------
+
+
+class _PathNotFound(UnknownOperationException):
+    status = 404
+
+
+class _MethodNotAllowed(UnknownOperationException):
+    status = 405
+
+
+class _LengthRequired(SerializationException):
+    status = 411
+
+
+class _PayloadTooLarge(SerializationException):
+    error_type = "RequestEntityTooLargeException"
+    status = 413
+
+
+class _ConnectionResetError(Exception):
+    """Raised by the fault injector: close the connection without answering."""
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """``OPERATION:KIND:COUNT``: fail the next COUNT calls of OPERATION (``*`` = any)."""
+
+    operation: str
+    kind: FaultKind
+    count: int | None  # None: always
+
+    def __str__(self) -> str:
+        return f"{self.operation}:{self.kind}:{'always' if self.count is None else self.count}"
+
+
+def parse_fault_spec(text: str) -> FaultSpec:
+    """Parse ``--fault OPERATION:KIND:COUNT``; :class:`InputError` says what is wrong."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise InputError(
+            f"--fault {text!r} must be OPERATION:KIND:COUNT, e.g. CreateKey:throttle:2 "
+            f"or *:reset:always"
+        )
+    operation, kind, count_text = (part.strip() for part in parts)
+    if operation != "*" and not (operation.isascii() and operation.isalpha()):
+        raise InputError(f"--fault {text!r}: OPERATION must be an operation name or '*'")
+    if kind not in FAULT_KINDS:
+        raise InputError(f"--fault {text!r}: KIND must be one of {', '.join(FAULT_KINDS)}")
+    if count_text == "always":
+        count: int | None = None
+    else:
+        try:
+            count = int(count_text)
+        except ValueError:
+            count = -1
+        if count < 1:
+            raise InputError(f"--fault {text!r}: COUNT must be a positive number or 'always'")
+    return FaultSpec(operation, kind, count)
+
+
+class FaultInjector:
+    """Hands out configured faults; the first spec matching an operation that has some left."""
+
+    def __init__(self, specs: Sequence[FaultSpec]) -> None:
+        self._lock = threading.Lock()
+        self._specs = list(specs)
+        self._remaining: list[int | None] = [spec.count for spec in specs]
+
+    def take(self, operation: str) -> FaultKind | None:
+        with self._lock:
+            for index, spec in enumerate(self._specs):
+                if spec.operation not in ("*", operation):
+                    continue
+                remaining = self._remaining[index]
+                if remaining is None:
+                    return spec.kind
+                if remaining > 0:
+                    self._remaining[index] = remaining - 1
+                    return spec.kind
+        return None
+
+
+# --- rate limit -----------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """``rate`` tokens a second, holding at most ``burst`` (starts full). Thread-safe."""
+
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise InputError("a token bucket needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+def burst_for_rate(rate: float) -> float:
+    """The bucket size for ``--rate-limit``: one second's worth of calls, at least one."""
+    return max(1.0, rate)
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything ``apckx emulator serve`` can set; the defaults suit tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    allow_remote: bool = False
+    credentials: EmulatorCredentials = field(default_factory=EmulatorCredentials)
+    account_id: str = DEFAULT_ACCOUNT_ID
+    policy: Policy | None = None
+    rate_limit: float | None = None  # control-plane calls per second per region; None: off
+    latency_ms: float = 0.0
+    faults: tuple[FaultSpec, ...] = ()
+    key_quota: int = 2000
+    alias_quota: int = 2000
+    state_path: Path | None = None
+    request_log_path: Path | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for settings the emulator must not start with."""
+        if not self.allow_remote and not _is_loopback(self.host):
+            raise ConfigError(
+                f"--host {self.host} is not a loopback address; the emulator is for rehearsal "
+                f"and tests, so listening elsewhere needs --allow-remote"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port must be 0..65535 (got {self.port})")
+        if not (len(self.account_id) == 12 and self.account_id.isdigit()):
+            raise ConfigError(f"--account-id must be 12 digits (got {self.account_id!r})")
+        if not self.credentials.access_key_id or not self.credentials.secret_access_key:
+            raise ConfigError("--access-key-id and --secret-access-key must not be empty")
+        if self.rate_limit is not None and not self.rate_limit > 0:
+            raise ConfigError(f"--rate-limit must be a positive number (got {self.rate_limit})")
+        if not self.latency_ms >= 0:
+            raise ConfigError(f"--latency-ms must be 0 or more (got {self.latency_ms})")
+        if self.key_quota < 0 or self.alias_quota < 0:
+            raise ConfigError("--key-quota and --alias-quota must be 0 or more")
+        if self.max_body_bytes < 1:
+            raise ConfigError("max_body_bytes must be positive")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@functools.cache
+def model_operation_names() -> frozenset[str]:
+    """Every operation in botocore's payment-cryptography model (loaded once)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("payment-cryptography")
+    return frozenset(model.operation_names)
+
+
+# --- the request pipeline (HTTP-agnostic) ---------------------------------------------------
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: bytes
+    error_type: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error_answer(error: ApcServiceException) -> _Answer:
+    body = json.dumps(error.to_body(), separators=(",", ":")).encode()
+    return _Answer(error.status, body, error.error_type)
+
+
+class EmulatorApp:
+    """The emulator minus HTTP: checks, quotas, faults, dispatch. Shared by handler threads."""
+
+    def __init__(self, config: EmulatorConfig, registry: Any, store: StateStore) -> None:
+        from apckx.emulator import responses
+
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self._dispatch: Callable[..., dict[str, Any]] = responses.dispatch
+        self._implemented: frozenset[str] = frozenset(responses.IMPLEMENTED_OPERATIONS)
+        self._faults = FaultInjector(config.faults)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
+        self.request_log = RequestLog(config.request_log_path) if config.request_log_path else None
+
+    def _bucket(self, region: str) -> TokenBucket | None:
+        rate = self.config.rate_limit
+        if rate is None:
+            return None
+        with self._buckets_lock:
+            bucket = self._buckets.get(region)
+            if bucket is None:
+                bucket = self._buckets[region] = TokenBucket(rate, burst_for_rate(rate))
+            return bucket
+
+    @staticmethod
+    def operation_from_target(target: str | None) -> str | None:
+        if target is None or not target.startswith(TARGET_PREFIX):
+            return None
+        return target[len(TARGET_PREFIX) :]
+
+    def _resolve_operation(self, target: str | None) -> str:
+        operation = self.operation_from_target(target)
+        if operation is None:
+            shown = "none" if target is None else repr(target[:120])
+            raise UnknownOperationException(
+                f"X-Amz-Target must be {TARGET_PREFIX}<Operation> (got {shown})"
+            )
+        if operation not in self._implemented:
+            if operation in model_operation_names():
+                raise UnknownOperationException(
+                    f"Operation {operation} is not implemented by the apckx emulator"
+                )
+            raise UnknownOperationException(f"Unknown operation {operation[:120]!r}")
+        return operation
+
+    def handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """Answer one ``POST /``; raises :class:`_ConnectionResetError` for an injected reset."""
+        try:
+            return self._handle(method=method, path=path, headers=headers, body=body)
+        except ApcServiceException as error:
+            return _error_answer(error)
+
+    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        config = self.config
+        caller = verify_request(
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            credentials=config.credentials,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        operation = self._resolve_operation(headers.get("X-Amz-Target"))
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != JSON_CONTENT_TYPE:
+            raise SerializationException(
+                f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
+            )
+        if config.policy is not None:
+            config.policy.check(
+                operation, account_id=config.account_id, access_key_id=caller.access_key_id
+            )
+        bucket = self._bucket(caller.region)
+        if bucket is not None and not bucket.try_acquire():
+            raise ThrottlingException(
+                f"Rate exceeded: the emulator allows {config.rate_limit:g} control-plane "
+                f"requests per second in {caller.region}"
+            )
+        fault = self._faults.take(operation)
+        if fault == "throttle":
+            raise ThrottlingException(f"Rate exceeded (injected fault for {operation})")
+        if fault == "error":
+            raise InternalServerException(f"Injected internal error for {operation}")
+        if fault == "reset":
+            raise _ConnectionResetError
+        try:
+            request = json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            raise SerializationException("Request body is not valid JSON") from None
+        if not isinstance(request, dict):
+            raise SerializationException("Request body must be a JSON object")
+        try:
+            result = self._dispatch(
+                self.registry,
+                operation,
+                request,
+                account_id=config.account_id,
+                region=caller.region,
+            )
+            payload = json.dumps(result, separators=(",", ":")).encode()
+        except ApcServiceException:
+            raise
+        except Exception as exc:
+            # Name the type only: an exception's text could quote request data.
+            logger.error("internal error in %s: %s", operation, type(exc).__name__)
+            raise InternalServerException(
+                "The emulator hit an internal error; the request had no effect or a partial "
+                "one. See the emulator's log."
+            ) from None
+        return _Answer(HTTPStatus.OK, payload)
+
+    def log_request(self, entry: RequestLogEntry) -> None:
+        if self.request_log is not None:
+            self.request_log.write(entry)
+
+    def close(self) -> None:
+        if self.request_log is not None:
+            self.request_log.close()
+        self.store.close()
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "apckx-emulator"
+    sys_version = ""
+    timeout = IDLE_CONNECTION_TIMEOUT
+    server: _EmulatorHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log (``--request-log``) is the record of requests."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed request lines and unknown methods: a JSON error, not stdlib's HTML."""
+        error = SerializationException(message or HTTPStatus(code).phrase)
+        error.status = code
+        self.close_connection = True
+        self._send_answer(_error_answer(error), str(uuid.uuid4()))
+
+    def _send_answer(self, answer: _Answer, request_id: str) -> None:
+        self.send_response(answer.status)
+        self.send_header("x-amzn-RequestId", request_id)
+        self.send_header("Content-Type", JSON_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.extra_headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise _LengthRequired("Send the request body with a Content-Length, not chunked")
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            return b""
+        try:
+            length = int(length_text)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise SerializationException("Content-Length is not a valid number") from None
+        limit = self.server.app.config.max_body_bytes
+        if length > limit:
+            self.close_connection = True  # the unread body would poison the connection
+            raise _PayloadTooLarge(
+                f"Request body is {length} bytes; the emulator accepts at most {limit}"
+            )
+        return self.rfile.read(length)
+
+    def _reset_connection(self) -> None:
+        """Abort with a TCP RST (SO_LINGER 0), answering nothing."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def do_POST(self) -> None:
+        app = self.server.app
+        request_id = str(uuid.uuid4())
+        start = time.time()
+        operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
+        status = 0
+        error_type: str | None = None
+        self.server.enter_request()
+        try:
+            try:
+                if self.path != "/":
+                    raise _PathNotFound(
+                        f"No such path {self.path[:120]!r}: send POST / with X-Amz-Target"
+                    )
+                body = self._read_body()
+                answer = app.handle(
+                    method=self.command, path=self.path, headers=self.headers, body=body
+                )
+            except ApcServiceException as error:
+                answer = _error_answer(error)
+            except _ConnectionResetError:
+                self._reset_connection()
+                error_type = "ConnectionReset"
+                return
+            if app.config.latency_ms:
+                time.sleep(app.config.latency_ms / 1000.0)
+            status, error_type = answer.status, answer.error_type
+            self._send_answer(answer, request_id)
+        finally:
+            app.log_request(
+                RequestLogEntry(request_id, operation, start, time.time(), status, error_type)
+            )
+            self.server.leave_request()
+
+    def _refuse_method(self) -> None:
+        request_id = str(uuid.uuid4())
+        start = time.time()
+        error = _MethodNotAllowed(
+            f"{self.command} is not supported: the emulator answers POST / with X-Amz-Target"
+        )
+        answer = _error_answer(error)
+        answer.extra_headers["Allow"] = "POST"
+        # A body we don't read would poison a keep-alive connection.
+        self.close_connection = bool(self.headers.get("Content-Length", "0") != "0")
+        self._send_answer(answer, request_id)
+        self.server.app.log_request(
+            RequestLogEntry(request_id, "-", start, time.time(), error.status, error.error_type)
+        )
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+
+
+class _EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: EmulatorApp, family: int) -> None:
+        self.address_family = family
+        self.app = app
+        self._connections: set[socket.socket] = set()
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._idle:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._idle:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def enter_request(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def leave_request(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def close_connections(self, wait_seconds: float) -> None:
+        """Wake idle keep-alive handlers, then wait for calls in flight to finish."""
+        with self._idle:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=wait_seconds)
+
+
+# --- running it -----------------------------------------------------------------------------
+
+
+class RunningEmulator:
+    """A started emulator: ``url``, ``stop()``, and a context manager that stops it."""
+
+    def __init__(self, server: _EmulatorHTTPServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        host, port = server.server_address[:2]
+        self.host = str(host)
+        self.port = int(port)
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown}:{self.port}"
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self._server.app.config
+
+    @property
+    def registry(self) -> Any:
+        return self._server.app.registry
+
+    def stop(self) -> None:
+        """Stop serving, let calls in flight finish (up to 5 s), close state and log."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._server.shutdown()
+        self._thread.join()
+        self._server.close_connections(wait_seconds=5.0)
+        self._server.server_close()
+        self._server.app.close()
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def open_store(state_path: Path | None) -> StateStore:
+    return MemoryStore() if state_path is None else SqliteStore(state_path)
+
+
+def start_emulator(config: EmulatorConfig | None = None) -> RunningEmulator:
+    """Start an emulator in background threads of this process and return it, serving."""
+    from apckx.emulator.models import BackendRegistry
+
+    config = config or EmulatorConfig()
+    config.check()
+    store = open_store(config.state_path)
+    app: EmulatorApp | None = None
+    try:
+        registry = BackendRegistry(
+            store, key_quota=config.key_quota, alias_quota=config.alias_quota
+        )
+        app = EmulatorApp(config, registry, store)
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        server = _EmulatorHTTPServer((config.host, config.port), app, family)
+    except OSError as exc:
+        if app is not None:
+            app.close()
+        else:
+            store.close()
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+        ) from None
+    except BaseException:
+        if app is not None:
+            app.close()
+        else:
+            store.close()
+        raise
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"apckx-emulator:{server.server_address[1]}",
+        daemon=True,
+    )
+    thread.start()
+    return RunningEmulator(server, thread)
