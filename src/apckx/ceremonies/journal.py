@@ -231,6 +231,17 @@ class Journal:
             self._data["outputs"].update(values)
             self.save()
 
+    def restart(self, *, parameters: dict[str, Any]) -> None:
+        """Mark a failed ceremony as running again (``--resume``); history is kept."""
+        with self._lock:
+            self._data["status"] = RUNNING
+            self._data["error"] = None
+            self._data.setdefault("runs", []).append(
+                {"resumed_at": _now_iso(), "parameters": parameters}
+            )
+            self._data["steps"].append({"step": "resume", "status": "done", "at": _now_iso()})
+            self.save()
+
     def finish(self, status: str, *, error: str | None = None) -> None:
         with self._lock:
             self._data["status"] = status
@@ -249,3 +260,46 @@ def list_journals(journal_dir: Path) -> list[Path]:
 
 def monotonic_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 1)
+
+
+def write_ceremony_record(
+    records_dir: Path,
+    journal: Journal,
+    *,
+    api_calls: list[dict[str, Any]],
+    details: dict[str, Any] | None = None,
+) -> Path:
+    """The audit record ``<records_dir>/<id>.json``: who, when, where, parameters, ARNs,
+    KCVs, fingerprints and every API call with its timing. Never key material."""
+    import getpass
+    import socket
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    data = journal.to_record()
+    record = {
+        "ceremony_id": journal.ceremony_id,
+        "kind": journal.kind,
+        "status": data.get("status"),
+        "who": who,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "recorded_at": _now_iso(),
+        "started_at": data.get("created_at"),
+        "finished_at": data.get("finished_at"),
+        "parameters": data.get("parameters"),
+        "details": details or {},
+        "resources": data.get("resources"),
+        "steps": data.get("steps"),
+        "outputs": data.get("outputs"),
+        "error": data.get("error"),
+        "api_calls": api_calls,
+    }
+    path = Path(records_dir) / f"{journal.ceremony_id}.json"
+    try:
+        write_json_atomic(path, record)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the record in {records_dir}: {exc.strerror}") from None
+    return path

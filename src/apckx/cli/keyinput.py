@@ -207,18 +207,15 @@ def key_from_env(var: str, algorithm: str, *, what: str, io: KeyInputIO) -> byte
 
 
 def key_from_prompt(algorithm: str, *, label: str, io: KeyInputIO) -> bytes:
-    from apckx.crypto.kcv import compute_kcv
-
     text = io.getpass(f"{label} ({algorithm}, hex): ")
     key = key_from_hex(text, algorithm, what=label)
-    print(f"{label} KCV: {compute_kcv(key, algorithm)}", file=io.stderr())
+    print(f"{label} KCV: {kcv_of(key, algorithm)}", file=io.stderr())
     return key
 
 
 def key_from_components(count: int, algorithm: str, *, label: str, io: KeyInputIO) -> bytes:
     """Each custodian enters a component at a masked prompt; the components are XORed."""
     from apckx.crypto.components import combine_components
-    from apckx.crypto.kcv import compute_kcv
     from apckx.crypto.keys import check_key_material
 
     if not MIN_COMPONENTS <= count <= MAX_COMPONENTS:
@@ -234,11 +231,19 @@ def key_from_components(count: int, algorithm: str, *, label: str, io: KeyInputI
         if component in parts:
             raise KeyMaterialError(f"{what} repeats an earlier component")
         parts.append(component)
-        print(f"{label} {what} KCV: {compute_kcv(component, algorithm)}", file=err)
+        print(f"{label} {what} KCV: {kcv_of(component, algorithm)}", file=err)
     key = combine_components(parts)
     check_key_material(key, algorithm, what=f"the combined {label}")
-    print(f"{label} (combined) KCV: {compute_kcv(key, algorithm)}", file=err)
+    print(f"{label} (combined) KCV: {kcv_of(key, algorithm)}", file=err)
     return key
+
+
+def kcv_of(key: bytes, algorithm: str) -> str:
+    """The KCV APC shows for a key of ``algorithm`` (ANSI_X9_24 for TDES, CMAC for AES...)."""
+    from apckx.crypto.attributes import default_kcv_algorithm
+    from apckx.crypto.kcv import compute_kcv
+
+    return compute_kcv(key, default_kcv_algorithm(algorithm), key_algorithm=algorithm)
 
 
 def check_kcv_text(text: str, *, flag: str) -> str:
@@ -249,10 +254,10 @@ def check_kcv_text(text: str, *, flag: str) -> str:
 
 def check_expected_kcv(key: bytes, algorithm: str, expected: str, *, label: str = "key") -> None:
     """Raise KeyMaterialError unless ``key``'s KCV is ``expected`` (constant time)."""
-    from apckx.crypto.kcv import compute_kcv, kcv_matches
+    from apckx.crypto.kcv import kcv_matches
 
     expected_hex = check_kcv_text(expected, flag="--expect-kcv")
-    actual_hex = compute_kcv(key, algorithm)
+    actual_hex = kcv_of(key, algorithm)
     if not kcv_matches(actual_hex[: len(expected_hex)], expected_hex):
         raise KeyMaterialError(
             f"the {label}'s KCV is {actual_hex}, not {expected_hex} (--expect-kcv): "

@@ -1,0 +1,677 @@
+"""The KEK import ceremony: ECDH + TR-31 into AWS Payment Cryptography, as a custodian runs it.
+
+Recipe (apc-control-plane.md section 7; AWS sample ``import_raw_kek.py``):
+
+1. APC holds an ECC key-agreement pair (K3, DeriveKey, DeriveKeyUsage K1): the *receiver*.
+2. We hold a sender root CA and a separate ECDH leaf signed by it; the CA is imported into APC
+   as an S0 ``RootCertificatePublicKey``: the *root*.
+3. Both sides derive the same KBPK: ECDH(Z) + NIST SP 800-56A Concatenation KDF (or X9.63)
+   over a fresh SharedInformation; we wrap the KEK in a TR-31 block under it and ImportKey
+   ``DiffieHellmanTr31KeyBlock``; APC's KCV must equal ours before the alias points at the key.
+
+Round trips: independent steps run at once (receiver lookup/CreateKey, local credentials and
+the root lookup/import), aliases are set with one CreateAlias carrying the KeyArn (UpdateAlias
+only on ConflictException), so a fresh ceremony is CreateKey -> GetPublicKeyCertificate ->
+ImportKey -> CreateAlias: four calls one after another.
+
+Reuse: the receiver alias's key is reused when it is an enabled K3 pair on the right curve with
+DeriveKeyUsage K1; the root alias's key is reused when its ``apckx:ca-sha256`` tag (set at
+import) equals our CA's fingerprint, a tag being cheaper than fetching and parsing a
+certificate. On the first run from a certs dir (new sender credentials) nothing in APC can
+match the new CA, and apckx pairs the new sender identity with a new receiver key without
+looking anything up; later runs look up and reuse.
+
+No secret leaves this module: the KEK, the derived KBPK and private keys stay in local
+variables; the journal and the result carry ARNs, KCVs, fingerprints and names only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apckx.ceremonies.journal import COMPLETE, FAILED, ROLLED_BACK, Journal, Resource
+from apckx.errors import (
+    ApckxError,
+    CeremonyError,
+    CertificateError,
+    InputError,
+    KcvMismatchError,
+)
+from apckx.service.apc import CEREMONY_TAG, ApcService, Key
+
+_log = logging.getLogger("apckx.ceremony")
+
+CA_FINGERPRINT_TAG = "apckx:ca-sha256"
+ROLE_TAG = "apckx:role"
+
+RECEIVER_ALIAS = "alias/import-kek-ecdh-receiver"
+ROOT_ALIAS = "alias/import-kek-ecdh-sender-root"
+KEK_ALIAS = "alias/import-kek-ecdh-result"
+DEFAULT_HEADER = "D0000K0AB00E0000"
+RECEIVER_DERIVE_KEY_USAGE = "TR31_K1_KEY_BLOCK_PROTECTION_KEY"
+
+KEK_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
+KEK_USAGES = ("K0", "K1")
+CURVE_CHOICES = ("P256", "P384", "P521")
+KDF_CHOICES = ("NIST_SP800", "ANSI_X963")
+KDF_HASH_CHOICES = ("SHA_256", "SHA_384", "SHA_512")
+DERIVE_KEY_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
+
+_ALIAS_RE_TEXT = r"alias/[a-zA-Z0-9/_-]+"
+
+
+@dataclass(frozen=True)
+class KekImportPlan:
+    """Everything the ceremony needs except the KEK itself. Validated by :func:`plan_kek_import`."""
+
+    key_algorithm: str
+    header: str
+    curve: str
+    kdf: str
+    kdf_hash: str
+    derive_key_algorithm: str
+    shared_info: bytes | None  # None: a fresh random value per ceremony
+    receiver_alias: str
+    root_alias: str
+    kek_alias: str
+    certs_dir: Path
+    new_receiver_key: bool = False
+    trust_apc_root: str | None = None  # SHA-256 fingerprint (upper hex, no colons)
+
+    @property
+    def kcv_algorithm(self) -> str:
+        from apckx.crypto.attributes import default_kcv_algorithm
+
+        return default_kcv_algorithm(self.key_algorithm)
+
+    def to_record(self) -> dict[str, Any]:
+        """Parameters for the journal and the audit record (no secrets here by construction)."""
+        return {
+            "key_algorithm": self.key_algorithm,
+            "header": self.header,
+            "curve": self.curve,
+            "kdf": self.kdf,
+            "kdf_hash": self.kdf_hash,
+            "derive_key_algorithm": self.derive_key_algorithm,
+            "shared_info": "fixed" if self.shared_info is not None else "fresh random",
+            "receiver_alias": self.receiver_alias,
+            "root_alias": self.root_alias,
+            "kek_alias": self.kek_alias,
+            "certs_dir": str(self.certs_dir),
+            "new_receiver_key": self.new_receiver_key,
+            "trust_apc_root": self.trust_apc_root,
+        }
+
+
+@dataclass
+class KekImportResult:
+    ceremony_id: str
+    key_arn: str
+    key_alias: str
+    key_check_value: str  # APC's
+    local_key_check_value: str
+    key_check_value_algorithm: str
+    key_algorithm: str
+    header: str
+    receiver_key_arn: str
+    receiver_alias: str
+    receiver_reused: bool
+    root_key_arn: str
+    root_alias: str
+    root_reused: bool
+    sender_credentials_created: bool
+    sender_ca_fingerprint: str
+    sender_leaf_fingerprint: str
+    apc_root_fingerprint: str
+    apc_leaf_fingerprint: str
+    shared_info_hex: str
+    curve: str
+    kdf: str
+    kdf_hash: str
+    derive_key_algorithm: str
+    api_calls: int = 0
+    sequential_calls: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- validation (before any API call) -------------------------------------------------------
+def check_alias_name(alias: str, *, flag: str) -> str:
+    import re
+
+    if not (7 <= len(alias) <= 256) or not re.fullmatch(_ALIAS_RE_TEXT, alias):
+        raise InputError(
+            f"{flag} must look like alias/NAME (letters, digits, / _ -; 7 to 256 characters)"
+        )
+    return alias
+
+
+def normalize_fingerprint(text: str, *, flag: str = "--trust-apc-root") -> str:
+    import re
+
+    cleaned = re.sub(r"[\s:]", "", text).upper()
+    if not re.fullmatch(r"[0-9A-F]{64}", cleaned):
+        raise InputError(
+            f"{flag} must be a SHA-256 fingerprint: 64 hex characters (colons allowed)"
+        )
+    return cleaned
+
+
+def plan_kek_import(
+    *,
+    key_algorithm: str = "AES_256",
+    header: str | None = None,
+    key_usage: str = "K0",
+    mode_of_use: str = "B",
+    exportability: str = "E",
+    curve: str = "P521",
+    kdf: str = "NIST_SP800",
+    kdf_hash: str = "SHA_256",
+    derive_key_algorithm: str | None = None,
+    shared_info_hex: str | None = None,
+    receiver_alias: str = RECEIVER_ALIAS,
+    root_alias: str = ROOT_ALIAS,
+    kek_alias: str = KEK_ALIAS,
+    certs_dir: Path = Path("certs"),
+    new_receiver_key: bool = False,
+    trust_apc_root: str | None = None,
+) -> KekImportPlan:
+    """Check every choice against APC's rules and return the plan; InputError if any fails."""
+    from apckx.crypto.attributes import check_wrapping_strength, normalize_key_usage
+    from apckx.crypto.ecdh import check_ecdh_strength, normalize_curve, parse_shared_info_hex
+    from apckx.crypto.tr31 import build_header, parse_header
+
+    if key_algorithm not in KEK_ALGORITHMS:
+        raise InputError(f"--key-algorithm must be one of {', '.join(KEK_ALGORITHMS)}")
+    curve = normalize_curve(curve)
+    if kdf not in KDF_CHOICES:
+        raise InputError(f"--kdf must be one of {', '.join(KDF_CHOICES)}")
+    kdf_hash = kdf_hash.upper().replace("-", "_")
+    if kdf_hash not in KDF_HASH_CHOICES:
+        raise InputError(f"--kdf-hash must be one of {', '.join(KDF_HASH_CHOICES)}")
+    if derive_key_algorithm is None:
+        # The strongest wrapping key the curve allows; never weaker than the KEK.
+        derive_key_algorithm = {"P256": "AES_128", "P384": "AES_192", "P521": "AES_256"}[curve]
+        if key_algorithm.startswith("TDES") and curve == "P256":
+            derive_key_algorithm = "AES_128"
+    if derive_key_algorithm not in DERIVE_KEY_ALGORITHMS:
+        raise InputError(
+            f"--derive-key-algorithm must be one of {', '.join(DERIVE_KEY_ALGORITHMS)}"
+        )
+    check_ecdh_strength(curve, derive_key_algorithm, key_algorithm)
+    check_wrapping_strength(derive_key_algorithm, key_algorithm)
+    if header is not None:
+        header_text = header.strip()
+        parsed = parse_header(header_text)
+        _check_header_fits(parsed, key_algorithm, derive_key_algorithm)
+    else:
+        usage = normalize_key_usage(key_usage)
+        if usage not in ("TR31_K0_KEY_ENCRYPTION_KEY", "TR31_K1_KEY_BLOCK_PROTECTION_KEY"):
+            raise InputError("--key-usage must be K0 or K1 for a KEK")
+        if exportability not in ("E", "N", "S"):
+            raise InputError("--exportability must be E, N or S")
+        header_text = build_header(
+            key_usage=usage,
+            key_algorithm=key_algorithm,
+            kbpk_algorithm=derive_key_algorithm,
+            modes_of_use=mode_of_use,
+            exportability=exportability,
+        )
+        _check_header_fits(parse_header(header_text), key_algorithm, derive_key_algorithm)
+    shared_info = None if shared_info_hex is None else parse_shared_info_hex(shared_info_hex)
+    aliases = [
+        check_alias_name(receiver_alias, flag="--receiver-alias"),
+        check_alias_name(root_alias, flag="--root-alias"),
+        check_alias_name(kek_alias, flag="--alias"),
+    ]
+    if len(set(aliases)) != 3:
+        raise InputError("--receiver-alias, --root-alias and --alias must be three different names")
+    return KekImportPlan(
+        key_algorithm=key_algorithm,
+        header=header_text,
+        curve=curve,
+        kdf=kdf,
+        kdf_hash=kdf_hash,
+        derive_key_algorithm=derive_key_algorithm,
+        shared_info=shared_info,
+        receiver_alias=receiver_alias,
+        root_alias=root_alias,
+        kek_alias=kek_alias,
+        certs_dir=Path(certs_dir),
+        new_receiver_key=new_receiver_key,
+        trust_apc_root=None if trust_apc_root is None else normalize_fingerprint(trust_apc_root),
+    )
+
+
+def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: str) -> None:
+    from apckx.crypto.attributes import normalize_key_usage
+
+    family = "T" if key_algorithm.startswith("TDES") else "A"
+    if parsed.algorithm != family:
+        raise InputError(
+            f"--header algorithm {parsed.algorithm!r} does not match --key-algorithm "
+            f"{key_algorithm} (expected {family!r})"
+        )
+    if normalize_key_usage(parsed.key_usage) not in (
+        "TR31_K0_KEY_ENCRYPTION_KEY",
+        "TR31_K1_KEY_BLOCK_PROTECTION_KEY",
+    ):
+        raise InputError(f"--header key usage {parsed.key_usage!r} is not a KEK usage (K0, K1)")
+    aes_kbpk = derive_key_algorithm.startswith("AES")
+    if aes_kbpk and parsed.version_id != "D":
+        raise InputError(
+            f"--header version {parsed.version_id!r} cannot be used under an AES wrapping key: "
+            "use version D"
+        )
+    if not aes_kbpk and parsed.version_id not in ("A", "B", "C"):
+        raise InputError(
+            f"--header version {parsed.version_id!r} needs an AES wrapping key: use version B "
+            "under a TDES --derive-key-algorithm"
+        )
+
+
+# -- the ceremony ---------------------------------------------------------------------------
+@dataclass
+class _Receiver:
+    arn: str
+    reused: bool
+
+
+@dataclass
+class _Root:
+    arn: str
+    reused: bool
+
+
+class KekImportCeremony:
+    """One run. ``run()`` returns the result or raises; the journal is complete either way."""
+
+    def __init__(
+        self,
+        apc: ApcService,
+        plan: KekImportPlan,
+        journal: Journal,
+        *,
+        resume_from: Journal | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.apc = apc
+        self.plan = plan
+        self.journal = journal
+        self.resume_from = resume_from
+        self.progress = progress or (lambda _msg: None)
+        self.timings: dict[str, float] = {}
+        self._tags = {CEREMONY_TAG: journal.ceremony_id}
+
+    # timing helper
+    def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = round((time.perf_counter() - t0) * 1000.0, 1)
+
+    def run(self, kek: bytes) -> KekImportResult:
+        first_call = len(self.apc.calls)
+        started = time.perf_counter()
+        try:
+            result = self._run(kek)
+        except ApckxError as exc:
+            self.journal.finish(FAILED, error=str(exc))
+            error_type = KcvMismatchError if isinstance(exc, KcvMismatchError) else CeremonyError
+            raise error_type(self._failure_message(exc)) from None
+        except Exception as exc:
+            self.journal.finish(FAILED, error=type(exc).__name__)
+            raise CeremonyError(self._failure_message(exc)) from None
+        self.timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
+        calls = self.apc.calls_since(first_call)
+        result.api_calls = len(calls)
+        result.sequential_calls = longest_call_chain(
+            [(c.started, c.started + c.duration_ms / 1000.0) for c in calls]
+        )
+        result.timings_ms = dict(self.timings)
+        self.journal.set_output(**result.to_record())
+        self.journal.finish(COMPLETE)
+        return result
+
+    def _failure_message(self, exc: BaseException) -> str:
+        cid = self.journal.ceremony_id
+        detail = str(exc) if isinstance(exc, ApckxError) else type(exc).__name__
+        created = [r for r in self.journal.resources if r.created]
+        hint = f"resume with: apckx import-kek --resume {cid} (and the same key input)"
+        if created:
+            hint += f"; or roll back with: apckx cleanup --ceremony {cid}"
+        return f"ceremony {cid} failed: {detail}; journal {self.journal.path}; {hint}"
+
+    def _run(self, kek: bytes) -> KekImportResult:
+        from apckx.crypto.certs import fingerprint_sha256
+        from apckx.keystore import load_or_create_sender_credentials
+
+        plan = self.plan
+        fresh = not (plan.certs_dir / "sender_ca_cert.pem").exists()
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
+            creds_future = pool.submit(
+                self._timed,
+                "local_credentials",
+                lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
+            )
+            receiver_future = pool.submit(self._timed, "receiver", lambda: self._receiver(fresh))
+            root_future = pool.submit(self._timed, "root", lambda: self._root(creds_future, fresh))
+            alias_futures: list[Future[Any]] = []
+            try:
+                receiver = receiver_future.result()
+                if not receiver.reused:
+                    alias_futures.append(
+                        pool.submit(self._set_alias, plan.receiver_alias, receiver.arn, "receiver")
+                    )
+                apc_leaf, apc_root = self._timed(
+                    "receiver_certificate", lambda: self._receiver_certificate(receiver.arn)
+                )
+                creds, creds_created = creds_future.result()
+                root = root_future.result()
+                if not root.reused:
+                    alias_futures.append(
+                        pool.submit(self._set_alias, plan.root_alias, root.arn, "root")
+                    )
+                key, shared_info_hex, local_kcv = self._timed(
+                    "import_kek", lambda: self._import(kek, creds, apc_leaf, receiver, root)
+                )
+            finally:
+                # Let every started step finish (and journal itself) before reporting.
+                for future in [creds_future, receiver_future, root_future, *alias_futures]:
+                    future.exception()
+            for future in alias_futures:
+                future.result()
+        key_arn = str(key["KeyArn"])
+        self._timed("kek_alias", lambda: self._set_alias(plan.kek_alias, key_arn, "kek"))
+        return KekImportResult(
+            ceremony_id=self.journal.ceremony_id,
+            key_arn=key_arn,
+            key_alias=plan.kek_alias,
+            key_check_value=str(key.get("KeyCheckValue", "")),
+            local_key_check_value=local_kcv,
+            key_check_value_algorithm=str(key.get("KeyCheckValueAlgorithm", plan.kcv_algorithm)),
+            key_algorithm=plan.key_algorithm,
+            header=plan.header,
+            receiver_key_arn=receiver.arn,
+            receiver_alias=plan.receiver_alias,
+            receiver_reused=receiver.reused,
+            root_key_arn=root.arn,
+            root_alias=plan.root_alias,
+            root_reused=root.reused,
+            sender_credentials_created=creds_created,
+            sender_ca_fingerprint=fingerprint_sha256(creds.ca_cert),
+            sender_leaf_fingerprint=fingerprint_sha256(creds.leaf_cert),
+            apc_root_fingerprint=fingerprint_sha256(apc_root),
+            apc_leaf_fingerprint=fingerprint_sha256(apc_leaf),
+            shared_info_hex=shared_info_hex,
+            curve=plan.curve,
+            kdf=plan.kdf,
+            kdf_hash=plan.kdf_hash,
+            derive_key_algorithm=plan.derive_key_algorithm,
+        )
+
+    # -- receiver ------------------------------------------------------------------------
+    def _receiver(self, fresh: bool) -> _Receiver:
+        plan = self.plan
+        candidate: str | None = None
+        if self.resume_from is not None:
+            previous = self.resume_from.find(kind="key", role="receiver")
+            candidate = previous.arn if previous else None
+        elif not plan.new_receiver_key and not fresh:
+            candidate = plan.receiver_alias
+        if candidate:
+            key = self.apc.find_key(candidate)
+            problem = None if key is None else self._receiver_problem(key)
+            if key is not None and problem is None:
+                arn = str(key["KeyArn"])
+                self.journal.record_resource(
+                    Resource(kind="key", role="receiver", arn=arn, created=False)
+                )
+                self.progress(f"reusing receiver key {arn}")
+                return _Receiver(arn, reused=True)
+            if key is not None:
+                self.progress(f"not reusing {candidate}: {problem}")
+        from apckx.crypto.ecdh import apc_key_algorithm
+
+        key = self.apc.create_key(
+            key_attributes={
+                "KeyAlgorithm": apc_key_algorithm(plan.curve),
+                "KeyClass": "ASYMMETRIC_KEY_PAIR",
+                "KeyModesOfUse": {"DeriveKey": True},
+                "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
+            },
+            exportable=True,
+            derive_key_usage=RECEIVER_DERIVE_KEY_USAGE,
+            tags={**self._tags, ROLE_TAG: "receiver"},
+        )
+        arn = str(key["KeyArn"])
+        self.journal.record_resource(Resource(kind="key", role="receiver", arn=arn))
+        self.progress(f"created receiver key {arn}")
+        return _Receiver(arn, reused=False)
+
+    def _receiver_problem(self, key: Key) -> str | None:
+        from apckx.crypto.ecdh import apc_key_algorithm
+
+        attrs = key.get("KeyAttributes", {})
+        if key.get("KeyState") != "CREATE_COMPLETE":
+            return f"state {key.get('KeyState')}"
+        if not key.get("Enabled", False):
+            return "disabled"
+        if attrs.get("KeyUsage") != "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT":
+            return f"usage {attrs.get('KeyUsage')}"
+        if attrs.get("KeyAlgorithm") != apc_key_algorithm(self.plan.curve):
+            return f"algorithm {attrs.get('KeyAlgorithm')}"
+        if not attrs.get("KeyModesOfUse", {}).get("DeriveKey", False):
+            return "no DeriveKey mode"
+        if key.get("DeriveKeyUsage") != RECEIVER_DERIVE_KEY_USAGE:
+            return f"DeriveKeyUsage {key.get('DeriveKeyUsage')}"
+        return None
+
+    def _receiver_certificate(self, receiver_arn: str) -> tuple[Any, Any]:
+        """GetPublicKeyCertificate, then verify APC's chain and the pinned root."""
+        from apckx.crypto.certs import certificate_from_apc, fingerprint_sha256, verify_apc_chain
+
+        leaf_text, chain_text = self.apc.get_public_key_certificate(receiver_arn)
+        try:
+            leaf = certificate_from_apc(leaf_text)
+            chain_root = certificate_from_apc(chain_text)
+        except ApckxError:
+            raise
+        except Exception:
+            raise CertificateError("APC's certificate or chain does not parse") from None
+        verify_apc_chain(leaf, chain_root, expected_curve=self.plan.curve)
+        root_fp = fingerprint_sha256(chain_root)
+        pinned = self.plan.trust_apc_root
+        if pinned is not None and not hmac.compare_digest(root_fp.encode(), pinned.encode()):
+            raise CertificateError(
+                f"APC's certificate chain root {root_fp} is not the one --trust-apc-root pins"
+            )
+        self.journal.step(
+            "verify_apc_certificate",
+            apc_root_fingerprint=root_fp,
+            apc_leaf_fingerprint=fingerprint_sha256(leaf),
+            pinned=pinned is not None,
+        )
+        return leaf, chain_root
+
+    # -- root ----------------------------------------------------------------------------
+    def _root(self, creds_future: Future[Any], fresh: bool) -> _Root:
+        from apckx.crypto.certs import certificate_to_apc, fingerprint_sha256
+        from apckx.crypto.ecdh import apc_key_algorithm, curve_name
+
+        plan = self.plan
+        creds, _created = creds_future.result()
+        ca_fp = fingerprint_sha256(creds.ca_cert)
+        ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
+        candidate: str | None = None
+        if self.resume_from is not None:
+            previous = self.resume_from.find(kind="key", role="root")
+            candidate = previous.arn if previous else None
+        elif not fresh:
+            candidate = plan.root_alias
+        if candidate:
+            key = self.apc.find_key(candidate)
+            if key is not None and self._root_usable(key, ca_algorithm):
+                arn = str(key["KeyArn"])
+                tags = self.apc.list_tags_for_resource(arn)
+                tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
+                if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
+                    self.journal.record_resource(
+                        Resource(kind="key", role="root", arn=arn, created=False)
+                    )
+                    self.progress(f"reusing sender root {arn}")
+                    return _Root(arn, reused=True)
+                self.progress(f"{candidate} holds another CA; importing ours")
+        key = self.apc.import_key(
+            key_material={
+                "RootCertificatePublicKey": {
+                    "KeyAttributes": {
+                        "KeyAlgorithm": ca_algorithm,
+                        "KeyClass": "PUBLIC_KEY",
+                        "KeyModesOfUse": {"Verify": True},
+                        "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
+                    },
+                    "PublicKeyCertificate": certificate_to_apc(creds.ca_cert),
+                }
+            },
+            tags={**self._tags, ROLE_TAG: "root", CA_FINGERPRINT_TAG: ca_fp},
+        )
+        arn = str(key["KeyArn"])
+        self.journal.record_resource(Resource(kind="key", role="root", arn=arn))
+        self.progress(f"imported sender root {arn}")
+        return _Root(arn, reused=False)
+
+    @staticmethod
+    def _root_usable(key: Key, ca_algorithm: str) -> bool:
+        attrs = key.get("KeyAttributes", {})
+        return bool(
+            key.get("KeyState") == "CREATE_COMPLETE"
+            and key.get("Enabled", False)
+            and attrs.get("KeyClass") == "PUBLIC_KEY"
+            and attrs.get("KeyUsage") == "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE"
+            and attrs.get("KeyAlgorithm") == ca_algorithm
+        )
+
+    # -- aliases -------------------------------------------------------------------------
+    def _set_alias(self, alias: str, key_arn: str, role: str) -> None:
+        created = self.apc.set_alias(alias, key_arn)
+        self.journal.record_resource(
+            Resource(
+                kind="alias",
+                role=role,
+                alias=alias,
+                arn=key_arn,
+                created=True,
+                note=None if created else "existing alias updated",
+            )
+        )
+
+    # -- the import ----------------------------------------------------------------------
+    def _import(
+        self, kek: bytes, creds: Any, apc_leaf: Any, receiver: _Receiver, root: _Root
+    ) -> tuple[Key, str, str]:
+        from apckx.crypto.attributes import default_kcv_algorithm
+        from apckx.crypto.certs import certificate_to_apc
+        from apckx.crypto.ecdh import derive_kbpk, new_shared_info
+        from apckx.crypto.kcv import compute_kcv, kcv_matches
+        from apckx.crypto.tr31 import wrap_key_block
+
+        plan = self.plan
+        shared_info = plan.shared_info if plan.shared_info is not None else new_shared_info()
+        shared_info_hex = shared_info.hex().upper()
+        kbpk = derive_kbpk(
+            creds.leaf_key,
+            apc_leaf.public_key(),
+            kdf=plan.kdf,
+            hash_algorithm=plan.kdf_hash,
+            key_algorithm=plan.derive_key_algorithm,
+            shared_info=shared_info,
+        )
+        key_block = wrap_key_block(kbpk, plan.header, kek)
+        del kbpk
+        kcv_algorithm = default_kcv_algorithm(plan.key_algorithm)
+        local_kcv = compute_kcv(kek, kcv_algorithm, key_algorithm=plan.key_algorithm)
+        self.journal.step("wrap_kek", shared_info_hex=shared_info_hex, local_kcv=local_kcv)
+        key = self.apc.import_key(
+            key_material={
+                "DiffieHellmanTr31KeyBlock": {
+                    "PrivateKeyIdentifier": receiver.arn,
+                    "CertificateAuthorityPublicKeyIdentifier": root.arn,
+                    "PublicKeyCertificate": certificate_to_apc(creds.leaf_cert),
+                    "DeriveKeyAlgorithm": plan.derive_key_algorithm,
+                    "KeyDerivationFunction": plan.kdf,
+                    "KeyDerivationHashAlgorithm": plan.kdf_hash,
+                    "DerivationData": {"SharedInformation": shared_info_hex},
+                    "WrappedKeyBlock": key_block,
+                }
+            },
+            key_check_value_algorithm=kcv_algorithm,
+            tags={**self._tags, ROLE_TAG: "kek"},
+        )
+        arn = str(key["KeyArn"])
+        apc_kcv = str(key.get("KeyCheckValue", ""))
+        self.journal.record_resource(Resource(kind="key", role="kek", arn=arn))
+        if not kcv_matches(apc_kcv, local_kcv):
+            self.journal.step("verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=local_kcv)
+            raise KcvMismatchError(
+                f"APC's KCV {apc_kcv or '(none)'} for {arn} does not match the local KCV "
+                f"{local_kcv}; the alias {plan.kek_alias} was not pointed at it"
+            )
+        self.journal.step("verify_kcv", apc_kcv=apc_kcv, local_kcv=local_kcv)
+        return key, shared_info_hex, local_kcv
+
+
+def longest_call_chain(intervals: list[tuple[float, float]]) -> int:
+    """The most calls made one after another (each starting after the previous ended).
+
+    This is the ceremony's round-trip count: calls in flight together count once.
+
+    >>> longest_call_chain([(0, 1), (0.5, 1.5), (2, 3), (1.2, 1.4)])
+    3
+    """
+    ordered = sorted(intervals)
+    chain: list[int] = []
+    for i, (start, _end) in enumerate(ordered):
+        before = [chain[j] for j in range(i) if ordered[j][1] <= start]
+        chain.append(1 + max(before, default=0))
+    return max(chain, default=0)
+
+
+def run_kek_import(
+    apc: ApcService,
+    kek: bytes,
+    plan: KekImportPlan,
+    *,
+    journal_dir: Path,
+    resume_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[KekImportResult, Journal]:
+    """Open a journal (or continue a failed one, same id) and run the ceremony."""
+    from apckx.crypto.keys import check_key_material
+
+    check_key_material(kek, plan.key_algorithm, what="the KEK")
+    resume_from: Journal | None = None
+    if resume_id:
+        journal = Journal.load(journal_dir, resume_id)
+        if journal.kind != "kek":
+            raise InputError(f"ceremony {resume_id} is not a KEK import")
+        if journal.status == COMPLETE:
+            raise InputError(f"ceremony {resume_id} already completed; nothing to resume")
+        if journal.status == ROLLED_BACK:
+            raise InputError(f"ceremony {resume_id} was rolled back; start a new one")
+        resume_from = Journal(journal.path, journal.to_record())  # snapshot before this run
+        journal.restart(parameters=plan.to_record())
+    else:
+        journal = Journal.create(journal_dir, "kek", parameters=plan.to_record())
+    ceremony = KekImportCeremony(apc, plan, journal, resume_from=resume_from, progress=progress)
+    return ceremony.run(kek), journal
