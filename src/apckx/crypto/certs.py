@@ -1,0 +1,376 @@
+"""Sender certificates for APC's ECDH exchange: a root CA and a separate ECDH leaf.
+
+Pure: keys and certificates in, objects and bytes out; files are ``apckx.keystore``'s job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from apckx.crypto.ecdh import CURVES, curve_name, normalize_curve
+from apckx.errors import CertificateError, InputError
+
+#: ECDSA signature hash by curve (FIPS 186-5 / SP 800-57 strength match).
+SIGNATURE_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "P256": hashes.SHA256,
+    "P384": hashes.SHA384,
+    "P521": hashes.SHA512,
+}
+_BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew at the receiver
+
+IssuerKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _describe(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = names[0].value if names else cert.subject.rfc4514_string()
+    return repr(value if isinstance(value, str) else value.decode("utf-8", "replace"))
+
+
+def new_sender_ca(
+    curve: str,
+    *,
+    common_name: str = "apckx sender root",
+    now: dt.datetime | None = None,
+    days: int = 3650,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed ECDSA root CA on ``curve`` (CA:TRUE critical; keyCertSign, cRLSign)."""
+    name = normalize_curve(curve)
+    key = ec.generate_private_key(CURVES[name]())
+    start = _now(now)
+    subject = _name(common_name)
+    public_key = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start - _BACKDATE)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(key, SIGNATURE_HASHES[name]())
+    )
+    return key, cert
+
+
+def new_ecdh_leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    curve: str,
+    *,
+    common_name: str = "apckx sender ECDH",
+    now: dt.datetime | None = None,
+    days: int = 365,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A separate ECDH key (keyAgreement, CA:FALSE) certified by the sender CA.
+
+    The leaf never outlives its CA.
+    """
+    name = normalize_curve(curve)
+    if curve_name(ca_key) != name:
+        raise InputError(f"the sender CA is on {curve_name(ca_key)}, not {name}")
+    key = ec.generate_private_key(CURVES[name]())
+    start = _now(now)
+    not_after = min(start + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    public_key = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start - _BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, SIGNATURE_HASHES[name]())
+    )
+    return key, cert
+
+
+# --- PEM and APC's wire form ----------------------------------------------------------------
+
+
+def private_key_to_pem(
+    key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None
+) -> bytes:
+    """PKCS#8 PEM, encrypted with the best available scheme when a passphrase is given."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def load_private_key_pem(
+    data: bytes, passphrase: bytes | None = None
+) -> ec.EllipticCurvePrivateKey:
+    """Load an EC private key from PEM; errors say what to do, never what the key is."""
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase or None)
+    except TypeError:
+        if passphrase:
+            raise InputError(
+                "the private key is not encrypted: load it without a passphrase"
+            ) from None
+        raise InputError("the private key is encrypted: give its passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise InputError(
+            "cannot read the private key: wrong passphrase, or not a PEM private key"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InputError("the private key is not an EC key (ECDH needs P256, P384 or P521)")
+    curve_name(key)
+    return key
+
+
+def certificate_to_pem(cert: x509.Certificate) -> bytes:
+    """The certificate as PEM bytes."""
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def load_certificate_pem(data: bytes) -> x509.Certificate:
+    """One certificate from PEM (the first, if there are several)."""
+    certs = load_certificates_pem(data)
+    return certs[0]
+
+
+def load_certificates_pem(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in PEM data, in order."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise CertificateError(
+            "not a PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+        ) from None
+    if not certs:
+        raise CertificateError("no certificate found in the PEM data")
+    return certs
+
+
+def certificate_to_apc(cert: x509.Certificate) -> str:
+    """APC's wire form: base64 of the PEM text (spec section 5.3)."""
+    return base64.b64encode(certificate_to_pem(cert)).decode("ascii")
+
+
+def _pem_from_apc(text: str) -> bytes:
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        return stripped.encode("ascii")
+    try:
+        return base64.b64decode(stripped, validate=True)
+    except (binascii.Error, ValueError):
+        raise CertificateError("certificate from APC is not base64 of PEM text") from None
+
+
+def certificate_from_apc(text: str) -> x509.Certificate:
+    """Decode APC's base64-of-PEM certificate (GetPublicKeyCertificate's KeyCertificate)."""
+    return load_certificate_pem(_pem_from_apc(text))
+
+
+def certificates_from_apc(text: str) -> list[x509.Certificate]:
+    """Decode APC's KeyCertificateChain (base64 of one or more PEM certificates)."""
+    return load_certificates_pem(_pem_from_apc(text))
+
+
+def fingerprint_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 over the DER certificate, upper-case hex without colons."""
+    return cert.fingerprint(hashes.SHA256()).hex().upper()
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def _verify_signature(cert: x509.Certificate, issuer_key: object) -> None:
+    hash_algorithm = cert.signature_hash_algorithm
+    if hash_algorithm is None:
+        raise CertificateError(f"certificate {_describe(cert)} uses an unsupported signature")
+    if isinstance(issuer_key, ec.EllipticCurvePublicKey):
+        issuer_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_algorithm))
+    elif isinstance(issuer_key, rsa.RSAPublicKey):
+        issuer_key.verify(
+            cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_algorithm
+        )
+    else:
+        raise CertificateError("issuer key is neither EC nor RSA")
+
+
+def verify_certificate(
+    cert: x509.Certificate,
+    issuer: x509.Certificate | IssuerKey,
+    *,
+    now: dt.datetime | None = None,
+    expected_curve: str | None = None,
+) -> None:
+    """Check signature (by ``issuer``), validity window and, if given, the key's curve."""
+    if isinstance(issuer, x509.Certificate):
+        if cert.issuer != issuer.subject:
+            raise CertificateError(
+                f"certificate {_describe(cert)} was issued by {cert.issuer.rfc4514_string()!r}, "
+                f"not by {issuer.subject.rfc4514_string()!r}"
+            )
+        issuer_key: object = issuer.public_key()
+    else:
+        issuer_key = issuer
+    try:
+        _verify_signature(cert, issuer_key)
+    except (InvalidSignature, ValueError, TypeError):
+        raise CertificateError(
+            f"certificate {_describe(cert)} is not signed by the expected issuer"
+        ) from None
+    moment = _now(now)
+    if moment < cert.not_valid_before_utc:
+        raise CertificateError(
+            f"certificate {_describe(cert)} is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    if moment > cert.not_valid_after_utc:
+        raise CertificateError(
+            f"certificate {_describe(cert)} expired on "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    if expected_curve is not None:
+        expected = normalize_curve(expected_curve)
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise CertificateError(f"certificate {_describe(cert)} has no EC key ({expected})")
+        try:
+            actual = curve_name(key)
+        except InputError:
+            actual = key.curve.name
+        if actual != expected:
+            raise CertificateError(
+                f"certificate {_describe(cert)} has a {actual} key, expected {expected}"
+            )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _ec_bits(cert: x509.Certificate) -> int | None:
+    key = cert.public_key()
+    return key.curve.key_size if isinstance(key, ec.EllipticCurvePublicKey) else None
+
+
+def verify_apc_chain(
+    leaf: x509.Certificate,
+    chain_root: x509.Certificate | Sequence[x509.Certificate],
+    *,
+    expected_curve: str,
+    now: dt.datetime | None = None,
+) -> None:
+    """Verify APC's leaf certificate up to the self-signed root of its chain.
+
+    Each issuer must be a CA, sign its child, be within its validity window and (for EC)
+    be at least as strong as its child (UG keys-import); the leaf must be on
+    ``expected_curve`` (the curve of our ECDH key).
+    """
+    chain = [chain_root] if isinstance(chain_root, x509.Certificate) else list(chain_root)
+    if not chain:
+        raise CertificateError("APC's certificate chain is empty")
+    current = leaf
+    for _ in range(len(chain) + 1):
+        issuer = next((c for c in chain if c.subject == current.issuer), None)
+        if issuer is None:
+            raise CertificateError(
+                f"certificate {_describe(current)} was issued by "
+                f"{current.issuer.rfc4514_string()!r}, which is not in APC's chain"
+            )
+        if not _is_ca(issuer):
+            raise CertificateError(f"issuer {_describe(issuer)} is not a CA certificate")
+        verify_certificate(
+            current,
+            issuer,
+            now=now,
+            expected_curve=expected_curve if current is leaf else None,
+        )
+        issuer_bits, child_bits = _ec_bits(issuer), _ec_bits(current)
+        if issuer_bits is not None and child_bits is not None and issuer_bits < child_bits:
+            raise CertificateError(
+                f"issuer {_describe(issuer)} ({issuer_bits}-bit curve) is weaker than "
+                f"{_describe(current)} ({child_bits}-bit)"
+            )
+        if issuer.subject == issuer.issuer:
+            verify_certificate(issuer, issuer, now=now)  # the root signs itself
+            return
+        current = issuer
+    raise CertificateError("APC's certificate chain does not end in a self-signed root")
+
+
+__all__ = [
+    "SIGNATURE_HASHES",
+    "certificate_from_apc",
+    "certificate_to_apc",
+    "certificate_to_pem",
+    "certificates_from_apc",
+    "fingerprint_sha256",
+    "load_certificate_pem",
+    "load_certificates_pem",
+    "load_private_key_pem",
+    "new_ecdh_leaf",
+    "new_sender_ca",
+    "private_key_to_pem",
+    "verify_apc_chain",
+    "verify_certificate",
+]
+
