@@ -23,7 +23,9 @@ TDES_KEY_HEX = "0123456789ABCDEFFEDCBA9876543210"
 
 def _block(usage: str = "D0", algorithm: str = "AES_128", key_hex: str = AES_KEY_HEX) -> str:
     header = build_header(
-        key_usage=usage, key_algorithm=algorithm, kbpk_algorithm="AES_128",
+        key_usage=usage,
+        key_algorithm=algorithm,
+        kbpk_algorithm="AES_128",
         modes_of_use="B" if usage in ("D0", "K0", "P0") else "C",
     )
     return wrap_key_block(KEK, header, bytes.fromhex(key_hex))
@@ -61,8 +63,14 @@ def test_jsonl_same_fields(tmp_path: Path) -> None:
     lines = [
         json.dumps({"alias": "alias/mac-1", "key_block": block, "tags": {"k": "v"}}),
         "",
-        json.dumps({"alias": "alias/dek-1", "key_hex": AES_KEY_HEX, "key_usage": "D0",
-                    "key_algorithm": "AES_128"}),
+        json.dumps(
+            {
+                "alias": "alias/dek-1",
+                "key_hex": AES_KEY_HEX,
+                "key_usage": "D0",
+                "key_algorithm": "AES_128",
+            }
+        ),
     ]
     path = tmp_path / "keys.jsonl"
     path.write_text("\n".join(lines) + "\n")
