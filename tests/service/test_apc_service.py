@@ -233,3 +233,13 @@ def test_env_endpoint_is_applied_by_botocore(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY", "http://127.0.0.1:4566")
     client = make_client(region="us-east-1")
     assert client.meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_set_alias_probably_exists_updates_first(stubbed: tuple[ApcService, Stubber]) -> None:
+    apc, stub = stubbed
+    alias = {"AliasName": "alias/a", "KeyArn": ARN}
+    stub.add_response("update_alias", {"Alias": alias}, {"AliasName": "alias/a", "KeyArn": ARN})
+    assert apc.set_alias("alias/a", ARN, probably_exists=True) is False
+    stub.add_client_error("update_alias", "ResourceNotFoundException", "no", http_status_code=404)
+    stub.add_response("create_alias", {"Alias": alias}, {"AliasName": "alias/a", "KeyArn": ARN})
+    assert apc.set_alias("alias/a", ARN, probably_exists=True) is True

@@ -392,7 +392,11 @@ class KekImportCeremony:
             for future in alias_futures:
                 future.result()
         key_arn = str(key["KeyArn"])
-        self._timed("kek_alias", lambda: self._set_alias(plan.kek_alias, key_arn, "kek"))
+        # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
+        self._timed(
+            "kek_alias",
+            lambda: self._set_alias(plan.kek_alias, key_arn, "kek", probably_exists=not fresh),
+        )
         return KekImportResult(
             ceremony_id=self.journal.ceremony_id,
             key_arn=key_arn,
@@ -510,28 +514,28 @@ class KekImportCeremony:
         from apckx.crypto.ecdh import apc_key_algorithm, curve_name
 
         plan = self.plan
-        creds, _created = creds_future.result()
-        ca_fp = fingerprint_sha256(creds.ca_cert)
-        ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
         candidate: str | None = None
         if self.resume_from is not None:
             previous = self.resume_from.find(kind="key", role="root")
             candidate = previous.arn if previous else None
         elif not fresh:
             candidate = plan.root_alias
-        if candidate:
-            key = self.apc.find_key(candidate)
-            if key is not None and self._root_usable(key, ca_algorithm):
-                arn = str(key["KeyArn"])
-                tags = self.apc.list_tags_for_resource(arn)
-                tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
-                if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
-                    self.journal.record_resource(
-                        Resource(kind="key", role="root", arn=arn, created=False)
-                    )
-                    self.progress(f"reusing sender root {arn}")
-                    return _Root(arn, reused=True)
-                self.progress(f"{candidate} holds another CA; importing ours")
+        # The lookup needs no local credentials: it runs while they load.
+        found = self.apc.find_key(candidate) if candidate else None
+        creds, _created = creds_future.result()
+        ca_fp = fingerprint_sha256(creds.ca_cert)
+        ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
+        if found is not None and self._root_usable(found, ca_algorithm):
+            arn = str(found["KeyArn"])
+            tags = self.apc.list_tags_for_resource(arn)
+            tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
+            if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
+                self.journal.record_resource(
+                    Resource(kind="key", role="root", arn=arn, created=False)
+                )
+                self.progress(f"reusing sender root {arn}")
+                return _Root(arn, reused=True)
+            self.progress(f"{candidate} holds another CA; importing ours")
         key = self.apc.import_key(
             key_material={
                 "RootCertificatePublicKey": {
@@ -563,8 +567,10 @@ class KekImportCeremony:
         )
 
     # -- aliases -------------------------------------------------------------------------
-    def _set_alias(self, alias: str, key_arn: str, role: str) -> None:
-        created = self.apc.set_alias(alias, key_arn)
+    def _set_alias(
+        self, alias: str, key_arn: str, role: str, *, probably_exists: bool = False
+    ) -> None:
+        created = self.apc.set_alias(alias, key_arn, probably_exists=probably_exists)
         self.journal.record_resource(
             Resource(
                 kind="alias",

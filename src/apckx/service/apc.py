@@ -244,12 +244,20 @@ class ApcService:
             params["KeyArn"] = key_arn
         return list(self._pages("ListAliases", "list_aliases", "Aliases", **params))
 
-    def set_alias(self, alias_name: str, key_arn: str) -> bool:
-        """Point ``alias_name`` at ``key_arn``: one call when the alias is new.
+    def set_alias(self, alias_name: str, key_arn: str, *, probably_exists: bool = False) -> bool:
+        """Point ``alias_name`` at ``key_arn``: one call in the expected case.
 
-        CreateAlias carrying the KeyArn; on ConflictException (it exists) UpdateAlias.
-        Returns True when the alias was created, False when an existing one was updated.
+        CreateAlias carrying the KeyArn, and UpdateAlias on ConflictException (it exists);
+        with ``probably_exists`` the other way round (UpdateAlias, then CreateAlias on
+        ResourceNotFoundException). Returns True when the alias was created.
         """
+        if probably_exists:
+            try:
+                self.update_alias(alias_name, key_arn)
+                return False
+            except ServiceError as exc:
+                if exc.code != "ResourceNotFoundException":
+                    raise
         try:
             self.create_alias(alias_name, key_arn)
             return True
