@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apckx.errors import (
@@ -22,6 +23,8 @@ from apckx.errors import (
 )
 
 if TYPE_CHECKING:
+    from apckx.ceremonies.import_kek import KekImportPlan
+    from apckx.ceremonies.journal import Journal
     from apckx.crypto.tr31 import KeyBlockHeader
     from apckx.service.apc import ApcService
 
@@ -265,11 +268,13 @@ def import_tr31_block(
     alias: str | None = None,
     tags: Mapping[str, str] | None = None,
     enabled: bool = True,
+    journal: Journal | None = None,
 ) -> ImportedKey:
     """ImportKey(Tr31KeyBlock), check the KCV APC reports, then CreateAlias.
 
     On a KCV mismatch the key is left without an alias and the error names its ARN.
     """
+    from apckx.ceremonies.journal import Resource
     from apckx.crypto.kcv import kcv_matches
 
     key = service.import_key(
@@ -282,13 +287,23 @@ def import_tr31_block(
     )
     key_arn = str(key["KeyArn"])
     apc_kcv = str(key.get("KeyCheckValue", "")).upper()
+    if journal is not None:
+        journal.record_resource(Resource(kind="key", role="working", arn=key_arn))
     if expected_kcv is not None and not kcv_matches(expected_kcv, apc_kcv):
+        if journal is not None:
+            journal.step("verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=expected_kcv)
         raise KcvMismatchError(
             f"APC imported {key_arn} with KCV {apc_kcv}, expected {expected_kcv.upper()}; "
             "no alias was created: delete the key (apckx cleanup) and check the key's source"
         )
+    if journal is not None:
+        journal.step("verify_kcv", apc_kcv=apc_kcv, local_kcv=expected_kcv)
     if alias:
         service.create_alias(alias, key_arn)
+        if journal is not None:
+            journal.record_resource(
+                Resource(kind="alias", role="working", arn=key_arn, alias=alias)
+            )
     attributes = key["KeyAttributes"]
     return ImportedKey(
         key_arn=key_arn,
@@ -312,6 +327,7 @@ def import_under_kek(
     alias: str | None = None,
     tags: Mapping[str, str] | None = None,
     kek_info: KekInfo | None = None,
+    journal: Journal | None = None,
 ) -> ImportedKey:
     """Check the KEK's KCV, wrap ``key`` under it, import, compare KCVs, alias it."""
     info = kek_info or verify_kek(service, kek_id, kek)
@@ -328,6 +344,7 @@ def import_under_kek(
         expected_kcv=expected_kcv,
         alias=alias,
         tags=tags,
+        journal=journal,
     )
 
 
@@ -339,6 +356,7 @@ def import_key_block(
     alias: str | None = None,
     tags: Mapping[str, str] | None = None,
     expected_kcv: str | None = None,
+    journal: Journal | None = None,
 ) -> ImportedKey:
     """Import a block made elsewhere (an HSM export) as is, under the KEK already in APC."""
     header = describe_key_block(key_block)
@@ -352,4 +370,78 @@ def import_key_block(
         expected_kcv=expected_kcv,
         alias=alias,
         tags=tags,
+        journal=journal,
+    )
+
+
+def plan_ecdh_key_import(
+    spec: WorkingKeySpec,
+    *,
+    alias: str,
+    curve: str = "P521",
+    kdf: str = "NIST_SP800",
+    kdf_hash: str = "SHA_256",
+    derive_key_algorithm: str | None = None,
+    shared_info_hex: str | None = None,
+    receiver_alias: str | None = None,
+    root_alias: str | None = None,
+    certs_dir: Path = Path("certs"),
+    new_receiver_key: bool = False,
+    trust_apc_root: str | None = None,
+) -> KekImportPlan:
+    """The import-kek ceremony's plan for any working key (``import-key --via ecdh``).
+
+    Same receiver key, sender root, certificates and derivation as import-kek; only the
+    TR-31 header differs: built from ``spec`` under the derived wrapping key.
+    """
+    from apckx.ceremonies import import_kek
+    from apckx.crypto.ecdh import check_ecdh_strength, normalize_curve, parse_shared_info_hex
+    from apckx.crypto.tr31 import build_header
+
+    curve = normalize_curve(curve)
+    if kdf not in import_kek.KDF_CHOICES:
+        raise InputError(f"--kdf must be one of {', '.join(import_kek.KDF_CHOICES)}")
+    kdf_hash = kdf_hash.upper().replace("-", "_")
+    if kdf_hash not in import_kek.KDF_HASH_CHOICES:
+        raise InputError(f"--kdf-hash must be one of {', '.join(import_kek.KDF_HASH_CHOICES)}")
+    if derive_key_algorithm is None:
+        derive_key_algorithm = {"P256": "AES_128", "P384": "AES_192", "P521": "AES_256"}[curve]
+    if derive_key_algorithm not in import_kek.DERIVE_KEY_ALGORITHMS:
+        raise InputError(
+            f"--derive-key-algorithm must be one of {', '.join(import_kek.DERIVE_KEY_ALGORITHMS)}"
+        )
+    check_ecdh_strength(curve, derive_key_algorithm, spec.key_algorithm)
+    header = build_header(
+        key_usage=spec.key_usage,
+        key_algorithm=spec.key_algorithm,
+        kbpk_algorithm=derive_key_algorithm,
+        modes_of_use=spec.mode,
+        exportability=spec.exportability,
+        key_version=spec.key_version,
+    )
+    names = [
+        import_kek.check_alias_name(
+            receiver_alias or import_kek.RECEIVER_ALIAS, flag="--receiver-alias"
+        ),
+        import_kek.check_alias_name(root_alias or import_kek.ROOT_ALIAS, flag="--root-alias"),
+        import_kek.check_alias_name(alias, flag="--alias"),
+    ]
+    if len(set(names)) != 3:
+        raise InputError("--receiver-alias, --root-alias and --alias must be three different names")
+    return import_kek.KekImportPlan(
+        key_algorithm=spec.key_algorithm,
+        header=header,
+        curve=curve,
+        kdf=kdf,
+        kdf_hash=kdf_hash,
+        derive_key_algorithm=derive_key_algorithm,
+        shared_info=None if shared_info_hex is None else parse_shared_info_hex(shared_info_hex),
+        receiver_alias=names[0],
+        root_alias=names[1],
+        kek_alias=names[2],
+        certs_dir=Path(certs_dir),
+        new_receiver_key=new_receiver_key,
+        trust_apc_root=(
+            None if trust_apc_root is None else import_kek.normalize_fingerprint(trust_apc_root)
+        ),
     )
