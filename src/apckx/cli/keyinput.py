@@ -53,6 +53,10 @@ class KeyInputIO:
         return self.stdin if self.stdin is not None else sys.stdin
 
 
+DEFAULT_IO: KeyInputIO | None = None
+"""Tests (and embedders) set this to drive prompts when they cannot pass ``io``."""
+
+
 def add_key_arguments(
     parser: argparse.ArgumentParser,
     *,
@@ -122,7 +126,7 @@ def read_key(
     io: KeyInputIO | None = None,
 ) -> bytes:
     """Read the key the flags point at, check it for ``algorithm`` and ``--expect-kcv``."""
-    io = io or KeyInputIO()
+    io = io or DEFAULT_IO or KeyInputIO()
     dest = name.replace("-", "_")
     expect_kcv = getattr(args, f"{dest}_expect_kcv", None)
     if expect_kcv is not None:

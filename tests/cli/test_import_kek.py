@@ -1,0 +1,453 @@
+"""``apckx import-kek`` end to end against the emulator over HTTP (real crypto both sides)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apckx._cli import main
+from apckx.cli import keyinput
+from apckx.crypto.attributes import default_kcv_algorithm
+from apckx.crypto.components import combine_components
+from apckx.crypto.kcv import compute_kcv
+from apckx.emulator.pytest_plugin import make_emulator_client
+from apckx.emulator.requestlog import read_request_log
+from apckx.emulator.server import EmulatorConfig, RunningEmulator, parse_fault_spec, start_emulator
+
+KEK_HEX = "7B2A64E1C1D0A7F5396D1E2A0B8C4F3E5D6A7B8C9D0E1F2A3B4C5D6E7F809112"
+AES128_HEX = "2B7E151628AED2A6ABF7158809CF4F3C"
+AES192_HEX = "8E73B0F7DA0E6452C810F32B809079E562F8EAD2522C6B7B"
+TDES2_HEX = "0123456789ABCDEFFEDCBA9876543210"
+TDES3_HEX = "0123456789ABCDEFFEDCBA987654321089ABCDEF01234567"
+
+
+def kcv(key_hex: str, algorithm: str) -> str:
+    key = bytes.fromhex(key_hex)
+    return compute_kcv(key, default_kcv_algorithm(algorithm), key_algorithm=algorithm)
+
+
+@dataclass
+class Emu:
+    running: RunningEmulator
+    log_path: Path
+    client: Any
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    def operations(self) -> list[str]:
+        if not self.log_path.exists():
+            return []
+        return [e.operation for e in read_request_log(self.log_path)]
+
+    def clear_log(self) -> None:
+        self.log_path.write_text("")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean cwd and an AWS environment that only knows the emulator's test credentials."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def start(tmp_path: Path, *faults: str, latency_ms: float = 0.0) -> Emu:
+    log_path = tmp_path / "requests.jsonl"
+    running = start_emulator(
+        EmulatorConfig(
+            request_log_path=log_path,
+            faults=tuple(parse_fault_spec(f) for f in faults),
+            latency_ms=latency_ms,
+        )
+    )
+    return Emu(running, log_path, make_emulator_client(running.url))
+
+
+@pytest.fixture
+def emu(workdir: Path) -> Iterator[Emu]:
+    emulator = start(workdir)
+    try:
+        yield emulator
+    finally:
+        emulator.client.close()
+        emulator.running.stop()
+
+
+def kek_cli(emu: Emu, *args: str) -> int:
+    return main(["import-kek", "--region", "us-east-1", "--endpoint-url", emu.url, *args])
+
+
+def run_json(
+    emu: Emu, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, Any], str]:
+    rc = kek_cli(emu, "--output", "json", *args)
+    out, err = capsys.readouterr()
+    return rc, (json.loads(out) if rc == 0 else {}), err
+
+
+# -- the sample's invocation and defaults ------------------------------------------------------
+def test_sample_invocation_defaults(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Path("aws-config").write_text("[default]\nregion = eu-west-1\n")
+    Path("aws-credentials").write_text(
+        "[default]\naws_access_key_id = test\naws_secret_access_key = test\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", "aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "aws-credentials")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    # The AWS sample's command line, plus the emulator's endpoint.
+    rc = kek_cli(emu, "--profile", "default", "--kek", KEK_HEX)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "warning: --kek puts the key on the command line" in err
+    assert f"{kcv(KEK_HEX, 'AES_256')} (APC) = {kcv(KEK_HEX, 'AES_256')} (local)" in out
+    assert "alias/import-kek-ecdh-result" in out
+    # APC agrees: the alias points at an AES_256 K0 key with the right KCV.
+    key = emu.client.get_key(KeyIdentifier="alias/import-kek-ecdh-result")["Key"]
+    assert key["KeyAttributes"]["KeyAlgorithm"] == "AES_256"
+    assert key["KeyAttributes"]["KeyUsage"] == "TR31_K0_KEY_ENCRYPTION_KEY"
+    assert key["KeyCheckValue"] == kcv(KEK_HEX, "AES_256")
+    receiver = emu.client.get_key(KeyIdentifier="alias/import-kek-ecdh-receiver")["Key"]
+    assert receiver["KeyAttributes"]["KeyAlgorithm"] == "ECC_NIST_P521"
+    assert receiver["DeriveKeyUsage"] == "TR31_K1_KEY_BLOCK_PROTECTION_KEY"
+    root = emu.client.get_key(KeyIdentifier="alias/import-kek-ecdh-sender-root")["Key"]
+    assert root["KeyAttributes"]["KeyClass"] == "PUBLIC_KEY"
+    # Credentials as the sample lays them out, private keys 0600.
+    certs = Path("certs")
+    for name in ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem"):
+        assert (certs / name).is_file()
+    for name in ("sender_ca_key.pem", "sender_key.pem"):
+        assert stat.S_IMODE((certs / name).stat().st_mode) == 0o600
+    # Every created key is tagged with the ceremony id.
+    journal_files = list(Path(".apckx/ceremonies").glob("*.json"))
+    assert len(journal_files) == 1
+    journal = json.loads(journal_files[0].read_text())
+    assert journal["status"] == "complete"
+    for resource in journal["resources"]:
+        if resource["kind"] == "key":
+            tags = emu.client.list_tags_for_resource(ResourceArn=resource["arn"])["Tags"]
+            assert {"Key": "apckx:ceremony", "Value": journal["ceremony_id"]} in tags
+    record = json.loads(Path(f".apckx/records/{journal['ceremony_id']}.json").read_text())
+    assert record["who"] and record["host"]
+    assert [c["operation"] for c in record["api_calls"]].count("ImportKey") == 2
+
+
+def test_json_output_fields(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, data, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    assert rc == 0
+    for field in (
+        "ceremony_id",
+        "key_arn",
+        "key_alias",
+        "key_check_value",
+        "receiver_key_arn",
+        "root_key_arn",
+    ):
+        assert data[field]
+    assert data["key_check_value"] == data["local_key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["header"].startswith("D") and data["header"][5:] == "K0AB00E0000"
+    assert len(data["shared_info_hex"]) == 32  # fresh random 16 bytes by default
+
+
+def test_sample_shared_info_reproduced(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    # The sample's "0123456789" is 10 hex digits: 5 bytes, no zero byte; sent as is.
+    rc, data, _ = run_json(emu, capsys, "--kek", KEK_HEX, "--shared-info", "0123456789")
+    assert rc == 0
+    assert data["shared_info_hex"] == "0123456789"
+
+
+def test_fresh_shared_info_each_ceremony(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    _, second, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    assert first["shared_info_hex"] != second["shared_info_hex"]
+
+
+# -- option groups ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "key_hex", "algorithm", "usage", "curve"),
+    [
+        (["--curve", "P256", "--key-algorithm", "AES_128"], AES128_HEX, "AES_128", "K0", "P256"),
+        (["--curve", "P-384", "--key-algorithm", "AES_192"], AES192_HEX, "AES_192", "K0", "P384"),
+        (
+            ["--curve", "P256", "--key-algorithm", "TDES_2KEY"],
+            TDES2_HEX,
+            "TDES_2KEY",
+            "K0",
+            "P256",
+        ),
+        (
+            ["--curve", "P256", "--key-algorithm", "TDES_3KEY", "--kdf", "ANSI_X963"],
+            TDES3_HEX,
+            "TDES_3KEY",
+            "K0",
+            "P256",
+        ),
+        (["--kdf", "ANSI_X963", "--kdf-hash", "SHA_512"], KEK_HEX, "AES_256", "K0", "P521"),
+        (["--kdf-hash", "SHA_384"], KEK_HEX, "AES_256", "K0", "P521"),
+        (["--key-usage", "K1"], KEK_HEX, "AES_256", "K1", "P521"),
+        (
+            ["--key-algorithm", "AES_128", "--derive-key-algorithm", "AES_128"],
+            AES128_HEX,
+            "AES_128",
+            "K0",
+            "P521",
+        ),
+        (
+            [
+                "--curve",
+                "P384",
+                "--key-algorithm",
+                "TDES_3KEY",
+                "--derive-key-algorithm",
+                "TDES_3KEY",
+            ],
+            TDES3_HEX,
+            "TDES_3KEY",
+            "K0",
+            "P384",
+        ),
+        (["--header", "D0000K1AB00E0000"], KEK_HEX, "AES_256", "K1", "P521"),
+    ],
+)
+def test_option_groups(
+    emu: Emu,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    key_hex: str,
+    algorithm: str,
+    usage: str,
+    curve: str,
+) -> None:
+    rc, data, err = run_json(emu, capsys, "--kek", key_hex, *options)
+    assert rc == 0, err
+    key = emu.client.get_key(KeyIdentifier=data["key_arn"])["Key"]
+    assert key["KeyAttributes"]["KeyAlgorithm"] == algorithm
+    assert key["KeyAttributes"]["KeyUsage"].startswith(f"TR31_{usage}_")
+    assert key["KeyCheckValue"] == kcv(key_hex, algorithm)
+    receiver = emu.client.get_key(KeyIdentifier=data["receiver_key_arn"])["Key"]
+    assert receiver["KeyAttributes"]["KeyAlgorithm"] == f"ECC_NIST_{curve}"
+    # TR-31 version follows the derived key: B under TDES, D under AES.
+    expected_version = "B" if data["derive_key_algorithm"].startswith("TDES") else "D"
+    assert data["header"][0] == expected_version
+
+
+def test_mode_of_use_and_exportability(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, data, err = run_json(
+        emu, capsys, "--kek", KEK_HEX, "--mode-of-use", "E", "--exportability", "N"
+    )
+    assert rc == 0, err
+    key = emu.client.get_key(KeyIdentifier=data["key_arn"])["Key"]
+    modes = key["KeyAttributes"]["KeyModesOfUse"]
+    assert modes["Encrypt"] and modes["Wrap"] and not modes["Decrypt"] and not modes["Unwrap"]
+    assert key["Exportable"] is False
+
+
+def test_sample_short_flags(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    # The AWS sample's -t/-m/-e flags are accepted too.
+    rc, data, err = run_json(emu, capsys, "--kek", KEK_HEX, "-t", "K1", "-m", "D", "-e", "S")
+    assert rc == 0, err
+    assert data["header"][5:] == "K1AD00S0000"
+
+
+# -- reuse -----------------------------------------------------------------------------------
+def test_second_run_reuses_receiver_and_root(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    emu.clear_log()
+    rc, second, _ = run_json(emu, capsys, "--kek", AES128_HEX * 2)
+    assert rc == 0
+    assert second["receiver_reused"] and second["root_reused"]
+    assert second["receiver_key_arn"] == first["receiver_key_arn"]
+    assert second["root_key_arn"] == first["root_key_arn"]
+    operations = emu.operations()
+    assert "CreateKey" not in operations
+    assert operations.count("ImportKey") == 1  # the KEK only: the root is reused
+    alias = emu.client.get_alias(AliasName="alias/import-kek-ecdh-result")["Alias"]
+    assert alias["KeyArn"] == second["key_arn"]
+
+
+def test_new_receiver_key_forces_create(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    emu.clear_log()
+    rc, second, _ = run_json(emu, capsys, "--kek", KEK_HEX, "--new-receiver-key")
+    assert rc == 0
+    assert emu.operations().count("CreateKey") == 1
+    assert second["receiver_key_arn"] != first["receiver_key_arn"]
+    alias = emu.client.get_alias(AliasName="alias/import-kek-ecdh-receiver")["Alias"]
+    assert alias["KeyArn"] == second["receiver_key_arn"]
+
+
+def test_receiver_on_wrong_curve_not_reused(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(emu, capsys, "--kek", AES128_HEX, "--curve", "P256", "--key-algorithm", "AES_128")
+    rc, second, _ = run_json(emu, capsys, "--kek", KEK_HEX, "--certs-dir", "certs521")
+    assert rc == 0
+    assert not second["receiver_reused"]
+
+
+# -- key input -------------------------------------------------------------------------------
+def test_components_via_injected_prompts(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    components = [
+        "1111111111111111111111111111111111111111111111111111111111111111",
+        "2222222222222222222222222222222222222222222222222222222222222223",
+        "4444444444444444444444444444444444444444444444444444444444444448",
+    ]
+    answers = iter(components)
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr(keyinput, "DEFAULT_IO", keyinput.KeyInputIO(getpass=fake_getpass))
+    rc, data, err = run_json(emu, capsys, "--components", "3")
+    assert rc == 0, err
+    combined = combine_components([bytes.fromhex(c) for c in components])
+    expected = kcv(combined.hex(), "AES_256")
+    assert data["key_check_value"] == expected
+    assert len(prompts) == 3 and "component 2 of 3" in prompts[1]
+    for component in components:
+        assert f"KCV: {kcv(component, 'AES_256')}" in err
+    assert f"(combined) KCV: {expected}" in err
+
+
+def test_prompt_and_expect_kcv(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io = keyinput.KeyInputIO(getpass=lambda _prompt: KEK_HEX.lower())
+    monkeypatch.setattr(keyinput, "DEFAULT_IO", io)
+    rc, data, err = run_json(emu, capsys, "--prompt", "--expect-kcv", kcv(KEK_HEX, "AES_256"))
+    assert rc == 0, err
+    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+
+
+def test_expect_kcv_mismatch_calls_nothing(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = kek_cli(emu, "--kek", KEK_HEX, "--expect-kcv", "000000")
+    _, err = capsys.readouterr()
+    assert rc == 2
+    assert "not 000000" in err and "nothing was sent to APC" in err
+    assert emu.operations() == []
+    assert not Path(".apckx").exists()
+
+
+def test_kek_file_stdin_and_env(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = Path("kek.hex")
+    key_file.write_text(" ".join([KEK_HEX[i : i + 8] for i in range(0, 64, 8)]) + "\n")
+    key_file.chmod(0o600)
+    rc, data, err = run_json(emu, capsys, "--kek-file", str(key_file))
+    assert rc == 0, err
+    assert "readable by other users" not in err
+    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(AES128_HEX * 2))
+    rc, data, _ = run_json(emu, capsys, "--kek-file", "-")
+    assert rc == 0
+    assert data["key_check_value"] == kcv(AES128_HEX * 2, "AES_256")
+    monkeypatch.setenv("MY_KEK", KEK_HEX)
+    rc, data, err = run_json(emu, capsys, "--kek-env", "MY_KEK")
+    assert rc == 0
+    assert "warning" not in err
+
+
+def test_world_readable_key_file_warns(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = Path("kek.hex")
+    key_file.write_text(KEK_HEX)
+    key_file.chmod(0o644)
+    rc, _, err = run_json(emu, capsys, "--kek-file", str(key_file))
+    assert rc == 0
+    assert "readable by other users" in err
+
+
+# -- trust -----------------------------------------------------------------------------------
+def test_trust_apc_root_pin(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    fingerprint = first["apc_root_fingerprint"]
+    colons = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).lower()
+    rc, _, err = run_json(emu, capsys, "--kek", KEK_HEX, "--trust-apc-root", colons)
+    assert rc == 0, err
+    emu.clear_log()
+    rc, _, err = run_json(emu, capsys, "--kek", KEK_HEX, "--trust-apc-root", "AB" * 32)
+    assert rc == 1
+    assert "not the one --trust-apc-root pins" in err
+    assert "ImportKey" not in emu.operations()  # refused before anything was sent
+
+
+# -- KCV mismatch ----------------------------------------------------------------------------
+def test_kcv_mismatch_fails_and_alias_untouched(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apckx.service.apc import ApcService
+
+    real_import_key = ApcService.import_key
+
+    def lying_import_key(self: ApcService, **kwargs: Any) -> dict[str, Any]:
+        key = real_import_key(self, **kwargs)
+        if "DiffieHellmanTr31KeyBlock" in kwargs["key_material"]:
+            key["KeyCheckValue"] = "FFFFFF"  # APC answers with another KCV
+        return key
+
+    monkeypatch.setattr(ApcService, "import_key", lying_import_key)
+    rc = kek_cli(emu, "--kek", KEK_HEX)
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert "KCV FFFFFF for" in err and "does not match the local KCV" in err
+    assert "apckx cleanup --ceremony" in err
+    with pytest.raises(emu.client.exceptions.ResourceNotFoundException):
+        emu.client.get_alias(AliasName="alias/import-kek-ecdh-result")
+    journal = json.loads(next(Path(".apckx/ceremonies").glob("*.json")).read_text())
+    assert journal["status"] == "failed"
+    assert [r["role"] for r in journal["resources"] if r["kind"] == "key"].count("kek") == 1
+
+
+# -- console script --------------------------------------------------------------------------
+def test_console_script_subprocess(emu: Emu, workdir: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "apckx"
+    if not script.exists():  # pragma: no cover - installed without the script
+        script = Path(shutil.which("apckx") or "apckx")
+    env = dict(os.environ, THE_KEK=KEK_HEX)
+    proc = subprocess.run(
+        [
+            str(script),
+            "import-kek",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            emu.url,
+            "--kek-env",
+            "THE_KEK",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert KEK_HEX not in proc.stdout + proc.stderr
