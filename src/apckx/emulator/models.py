@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -780,19 +779,12 @@ class PaymentCryptographyBackend:
             )
         return modes
 
-    @staticmethod
-    def _verify_issued_by(certificate: x509.Certificate, issuer: x509.Certificate,
+    def _verify_issued_by(self, certificate: x509.Certificate, issuer: x509.Certificate,
                           what: str) -> None:
-        try:
-            certificate.verify_directly_issued_by(issuer)
-        except InvalidSignature:
-            raise ValidationException(
-                f"{what} is not signed by the certificate authority"
-            ) from None
-        except (ValueError, TypeError) as exc:  # issuer name mismatch, unsupported algorithm
-            raise ValidationException(
-                f"{what} is not issued by the certificate authority ({exc})"
-            ) from None
+        """Signature by ``issuer`` (and issuer name) plus the validity window, at the
+        emulator's clock."""
+        with refusals(what):
+            certs.verify_certificate(certificate, issuer, now=_to_datetime(self._now()))
 
     @staticmethod
     def _check_ca_strength(ca_certificate: x509.Certificate, certificate: x509.Certificate,
