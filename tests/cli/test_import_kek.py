@@ -451,3 +451,187 @@ def test_console_script_subprocess(emu: Emu, workdir: Path) -> None:
     data = json.loads(proc.stdout)
     assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
     assert KEK_HEX not in proc.stdout + proc.stderr
+
+
+# -- faults at each API step -----------------------------------------------------------------
+FAULT_STEPS = ["CreateKey", "ImportKey", "GetPublicKeyCertificate", "CreateAlias"]
+
+
+@pytest.mark.parametrize("operation", FAULT_STEPS)
+def test_throttling_is_absorbed_by_retries(
+    workdir: Path, capsys: pytest.CaptureFixture[str], operation: str
+) -> None:
+    emulator = start(workdir, f"{operation}:throttle:2")
+    try:
+        rc, data, err = run_json(emulator, capsys, "--kek", KEK_HEX)
+        assert rc == 0, err
+        log = read_request_log(emulator.log_path)
+        throttled = [e for e in log if e.error == "ThrottlingException"]
+        assert len(throttled) == 2 and {e.operation for e in throttled} == {operation}
+        assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    finally:
+        emulator.running.stop()
+
+
+def _assert_rolled_back(emulator: Emu, journal: dict[str, Any]) -> None:
+    aliases = emulator.client.list_aliases()["Aliases"]
+    assert aliases == []
+    keys = emulator.client.list_keys()["Keys"]
+    assert keys, "the ceremony created something to roll back"
+    assert {k["KeyState"] for k in keys} == {"DELETE_PENDING"}
+    created = {r["arn"] for r in journal["resources"] if r["kind"] == "key" and r["created"]}
+    assert created == {k["KeyArn"] for k in keys}
+
+
+@pytest.mark.parametrize("operation", FAULT_STEPS)
+def test_hard_failure_journal_and_cleanup(
+    workdir: Path, capsys: pytest.CaptureFixture[str], operation: str
+) -> None:
+    emulator = start(workdir, f"{operation}:error:always")
+    try:
+        rc = kek_cli(emulator, "--kek", KEK_HEX, "--max-attempts", "2")
+        _, err = capsys.readouterr()
+        assert rc == 1
+        lines = err.strip().splitlines()
+        assert lines[-1].startswith("apckx: error: ceremony kek-")
+        assert f"{operation} failed: InternalServerException" in lines[-1]
+        assert "Traceback" not in err
+        journal_path = next(Path(".apckx/ceremonies").glob("*.json"))
+        journal = json.loads(journal_path.read_text())
+        assert journal["status"] == "failed"
+        assert operation in journal["error"]
+        cid = journal["ceremony_id"]
+        assert f"--resume {cid}" in lines[-1]
+        # Everything APC confirmed is in the journal.
+        keys = emulator.client.list_keys()["Keys"]
+        journaled = {r["arn"] for r in journal["resources"] if r["kind"] == "key"}
+        assert {k["KeyArn"] for k in keys} == journaled
+        rc = main(
+            ["cleanup", "--ceremony", cid, "--region", "us-east-1", "--endpoint-url", emulator.url]
+        )
+        _, err = capsys.readouterr()
+        assert rc == 0, err
+        if keys:
+            _assert_rolled_back(emulator, journal)
+        assert json.loads(journal_path.read_text())["status"] == "rolled_back"
+    finally:
+        emulator.running.stop()
+
+
+def test_resume_after_failure_reuses_journal_resources(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GetPublicKeyCertificate fails both attempts: the receiver and the root exist by then.
+    emulator = start(workdir, "GetPublicKeyCertificate:error:2")
+    try:
+        rc = kek_cli(emulator, "--kek", KEK_HEX, "--max-attempts", "2")
+        _, err = capsys.readouterr()
+        assert rc == 1
+        journal_path = next(Path(".apckx/ceremonies").glob("*.json"))
+        cid = json.loads(journal_path.read_text())["ceremony_id"]
+        emulator.clear_log()
+        rc, data, err = run_json(emulator, capsys, "--kek", KEK_HEX, "--resume", cid)
+        assert rc == 0, err
+        assert data["ceremony_id"] == cid
+        assert data["receiver_reused"] and data["root_reused"]
+        assert "CreateKey" not in emulator.operations()
+        journal = json.loads(journal_path.read_text())
+        assert journal["status"] == "complete"
+        # Completed ceremonies cannot be resumed again.
+        rc = kek_cli(emulator, "--kek", KEK_HEX, "--resume", cid)
+        assert rc == 2
+        assert "already completed" in capsys.readouterr().err
+    finally:
+        emulator.running.stop()
+
+
+# -- bad inputs: one line, exit 2, no API call --------------------------------------------------
+BAD_INPUTS: list[tuple[list[str], str]] = [
+    (["--kek", "ZZ" * 32], "hex"),
+    (["--kek", KEK_HEX[:62]], "64"),
+    (["--kek", "00" * 32], "zero"),
+    (["--kek", TDES2_HEX[:16] * 2, "--curve", "P256", "--key-algorithm", "TDES_2KEY"], ""),
+    (["--kek-file", "missing.hex"], "no such file"),
+    (["--kek-file", "."], "not a regular file"),
+    (["--kek-file", "empty.hex"], "empty"),
+    (["--kek-file", "text.hex"], "hex"),
+    (["--kek-env", "APCKX_UNSET_VARIABLE"], "not set"),
+    (["--kek-env", "1BAD"], "environment variable name"),
+    (["--components", "1"], "between 2 and 9"),
+    (["--components", "10"], "between 2 and 9"),
+    (["--kek", KEK_HEX, "--curve", "P999"], "curve"),
+    (["--kek", KEK_HEX, "--curve", "P256"], "P256"),
+    (["--kek", KEK_HEX, "--curve", "P384"], "P384"),
+    (["--kek", KEK_HEX, "--derive-key-algorithm", "AES_128"], "AES_128"),
+    (["--kek", KEK_HEX, "--shared-info", "012"], "shared information"),
+    (["--kek", KEK_HEX, "--shared-info", "0100"], "zero byte"),
+    (["--kek", KEK_HEX, "--shared-info", "zz"], "shared information"),
+    (["--kek", KEK_HEX, "--alias", "not-an-alias"], "--alias"),
+    (["--kek", KEK_HEX, "--receiver-alias", "alias/has space"], "--receiver-alias"),
+    (["--kek", KEK_HEX, "--root-alias", "alias/import-kek-ecdh-result"], "different"),
+    (["--kek", KEK_HEX, "--header", "D0000K0TB00E0000"], "does not match"),
+    (["--kek", KEK_HEX, "--header", "B0000K0AB00E0000"], "version"),
+    (["--kek", KEK_HEX, "--header", "XYZ"], "header"),
+    (["--kek", KEK_HEX, "--header", "D0000P0AB00E0000"], "KEK usage"),
+    (["--kek", KEK_HEX, "--key-usage", "K3"], "K0 or K1"),
+    (["--kek", KEK_HEX, "--mode-of-use", "Q"], "mode"),
+    (["--kek", KEK_HEX, "--endpoint-url", "ftp://127.0.0.1:1"], "http"),
+    (["--kek", KEK_HEX, "--endpoint-url", "http://"], "host"),
+    (["--kek", KEK_HEX, "--trust-apc-root", "abc"], "fingerprint"),
+    (["--kek", KEK_HEX, "--resume", "../../etc/passwd"], "ceremony id"),
+    (["--kek", KEK_HEX, "--resume", "kek-20260101T120000Z-1a2b3c4d"], "no journal"),
+    (["--kek", KEK_HEX, "--expect-kcv", "XYZ"], "--expect-kcv"),
+    (["--kek", KEK_HEX, "--max-attempts", "0"], "--max-attempts"),
+    ([], "no KEK given"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_INPUTS)
+def test_bad_input_one_line_exit_2_no_call(
+    emu: Emu, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    Path("empty.hex").write_text("  \n")
+    Path("text.hex").write_text("this is not hex at all, it is prose\n")
+    endpoint = [] if "--endpoint-url" in args else ["--endpoint-url", emu.url]
+    rc = main(["import-kek", "--region", "us-east-1", *endpoint, *args])
+    out, err = capsys.readouterr()
+    assert rc == 2, err
+    assert out == ""
+    errors = [line for line in err.splitlines() if not line.startswith("apckx: warning:")]
+    assert len(errors) == 1, err
+    assert errors[0].startswith("apckx: error: ")
+    assert expected.lower() in errors[0].lower()
+    assert "Traceback" not in err
+    for secret in (KEK_HEX, KEK_HEX[:62], "00" * 32):
+        assert secret not in err
+    assert emu.operations() == []
+
+
+# -- round trips ------------------------------------------------------------------------------
+def test_fresh_and_repeat_ceremonies_take_at_most_4_stages(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from apckx.ceremonies.import_kek import longest_call_chain
+
+    emulator = start(workdir, latency_ms=40)
+    try:
+        for run in ("fresh", "repeat"):
+            emulator.clear_log()
+            rc, data, err = run_json(emulator, capsys, "--kek", KEK_HEX)
+            assert rc == 0, err
+            log = read_request_log(emulator.log_path)
+            chain = longest_call_chain([(e.start, e.end) for e in log])
+            assert chain <= 4, (run, [(e.operation, e.start, e.end) for e in log])
+            assert data["sequential_calls"] <= 4
+            if run == "fresh":
+                ops = [e.operation for e in log]
+                assert sorted(ops) == sorted(
+                    ["CreateKey", "ImportKey", "ImportKey", "GetPublicKeyCertificate"]
+                    + ["CreateAlias"] * 3
+                )
+                # CreateKey and the root import ran at the same time.
+                create = next(e for e in log if e.operation == "CreateKey")
+                root = min((e for e in log if e.operation == "ImportKey"), key=lambda e: e.start)
+                assert root.start < create.end and create.start < root.end
+    finally:
+        emulator.running.stop()
