@@ -314,6 +314,7 @@ class _Runner:
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
+        self.key_index: dict[str, dict[str, Any]] = {}
 
     def call(self, fn: Callable[[], Any]) -> Any:
         return call_with_backoff(
@@ -328,11 +329,16 @@ class _Runner:
         aliases = self.call(self.service.list_aliases)
         return {str(a["AliasName"]): a.get("KeyArn") for a in aliases}
 
+    def index_keys(self) -> None:
+        """ListKeys once (100 a page): KCV checks then cost no GetKey per key."""
+        summaries = self.call(self.service.list_keys)
+        self.key_index = {str(k["KeyArn"]): k for k in summaries}
+
     def recover_unconfirmed(self, earlier: EarlierRuns, aliases: Mapping[str, str | None]) -> None:
         """Find keys an interrupted run imported but never recorded, by their tags.
 
-        Only keys no alias points at are candidates, so this costs ListKeys plus one
-        ListTagsForResource per unaliased key, and only after a crash.
+        Only unaliased CREATE_COMPLETE keys are candidates, so this costs one
+        ListTagsForResource per such key, and only after a crash.
         """
         wanted = {
             a: c
@@ -342,10 +348,8 @@ class _Runner:
         if not wanted:
             return
         referenced = {arn for arn in aliases.values() if arn}
-        summaries = self.call(lambda: self.service.list_keys(key_state="CREATE_COMPLETE"))
-        for summary in summaries:
-            arn = str(summary["KeyArn"])
-            if arn in referenced:
+        for arn, summary in self.key_index.items():
+            if arn in referenced or summary.get("KeyState") != "CREATE_COMPLETE":
                 continue
             tags = self.call(functools.partial(self.service.list_tags_for_resource, arn))
             alias = tags.get(ALIAS_TAG)
@@ -365,7 +369,9 @@ class _Runner:
     def key_matches(self, key_arn: str, expected_kcv: str) -> tuple[bool, str]:
         from apckx.crypto.kcv import kcv_matches
 
-        key = self.call(lambda: self.service.get_key(key_arn))
+        key = self.key_index.get(key_arn)
+        if key is None:
+            key = self.call(lambda: self.service.get_key(key_arn))
         apc_kcv = str(key.get("KeyCheckValue", "")).upper()
         usable = key.get("KeyState") == "CREATE_COMPLETE"
         return usable and kcv_matches(apc_kcv, expected_kcv), apc_kcv
@@ -490,6 +496,12 @@ class _Runner:
 
     def run(self, earlier: EarlierRuns) -> list[KeyOutcome]:
         aliases = self.list_aliases()
+        if (
+            any(aliases.get(row.alias) for row in self.manifest.rows)
+            or earlier.keys
+            or (earlier.unconfirmed)
+        ):
+            self.index_keys()
         self.recover_unconfirmed(earlier, aliases)
         rows = self.manifest.rows
         outcomes: dict[int, KeyOutcome] = {}
