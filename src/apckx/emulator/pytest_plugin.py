@@ -18,8 +18,10 @@ Importing this module costs nothing: boto3 and the emulator load when a test ask
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -32,6 +34,28 @@ if TYPE_CHECKING:
     from apckx.emulator.server import EmulatorConfig, RunningEmulator
 
 DEFAULT_REGION = "us-east-1"
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _isolated_session() -> Any:
+    """One boto3 session shared by the clients made here (the model loads once).
+
+    No profile and empty config files, whatever AWS_PROFILE or AWS_CONFIG_FILE say; the rest
+    (credentials, region, endpoint, retries) is passed explicitly to each client.
+    """
+    import boto3.session
+    import botocore.session
+    from botocore.configprovider import ConstantProvider
+
+    core = botocore.session.Session()
+    config_store = core.get_component("config_store")
+    config_store.set_config_provider("profile", ConstantProvider(None))
+    config_store.set_config_provider("config_file", ConstantProvider(os.devnull))
+    config_store.set_config_provider("credentials_file", ConstantProvider(os.devnull))
+    return boto3.session.Session(botocore_session=core)
 
 
 def make_emulator_client(
@@ -49,34 +73,24 @@ def make_emulator_client(
     AWS_* variables consulted for what it sets), so the caller's environment cannot change
     it and it changes nothing in the caller's environment.
     """
-    import boto3.session
-    import botocore.session
     from botocore.config import Config
-    from botocore.configprovider import ConstantProvider
 
-    core = botocore.session.Session()
-    # No profile and empty config files, whatever AWS_PROFILE or AWS_CONFIG_FILE say; the
-    # rest (credentials, region, endpoint, retries) is passed explicitly below.
-    config_store = core.get_component("config_store")
-    config_store.set_config_provider("profile", ConstantProvider(None))
-    config_store.set_config_provider("config_file", ConstantProvider(os.devnull))
-    config_store.set_config_provider("credentials_file", ConstantProvider(os.devnull))
-    session = boto3.session.Session(botocore_session=core)
-    return session.client(
-        "payment-cryptography",
-        endpoint_url=url,
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        aws_session_token=None,
-        config=Config(
-            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
-            connect_timeout=5,
-            read_timeout=30,
-            use_fips_endpoint=False,
-            use_dualstack_endpoint=False,
-        ),
-    )
+    with _SESSION_LOCK:
+        return _isolated_session().client(
+            "payment-cryptography",
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            aws_session_token=None,
+            config=Config(
+                retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+                connect_timeout=5,
+                read_timeout=30,
+                use_fips_endpoint=False,
+                use_dualstack_endpoint=False,
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from apckx.emulator.exceptions import (
     ApcServiceException,
     InternalServerException,
     SerializationException,
+    ServiceUnavailableException,
     ThrottlingException,
     UnknownOperationException,
 )
@@ -393,6 +394,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "apckx-emulator"
     sys_version = ""
     timeout = IDLE_CONNECTION_TIMEOUT
+    # Buffer each answer and send it in one go (flushed after every request), and disable
+    # Nagle: a status line and body sent apart would otherwise wait out delayed ACKs (40 ms).
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _EmulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -400,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed request lines and unknown methods: a JSON error, not stdlib's HTML."""
+        if self.request_version == "HTTP/0.9":  # an unparsable request line: answer as 1.1
+            self.request_version = self.protocol_version
         error = SerializationException(message or HTTPStatus(code).phrase)
         error.status = code
         self.close_connection = True
@@ -417,6 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
+        self.wfile.flush()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
@@ -453,7 +461,13 @@ class _Handler(BaseHTTPRequestHandler):
         operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
         status = 0
         error_type: str | None = None
-        self.server.enter_request()
+        if not self.server.enter_request():
+            self.close_connection = True
+            self._send_answer(
+                _error_answer(ServiceUnavailableException("The emulator is shutting down")),
+                request_id,
+            )
+            return
         try:
             try:
                 if self.path != "/":
@@ -507,6 +521,7 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         self.app = app
         self._connections: set[socket.socket] = set()
         self._in_flight = 0
+        self._stopping = False
         self._idle = threading.Condition()
         super().__init__(address, _Handler)
 
@@ -520,9 +535,13 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
-    def enter_request(self) -> None:
+    def enter_request(self) -> bool:
+        """Count a call in flight; False once the server is stopping (answer 503)."""
         with self._idle:
+            if self._stopping:
+                return False
             self._in_flight += 1
+            return True
 
     def leave_request(self) -> None:
         with self._idle:
@@ -530,8 +549,9 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
             self._idle.notify_all()
 
     def close_connections(self, wait_seconds: float) -> None:
-        """Wake idle keep-alive handlers, then wait for calls in flight to finish."""
+        """Refuse new calls, wake idle keep-alive handlers, wait for calls in flight."""
         with self._idle:
+            self._stopping = True
             connections = list(self._connections)
         for connection in connections:
             try:
