@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -436,3 +437,34 @@ def test_key_quota_counts_non_deleted_keys(clock: FakeClock) -> None:
         run("CreateAlias", {"AliasName": "alias/two"})
     run("DeleteAlias", {"AliasName": "alias/one"})
     run("CreateAlias", {"AliasName": "alias/two"})
+
+
+def test_alias_arn_of_another_region_is_not_found(call: Call) -> None:
+    call("CreateAlias", AliasName="alias/here")
+    foreign = f"arn:aws:payment-cryptography:eu-west-1:{ACCOUNT}:alias/here"
+    with pytest.raises(ResourceNotFoundException, match="Alias") as caught:
+        call("GetKey", KeyIdentifier=foreign)
+    assert caught.value.to_body()["ResourceId"] == foreign
+
+
+def test_concurrent_clients_lose_no_writes(create_key: CreateKey,
+                                           registry: BackendRegistry) -> None:
+    arn = create_key()["KeyArn"]
+    attributes = {"KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
+                  "KeyAlgorithm": "AES_128", "KeyModesOfUse": {"NoRestrictions": True}}
+
+    def client(number: int) -> None:
+        for i in range(15):
+            dispatch(registry, "TagResource", {"ResourceArn": arn, "Tags": [
+                {"Key": f"t{number}-{i}", "Value": "v"}]}, account_id=ACCOUNT, region=REGION)
+            dispatch(registry, "CreateKey", {"KeyAttributes": attributes, "Exportable": True},
+                     account_id=ACCOUNT, region=REGION)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    backend = registry.backend(ACCOUNT, REGION)
+    assert len(backend.resolve_key(arn).tags) == 60
+    assert len(backend.keys) == 61

@@ -433,6 +433,8 @@ class PaymentCryptographyBackend:
             alias_name = identifier
         elif identifier.startswith(f"{ARN_PREFIX}:{self.region}:{self.account_id}:alias/"):
             alias_name = identifier.split(":", 5)[5]
+        elif ":alias/" in identifier:  # an alias ARN of another account or region
+            raise ResourceNotFoundException(f"Alias {identifier} does not exist", identifier)
         else:
             return self._key_by_arn(identifier)
         if alias_name not in self.aliases:
