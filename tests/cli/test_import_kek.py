@@ -635,3 +635,91 @@ def test_fresh_and_repeat_ceremonies_take_at_most_4_stages(
                 assert root.start < create.end and create.start < root.end
     finally:
         emulator.running.stop()
+
+
+# -- leaks -----------------------------------------------------------------------------------
+def _secret_forms(secret: bytes) -> list[str]:
+    import base64
+
+    return [
+        secret.hex().upper(),
+        secret.hex().lower(),
+        base64.b64encode(secret).decode(),
+        base64.b64encode(secret).decode().rstrip("="),
+    ]
+
+
+def test_debug_run_leaks_no_secret(
+    emu: Emu,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    import boto3
+
+    from apckx.crypto.certs import certificate_from_apc
+    from apckx.crypto.ecdh import derive_kbpk
+    from apckx.keystore import load_private_key
+
+    caplog.set_level(logging.DEBUG)
+    boto3.set_stream_logger("botocore", logging.DEBUG)
+    try:
+        monkeypatch.setenv("THE_KEK", KEK_HEX)
+        rc = kek_cli(emu, "--kek-env", "THE_KEK", "--debug", "--output", "json")
+        out, err = capsys.readouterr()
+    finally:
+        botocore_logger = logging.getLogger("botocore")
+        for handler in list(botocore_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                botocore_logger.removeHandler(handler)
+        logging.getLogger("botocore").setLevel(logging.WARNING)
+        logging.getLogger("apckx").setLevel(logging.NOTSET)
+    assert rc == 0, err
+    data = json.loads(out)
+    assert "ImportKey" in caplog.text or "ImportKey" in err  # the debug log really ran
+    assert "DiffieHellmanTr31KeyBlock" in caplog.text + err  # botocore logged the bodies
+    # Rebuild every secret the ceremony touched.
+    kek = bytes.fromhex(KEK_HEX)
+    leaf_key = load_private_key(Path("certs/sender_key.pem"))
+    ca_key = load_private_key(Path("certs/sender_ca_key.pem"))
+    apc_leaf = certificate_from_apc(
+        emu.client.get_public_key_certificate(KeyIdentifier=data["receiver_key_arn"])[
+            "KeyCertificate"
+        ]
+    )
+    kbpk = derive_kbpk(
+        leaf_key,
+        apc_leaf.public_key(),
+        kdf="NIST_SP800",
+        hash_algorithm="SHA_256",
+        key_algorithm="AES_256",
+        shared_info=bytes.fromhex(data["shared_info_hex"]),
+    )
+    secrets_forms: list[str] = []
+    for secret in (kek, kbpk):
+        secrets_forms += _secret_forms(secret)
+    for key in (leaf_key, ca_key):
+        scalar = key.private_numbers().private_value  # type: ignore[union-attr]
+        size = (key.curve.key_size + 7) // 8  # type: ignore[union-attr]
+        secrets_forms += _secret_forms(scalar.to_bytes(size, "big"))
+    for pem_name in ("certs/sender_key.pem", "certs/sender_ca_key.pem"):
+        body = [
+            line
+            for line in Path(pem_name).read_text().splitlines()
+            if line and not line.startswith("-----")
+        ]
+        secrets_forms += body
+    journal = next(Path(".apckx/ceremonies").glob("*.json")).read_text()
+    record = next(Path(".apckx/records").glob("*.json")).read_text()
+    haystacks = {
+        "stdout": out,
+        "stderr": err,
+        "log": caplog.text,
+        "journal": journal,
+        "record": record,
+    }
+    for where, text in haystacks.items():
+        for form in secrets_forms:
+            assert form not in text, f"secret material in {where}"

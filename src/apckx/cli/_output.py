@@ -54,19 +54,35 @@ def progress_printer(enabled: bool, *, stream: TextIO | None = None) -> Any:
     return progress
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter(_DEBUG_FORMAT))
+
+
 def setup_debug_logging(debug: bool) -> None:
     """``--debug``: apckx's own log (API calls, timings; never keys) and botocore's debug log
     (as ``aws --debug``; request bodies hold wrapped key blocks only) to stderr."""
     if not debug:
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_DEBUG_FORMAT))
     for name in ("apckx", "botocore"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)
-        if not any(getattr(h, "_apckx", False) for h in logger.handlers):
-            handler._apckx = True  # type: ignore[attr-defined]
-            logger.addHandler(handler)
+        if _HANDLER not in logger.handlers:
+            logger.addHandler(_HANDLER)
 
 
 def mapping_rows(data: Mapping[str, Any], keys: Sequence[str]) -> list[tuple[str, Any]]:

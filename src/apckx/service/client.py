@@ -9,7 +9,6 @@ mode, which retry ThrottlingException and 5xx answers with jittered backoff.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,7 +82,6 @@ def make_client(
     import botocore.exceptions
 
     if debug:
-        logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
         _log.setLevel(logging.DEBUG)
     try:
         session = boto3.Session(
