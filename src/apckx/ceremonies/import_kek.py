@@ -41,6 +41,7 @@ from apckx.errors import (
     ApckxError,
     CeremonyError,
     CertificateError,
+    ConfigError,
     InputError,
     KcvMismatchError,
 )
@@ -327,7 +328,9 @@ class KekImportCeremony:
             result = self._run(kek)
         except ApckxError as exc:
             self.journal.finish(FAILED, error=str(exc))
-            error_type = KcvMismatchError if isinstance(exc, KcvMismatchError) else CeremonyError
+            error_type: type[ApckxError] = CeremonyError
+            if isinstance(exc, KcvMismatchError | ConfigError | InputError):
+                error_type = type(exc)  # keep the exit code (2 for configuration)
             raise error_type(self._failure_message(exc)) from None
         except Exception as exc:
             self.journal.finish(FAILED, error=type(exc).__name__)
