@@ -456,3 +456,45 @@ def test_every_supported_pair_is_covered() -> None:
     assert ("TDES_3KEY", "AES_128") in _PAIRS
     assert ("HMAC_SHA512", "AES_256") in _PAIRS
     assert len(_PAIRS) == 25
+
+
+# --- odds and ends ----------------------------------------------------------------------------
+
+
+def test_wrap_recomputes_the_length_field() -> None:
+    block = tr31.wrap_key_block(AES256_KBPK, "D9999K0TB00E0000", TDES2_KEY)
+    assert block.startswith("D0112K0TB00E0000")
+    assert tr31.unwrap_key_block(AES256_KBPK, block, kbpk_algorithm="AES_256")[1] == TDES2_KEY
+
+
+def test_unwrap_refuses_tdes3_key_under_tdes2_kbpk() -> None:
+    block = psec.tr31.KeyBlock(TDES2_KBPK, "B0000K0TB00E0000").wrap(os.urandom(24))
+    with pytest.raises(StrengthError):
+        tr31.unwrap_key_block(TDES2_KBPK, block)
+
+
+def test_concurrent_tdes_unwraps_leave_warning_filters_alone() -> None:
+    import threading
+
+    before = list(warnings.filters)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                assert tr31.unwrap_key_block(TDES2_KBPK, B_BLOCK)[1] == TDES2_KEY
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inner = list(warnings.filters)
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert list(warnings.filters) == inner
+    assert errors == []
+    assert caught == []
+    assert list(warnings.filters) == before

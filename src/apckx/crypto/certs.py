@@ -253,12 +253,13 @@ def _verify_signature(cert: x509.Certificate, issuer_key: object) -> None:
 
 def verify_certificate(
     cert: x509.Certificate,
-    issuer: x509.Certificate | IssuerKey,
+    issuer_cert_or_public_key: x509.Certificate | IssuerKey,
     *,
     now: dt.datetime | None = None,
     expected_curve: str | None = None,
 ) -> None:
-    """Check signature (by ``issuer``), validity window and, if given, the key's curve."""
+    """Check the signature (by the issuer), validity window and, if given, the key's curve."""
+    issuer = issuer_cert_or_public_key
     if isinstance(issuer, x509.Certificate):
         if cert.issuer != issuer.subject:
             raise CertificateError(

@@ -15,6 +15,7 @@ import contextlib
 import hmac
 import os
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,14 +80,22 @@ _BLOCK_ID_RE = re.compile(r"[0-9A-Z]{2}")
 _MASKED_KEY_LENGTH = {"T": 24, "A": 32}
 
 
+# warnings.catch_warnings swaps process-wide state (Python 3.11): serialize our own uses so
+# concurrent emulator threads cannot restore each other's filter lists.
+_WARNINGS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def _quiet_tdes() -> Iterator[None]:
+def _quiet_tdes(version_id: str) -> Iterator[None]:
     """Silence the TDES deprecation warnings psec triggers, here and nowhere else.
 
     (cryptography warns that TripleDES moved to ``decrepit`` and that 2-key TDES is
-    deprecated; TR-31 versions A, B and C are TDES by definition.)
+    deprecated; TR-31 versions A, B and C are TDES by definition. D needs nothing.)
     """
-    with warnings.catch_warnings():
+    if _VERSIONS[version_id].kbpk_family != "TDES":
+        yield
+        return
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         yield
 
@@ -465,7 +474,7 @@ def wrap_key_block(
     if total > _MAX_BLOCK_LENGTH:
         raise KeyBlockError(f"key block would be {total} characters (the limit is 9999)")
     raw_header = f"{parsed.version_id}{total:04d}{parsed.raw[5:]}"
-    with _quiet_tdes():
+    with _quiet_tdes(parsed.version_id):
         kbek, kbak = version.derive(kbpk)
         ciphertext, mac = version.seal(kbek, kbak, raw_header, payload)
     return raw_header + ciphertext.hex().upper() + mac.hex().upper()
@@ -486,7 +495,7 @@ def unwrap_key_block(
     _check_algorithm_code(header)
     split = len(body) - 2 * version.mac_length
     ciphertext, mac = bytes.fromhex(body[:split]), bytes.fromhex(body[split:])
-    with _quiet_tdes():
+    with _quiet_tdes(header.version_id):
         kbek, kbak = version.derive(kbpk)
         payload = version.open(kbek, kbak, header.raw, ciphertext, mac)
     key_bits = int.from_bytes(payload[:2], "big")
@@ -504,7 +513,7 @@ def derive_block_keys(kbpk: bytes, version_id: str) -> tuple[bytes, bytes]:
             f"key block version {version_id!r} is not supported: expected A, B, C or D"
         )
     _kbpk_algorithm(kbpk, version_id, None)
-    with _quiet_tdes():
+    with _quiet_tdes(version_id):
         return _VERSIONS[version_id].derive(kbpk)
 
 
