@@ -1,0 +1,420 @@
+"""Bring a key out of APC, verified: ExportKey under a KEK or over ECDH, unwrapped locally.
+
+Under a KEK (``Tr31KeyBlock``) the block is unwrapped with the KEK's cleartext (checked against
+APC's KCV first). Over ECDH (``DiffieHellmanTr31KeyBlock``) APC is party U: it derives the
+wrapping key from its K3 key and our leaf certificate; we derive the same key from our leaf's
+private key and APC's certificate (the import-kek receiver and sender root are reused). Either
+way the unwrapped key's KCV must equal the one APC reports, and the key can then be written
+as XOR components, one 0600 file each, for custodians to load into an HSM.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apckx.ceremonies.import_key import (
+    EXPORTABILITY,
+    check_key_version,
+    normalize_exportability,
+    normalize_mode_of_use,
+    verify_kek,
+)
+from apckx.errors import ConfigError, InputError, KcvMismatchError
+
+if TYPE_CHECKING:
+    from apckx.ceremonies.journal import Journal
+    from apckx.crypto.tr31 import KeyBlockHeader
+    from apckx.service.apc import ApcService
+
+
+@dataclass(frozen=True)
+class ExportHeaders:
+    """Optional KeyBlockHeaders: only more restrictive than the key's own attributes."""
+
+    mode_of_use: str | None = None
+    exportability: str | None = None
+    key_version: str | None = None
+    optional_blocks: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        mode_of_use: str | None = None,
+        exportability: str | None = None,
+        key_version: str | None = None,
+        optional_blocks: Mapping[str, str] | None = None,
+    ) -> ExportHeaders:
+        return cls(
+            mode_of_use=normalize_mode_of_use(mode_of_use) if mode_of_use else None,
+            exportability=normalize_exportability(exportability) if exportability else None,
+            key_version=check_key_version(key_version) if key_version else None,
+            optional_blocks=tuple((optional_blocks or {}).items()),
+        )
+
+    def to_apc(self) -> dict[str, Any] | None:
+        """APC's ``KeyBlockHeaders``, or None when nothing is overridden."""
+        from apckx.crypto.attributes import modes_from_code
+
+        headers: dict[str, Any] = {}
+        if self.mode_of_use:
+            headers["KeyModesOfUse"] = modes_from_code(self.mode_of_use)
+        if self.exportability:
+            headers["KeyExportability"] = EXPORTABILITY[self.exportability]
+        if self.key_version:
+            headers["KeyVersion"] = self.key_version
+        if self.optional_blocks:
+            headers["OptionalBlocks"] = dict(self.optional_blocks)
+        return headers or None
+
+
+@dataclass(frozen=True)
+class ExportedKey:
+    """An exported, unwrapped and verified key. ``key`` is cleartext: never printed."""
+
+    key_arn: str
+    key_block: str
+    header: KeyBlockHeader
+    key_algorithm: str
+    kcv: str  # APC's, equal to the local one
+    kcv_algorithm: str
+    wrapping_key_arn: str
+    via: str
+    key: bytes = field(repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "key_arn": self.key_arn,
+            "via": self.via,
+            "wrapping_key_arn": self.wrapping_key_arn,
+            "key_algorithm": self.key_algorithm,
+            "kcv": self.kcv,
+            "kcv_algorithm": self.kcv_algorithm,
+            "header": self.header.raw,
+            **self.extra,
+        }
+
+
+def _verified(
+    wrapped: Mapping[str, Any],
+    header: KeyBlockHeader,
+    key: bytes,
+    *,
+    key_arn: str,
+    key_algorithm: str,
+    wrapping_key_arn: str,
+    via: str,
+    extra: dict[str, Any] | None = None,
+) -> ExportedKey:
+    """Compare the unwrapped key's KCV with APC's; the key is dropped on a mismatch."""
+    from apckx.crypto.attributes import default_kcv_algorithm
+    from apckx.crypto.kcv import compute_kcv, kcv_matches
+    from apckx.crypto.tr31 import header_to_key_attributes
+
+    attributes = header_to_key_attributes(header, len(key))
+    if attributes["KeyAlgorithm"] != key_algorithm:
+        raise KcvMismatchError(
+            f"the exported block holds a {attributes['KeyAlgorithm']} key, but {key_arn} is "
+            f"{key_algorithm}"
+        )
+    kcv_algorithm = str(
+        wrapped.get("KeyCheckValueAlgorithm") or default_kcv_algorithm(key_algorithm)
+    )
+    apc_kcv = str(wrapped.get("KeyCheckValue") or "")
+    local_kcv = compute_kcv(key, kcv_algorithm, key_algorithm=key_algorithm)
+    if not kcv_matches(local_kcv, apc_kcv):
+        raise KcvMismatchError(
+            f"the unwrapped key's KCV {local_kcv} does not match APC's {apc_kcv or '(none)'} "
+            f"for {key_arn}; nothing was written"
+        )
+    return ExportedKey(
+        key_arn=key_arn,
+        key_block=str(wrapped["KeyMaterial"]),
+        header=header,
+        key_algorithm=key_algorithm,
+        kcv=local_kcv,
+        kcv_algorithm=kcv_algorithm,
+        wrapping_key_arn=wrapping_key_arn,
+        via=via,
+        key=key,
+        extra=extra or {},
+    )
+
+
+def describe_exportable_key(service: ApcService, key_id: str) -> tuple[str, str]:
+    """(ARN, algorithm) of the key to export; refuses a key APC won't export."""
+    key = service.get_key(key_id)
+    if not key.get("Exportable", False):
+        raise InputError(f"{key_id} is not exportable (Exportable=false)")
+    if key.get("KeyAttributes", {}).get("KeyClass") != "SYMMETRIC_KEY":
+        raise InputError(f"{key_id} is not a symmetric key: apckx exports symmetric keys only")
+    return str(key["KeyArn"]), str(key["KeyAttributes"]["KeyAlgorithm"])
+
+
+def export_under_kek(
+    service: ApcService,
+    *,
+    key_id: str,
+    kek_id: str,
+    kek: bytes,
+    headers: ExportHeaders | None = None,
+    journal: Journal | None = None,
+) -> ExportedKey:
+    """ExportKey(Tr31KeyBlock) under the KEK, unwrap with its cleartext, check the KCV."""
+    from apckx.crypto.tr31 import unwrap_key_block
+
+    kek_info = verify_kek(service, kek_id, kek)  # a wrong KEK stops here, before ExportKey
+    key_arn, key_algorithm = describe_exportable_key(service, key_id)
+    material: dict[str, Any] = {"WrappingKeyIdentifier": kek_info.key_arn}
+    block_headers = (headers or ExportHeaders()).to_apc()
+    if block_headers:
+        material["KeyBlockHeaders"] = block_headers
+    wrapped = service.export_key(
+        export_key_identifier=key_arn, key_material={"Tr31KeyBlock": material}
+    )
+    header, key = unwrap_key_block(
+        kek, str(wrapped["KeyMaterial"]), kbpk_algorithm=kek_info.key_algorithm
+    )
+    result = _verified(
+        wrapped, header, key, key_arn=key_arn, key_algorithm=key_algorithm,
+        wrapping_key_arn=kek_info.key_arn, via="kek",
+    )  # fmt: skip
+    if journal is not None:
+        journal.step("export", key_arn=key_arn, via="kek", kek_arn=kek_info.key_arn,
+                     kcv=result.kcv, header=header.raw)  # fmt: skip
+    return result
+
+
+@dataclass(frozen=True)
+class EcdhOptions:
+    curve: str = "P521"
+    kdf: str = "NIST_SP800"
+    kdf_hash: str = "SHA_256"
+    derive_key_algorithm: str | None = None
+    shared_info_hex: str | None = None
+    receiver_alias: str | None = None
+    root_alias: str | None = None
+    certs_dir: Path = Path("certs")
+    trust_apc_root: str | None = None
+
+
+def export_over_ecdh(
+    service: ApcService,
+    *,
+    key_id: str,
+    options: EcdhOptions,
+    journal: Journal,
+    headers: ExportHeaders | None = None,
+) -> ExportedKey:
+    """ExportKey(DiffieHellmanTr31KeyBlock): APC's K3 key and our leaf derive the KBPK.
+
+    The receiver K3 key, the sender root in APC and the local sender credentials are the
+    import-kek ceremony's, found (or created) by the same code.
+    """
+    from apckx.ceremonies.import_kek import KekImportCeremony
+    from apckx.crypto.certs import certificate_to_apc
+    from apckx.crypto.ecdh import (
+        check_ecdh_strength,
+        derive_kbpk,
+        new_shared_info,
+        normalize_curve,
+        parse_shared_info_hex,
+    )
+    from apckx.crypto.tr31 import unwrap_key_block
+    from apckx.keystore import load_or_create_sender_credentials
+
+    key_arn, key_algorithm = describe_exportable_key(service, key_id)
+    curve = normalize_curve(options.curve)
+    derive_key_algorithm = options.derive_key_algorithm or {
+        "P256": "AES_128", "P384": "AES_192", "P521": "AES_256"
+    }[curve]  # fmt: skip
+    check_ecdh_strength(curve, derive_key_algorithm, key_algorithm)
+    shared_info = (
+        parse_shared_info_hex(options.shared_info_hex)
+        if options.shared_info_hex
+        else new_shared_info()
+    )
+    plan = _ecdh_plan(options, curve, derive_key_algorithm, key_algorithm)
+    ceremony = KekImportCeremony(service, plan, journal)
+    fresh = not (plan.certs_dir / "sender_ca_cert.pem").exists()
+    credentials = load_or_create_sender_credentials(plan.certs_dir, curve)
+    # import-kek's lookup-or-create steps (private, same package): one code path for both.
+    receiver = ceremony._receiver(fresh)
+    apc_leaf, _apc_root = ceremony._receiver_certificate(receiver.arn)
+    creds_future: Future[Any] = Future()
+    creds_future.set_result(credentials)
+    root = ceremony._root(creds_future, fresh)
+    creds = credentials[0]
+    for alias, arn, reused, role in (
+        (plan.receiver_alias, receiver.arn, receiver.reused, "receiver"),
+        (plan.root_alias, root.arn, root.reused, "root"),
+    ):
+        if not reused:
+            ceremony._set_alias(alias, arn, role)
+    material: dict[str, Any] = {
+        "PrivateKeyIdentifier": receiver.arn,
+        "CertificateAuthorityPublicKeyIdentifier": root.arn,
+        "PublicKeyCertificate": certificate_to_apc(creds.leaf_cert),
+        "DeriveKeyAlgorithm": derive_key_algorithm,
+        "KeyDerivationFunction": plan.kdf,
+        "KeyDerivationHashAlgorithm": plan.kdf_hash,
+        "DerivationData": {"SharedInformation": shared_info.hex().upper()},
+    }
+    block_headers = (headers or ExportHeaders()).to_apc()
+    if block_headers:
+        material["KeyBlockHeaders"] = block_headers
+    wrapped = service.export_key(
+        export_key_identifier=key_arn, key_material={"DiffieHellmanTr31KeyBlock": material}
+    )
+    kbpk = derive_kbpk(
+        creds.leaf_key,
+        apc_leaf.public_key(),
+        kdf=plan.kdf,
+        hash_algorithm=plan.kdf_hash,
+        key_algorithm=derive_key_algorithm,
+        shared_info=shared_info,
+    )
+    try:
+        header, key = unwrap_key_block(
+            kbpk, str(wrapped["KeyMaterial"]), kbpk_algorithm=derive_key_algorithm
+        )
+    finally:
+        del kbpk
+    result = _verified(
+        wrapped, header, key, key_arn=key_arn, key_algorithm=key_algorithm,
+        wrapping_key_arn=str(wrapped.get("WrappingKeyArn") or receiver.arn), via="ecdh",
+        extra={
+            "receiver_key_arn": receiver.arn,
+            "root_key_arn": root.arn,
+            "shared_info_hex": shared_info.hex().upper(),
+            "derivation": f"ECDH {curve} {plan.kdf} {plan.kdf_hash} -> {derive_key_algorithm}",
+        },
+    )  # fmt: skip
+    journal.step("export", key_arn=key_arn, via="ecdh", kcv=result.kcv, header=header.raw,
+                 shared_info_hex=shared_info.hex().upper())  # fmt: skip
+    return result
+
+
+def _ecdh_plan(
+    options: EcdhOptions, curve: str, derive_key_algorithm: str, key_algorithm: str
+) -> Any:
+    from apckx.ceremonies import import_kek
+
+    receiver_alias = import_kek.check_alias_name(
+        options.receiver_alias or import_kek.RECEIVER_ALIAS, flag="--receiver-alias"
+    )
+    root_alias = import_kek.check_alias_name(
+        options.root_alias or import_kek.ROOT_ALIAS, flag="--root-alias"
+    )
+    kdf_hash = options.kdf_hash.upper().replace("-", "_")
+    if options.kdf not in import_kek.KDF_CHOICES:
+        raise InputError(f"--kdf must be one of {', '.join(import_kek.KDF_CHOICES)}")
+    if kdf_hash not in import_kek.KDF_HASH_CHOICES:
+        raise InputError(f"--kdf-hash must be one of {', '.join(import_kek.KDF_HASH_CHOICES)}")
+    return import_kek.KekImportPlan(
+        key_algorithm=key_algorithm,
+        header="",
+        curve=curve,
+        kdf=options.kdf,
+        kdf_hash=kdf_hash,
+        derive_key_algorithm=derive_key_algorithm,
+        shared_info=None,
+        receiver_alias=receiver_alias,
+        root_alias=root_alias,
+        kek_alias="alias/apckx-export-unused",
+        certs_dir=Path(options.certs_dir),
+        trust_apc_root=(
+            None
+            if options.trust_apc_root is None
+            else import_kek.normalize_fingerprint(options.trust_apc_root)
+        ),
+    )
+
+
+# -- writing it out ---------------------------------------------------------------------------
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` 0600 (never overwriting), write, fsync."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists: refusing to overwrite it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_key_block(path: Path, key_block: str) -> None:
+    """The TR-31 block (wrapped, yet kept 0600: it is still key material in transit)."""
+    _write_new_file(path, key_block + "\n")
+
+
+@dataclass(frozen=True)
+class ComponentFile:
+    index: int
+    path: Path
+    kcv: str
+
+
+def write_components(
+    exported: ExportedKey, count: int, out_dir: Path, *, rng: Any = None
+) -> list[ComponentFile]:
+    """Split the key into ``count`` XOR components, one 0600 file each with its KCV.
+
+    ``out_dir`` is created 0700 if missing; existing component files are never overwritten.
+    """
+    from apckx.crypto.components import split_key
+    from apckx.crypto.kcv import compute_kcv
+    from apckx.crypto.keys import check_key_material
+
+    if not 2 <= count <= 9:
+        raise InputError(f"--components must be between 2 and 9 (got {count})")
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {out_dir}: {exc.strerror}") from None
+    parts = (
+        split_key(exported.key, count) if rng is None else split_key(exported.key, count, rng=rng)
+    )
+    names = [out_dir / f"component-{i}-of-{count}.txt" for i in range(1, count + 1)]
+    taken = [p for p in names if p.exists()]
+    if taken:
+        raise ConfigError(f"{taken[0]} already exists: choose an empty --out-dir")
+    written: list[ComponentFile] = []
+    for index, (path, part) in enumerate(zip(names, parts, strict=True), start=1):
+        try:
+            check_key_material(part, exported.key_algorithm, what=f"component {index}")
+        except InputError:
+            raise ConfigError("a component came out degenerate; run the export again") from None
+        kcv = compute_kcv(part, exported.kcv_algorithm, key_algorithm=exported.key_algorithm)
+        value = part.hex().upper()
+        grouped = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
+        _write_new_file(
+            path,
+            f"component: {index} of {count}\n"
+            f"key: {exported.key_arn}\n"
+            f"algorithm: {exported.key_algorithm}\n"
+            f"component kcv: {kcv} ({exported.kcv_algorithm})\n"
+            f"combined key kcv: {exported.kcv} ({exported.kcv_algorithm})\n"
+            f"value: {grouped}\n",
+        )
+        written.append(ComponentFile(index, path, kcv))
+    return written
+
+
+def read_component_file(path: Path) -> bytes:
+    """The ``value:`` of a component file (for custodians' tooling and the tests)."""
+    for line in path.read_text(encoding="ascii").splitlines():
+        if line.startswith("value:"):
+            return bytes.fromhex("".join(line.removeprefix("value:").split()))
+    raise InputError(f"{path} has no value: line")
