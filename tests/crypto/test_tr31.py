@@ -418,8 +418,8 @@ _PAIRS = [
 @st.composite
 def _wrap_cases(draw: st.DrawFn) -> tuple[str, str, bytes, bytes, bytes | None]:
     key_alg, kbpk_alg = draw(st.sampled_from(_PAIRS))
-    key = draw(st.binary(min_size=len(allowed_lengths(key_alg)) and allowed_lengths(key_alg)[0],
-                         max_size=allowed_lengths(key_alg)[-1]))  # fmt: skip
+    lengths = allowed_lengths(key_alg)
+    key = draw(st.binary(min_size=lengths[0], max_size=lengths[-1]))
     kbpk = draw(st.binary(min_size=KEY_ALGORITHMS[kbpk_alg], max_size=KEY_ALGORITHMS[kbpk_alg]))
     block_size = 16 if kbpk_alg.startswith("AES") else 8
     padding = draw(
@@ -500,3 +500,10 @@ def test_concurrent_tdes_unwraps_leave_warning_filters_alone() -> None:
     assert errors == []
     assert caught == []
     assert list(warnings.filters) == before
+
+
+def test_wrap_refuses_blocks_over_9999_characters() -> None:
+    with pytest.raises(KeyBlockError, match="limit is 9999"):
+        tr31.wrap_key_block(AES256_KBPK, "D0000K0TB00E0000", TDES2_KEY, masked_key_len=5000)
+    with pytest.raises(KeyBlockError, match="limit is 9999"):
+        tr31.wrap_key_block(AES256_KBPK, "D0000K0AB00E0000", os.urandom(16), padding=bytes(5006))

@@ -76,7 +76,7 @@ _UPPER_HEX_RE = re.compile(r"[0-9A-F]*")
 _BLOCK_ID_RE = re.compile(r"[0-9A-Z]{2}")
 
 # Key length obfuscation (X9.143 section 6.4): by default pad as if the key were the longest
-# of its algorithm, as psec and APC's own exports do (e.g. D0112K1TB00E0000 for TDES_2KEY).
+# of its algorithm, as psec does (APC's documented D0112K1TB00E0000 export agrees).
 _MASKED_KEY_LENGTH = {"T": 24, "A": 32}
 
 
@@ -457,22 +457,24 @@ def wrap_key_block(
     if masked is None:
         masked = _MASKED_KEY_LENGTH.get(parsed.algorithm, len(key))
     expected_padding = _padding_length(len(key), masked, version.cipher_block)
-    if padding is None:
-        padding = os.urandom(expected_padding)
-    elif masked_key_len is not None and len(padding) != expected_padding:
-        raise KeyBlockError(
-            f"padding must be {expected_padding} bytes for a {len(key)}-byte key masked as "
-            f"{masked_key_len} bytes (got {len(padding)})"
-        )
-    elif (2 + len(key) + len(padding)) % version.cipher_block:
-        raise KeyBlockError(
-            f"padding of {len(padding)} bytes leaves the payload off the "
-            f"{version.cipher_block}-byte cipher block"
-        )
-    payload = (8 * len(key)).to_bytes(2, "big") + key + padding
-    total = len(parsed.raw) + 2 * len(payload) + 2 * version.mac_length
+    if padding is not None:
+        if masked_key_len is not None and len(padding) != expected_padding:
+            raise KeyBlockError(
+                f"padding must be {expected_padding} bytes for a {len(key)}-byte key masked "
+                f"as {masked_key_len} bytes (got {len(padding)})"
+            )
+        if (2 + len(key) + len(padding)) % version.cipher_block:
+            raise KeyBlockError(
+                f"padding of {len(padding)} bytes leaves the payload off the "
+                f"{version.cipher_block}-byte cipher block"
+            )
+        expected_padding = len(padding)
+    total = len(parsed.raw) + 2 * (2 + len(key) + expected_padding) + 2 * version.mac_length
     if total > _MAX_BLOCK_LENGTH:
         raise KeyBlockError(f"key block would be {total} characters (the limit is 9999)")
+    if padding is None:
+        padding = os.urandom(expected_padding)  # the randomness edge
+    payload = (8 * len(key)).to_bytes(2, "big") + key + padding
     raw_header = f"{parsed.version_id}{total:04d}{parsed.raw[5:]}"
     with _quiet_tdes(parsed.version_id):
         kbek, kbak = version.derive(kbpk)
@@ -552,8 +554,6 @@ def build_header(
                 "KeyModesOfUse": modes,
             }
         )
-    except StrengthError:
-        raise
     except InputError as exc:
         raise KeyBlockError(str(exc)) from None
     check_wrapping_strength(kbpk_algorithm, key_algorithm)
