@@ -162,7 +162,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
             )
         outputs: dict[str, Any] = exported.to_record()
         if args.split_components is not None:
-            files = write_components(exported, args.split_components, Path(args.out_dir))
+            out_dir: Path = args.out_dir
+            files = write_components(exported, args.split_components, out_dir)
             outputs["components"] = [
                 {"index": f.index, "path": str(f.path), "kcv": f.kcv} for f in files
             ]
