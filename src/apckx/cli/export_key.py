@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR
 from apckx.cli import keyinput
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
             )
         outputs: dict[str, Any] = exported.to_record()
         if args.split_components is not None:
-            out_dir: Path = args.out_dir
+            out_dir = cast(Path, args.out_dir)
             files = write_components(exported, args.split_components, out_dir)
             outputs["components"] = [
                 {"index": f.index, "path": str(f.path), "kcv": f.kcv} for f in files
