@@ -160,7 +160,9 @@ def test_check_ecdh_strength_allows(curve: str, derive: str, transported: str) -
         ("P521", "AES_128", "AES_256", StrengthError, "AES_128 derived KBPK cannot protect"),
         ("P521", "TDES_2KEY", "TDES_3KEY", StrengthError, "cannot protect"),
         ("P521", "TDES_3KEY", "AES_128", StrengthError, "cannot protect"),
-        ("P521", "HMAC_SHA512", "AES_128", InputError, "cannot protect a TR-31"),
+        ("P521", "HMAC_SHA512", "AES_128", StrengthError, "cannot protect a TR-31"),
+        ("P521", "AES_256", "RSA_2048", InputError, "unknown key algorithm"),
+        ("P999", "AES_256", "AES_128", InputError, "unknown curve"),
     ],
 )
 def test_check_ecdh_strength_refuses(

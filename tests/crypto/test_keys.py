@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apckx.crypto import keys
 from apckx.errors import InputError, KeyMaterialError
@@ -114,3 +116,27 @@ def test_parse_hex() -> None:
         keys.parse_hex("abc")
     with pytest.raises(InputError, match="not hex"):
         keys.parse_hex("xyz0")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    algorithm=st.sampled_from(sorted(keys.KEY_ALGORITHMS)),
+    data=st.data(),
+)
+def test_parse_key_hex_round_trip_and_never_echoes(algorithm: str, data: st.DataObject) -> None:
+    lengths = keys.allowed_lengths(algorithm)
+    key = data.draw(st.binary(min_size=lengths[0], max_size=lengths[-1]))
+    spaced = " ".join(key.hex()[i : i + 4] for i in range(0, 2 * len(key), 4))
+    try:
+        keys.check_key_material(key, algorithm)
+    except KeyMaterialError as exc:
+        with pytest.raises(KeyMaterialError) as info:
+            keys.parse_key_hex(spaced, algorithm)
+        assert str(info.value) == str(exc)
+        assert key.hex() not in str(exc).lower()
+        return
+    assert keys.parse_key_hex(spaced.upper(), algorithm) == key
+    # One character too many: refused, and the message does not carry the key.
+    with pytest.raises(KeyMaterialError) as info:
+        keys.parse_key_hex(spaced + "0", algorithm)
+    assert key.hex()[:8] not in str(info.value).lower()

@@ -176,3 +176,20 @@ def test_vector_copies_match_shared() -> None:
     for shared in sorted(SHARED_VECTORS_DIR.iterdir()):
         if shared.suffix in (".json", ".md"):
             assert (VECTORS_DIR / shared.name).read_bytes() == shared.read_bytes(), shared.name
+
+
+@cases("tr31_wrap_unwrap.json")
+def test_tr31_vector_headers_as_apc_attributes(entry: dict[str, Any]) -> None:
+    header, key = tr31.unwrap_key_block(h(entry["kbpk"]), entry["key_block"])
+    if len(key) < 16:  # single-DES-sized test keys: APC has no such algorithm
+        with pytest.raises(tr31.KeyBlockError):
+            tr31.header_to_key_attributes(header, len(key))
+        return
+    attrs = tr31.header_to_key_attributes(header, len(key))
+    assert attrs["KeyClass"] == "SYMMETRIC_KEY"
+    assert str(attrs["KeyUsage"]).startswith(f"TR31_{header.key_usage}_")
+    family = {"T": "TDES_", "A": "AES_"}[header.algorithm]
+    assert str(attrs["KeyAlgorithm"]).startswith(family)
+    modes = attrs["KeyModesOfUse"]
+    assert isinstance(modes, dict)
+    assert len(modes) == 9

@@ -172,7 +172,10 @@ def check_ecdh_strength(curve: str, derive_key_algorithm: str, transported_algor
     AES_256) and the derived KBPK must be at least as strong as the transported key.
     """
     name = normalize_curve(curve)
-    _check_derive_key_algorithm(derive_key_algorithm)
+    try:
+        _check_derive_key_algorithm(derive_key_algorithm)
+    except InputError as exc:
+        raise StrengthError(str(exc)) from None
     transported = strength_bits(transported_algorithm)
     if transported > _CURVE_CAP_BITS[name]:
         raise StrengthError(
