@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from apckx.crypto.certs import (
@@ -523,3 +523,40 @@ def test_public_key_certificate_refusals(create_key: CreateKey, call: Call) -> N
     symmetric = create_key()["KeyArn"]
     with pytest.raises(ValidationException, match="only asymmetric keys"):
         call("GetPublicKeyCertificate", KeyIdentifier=symmetric)
+
+
+def test_rsa_root_import(call: Call) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa root")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(rsa_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(rsa_key, hashes.SHA256())
+    )
+    attributes = {"KeyUsage": S0, "KeyClass": "PUBLIC_KEY", "KeyAlgorithm": "RSA_2048",
+                  "KeyModesOfUse": {"Verify": True}}
+    root = call("ImportKey", KeyMaterial={"RootCertificatePublicKey": {
+        "KeyAttributes": attributes,
+        "PublicKeyCertificate": certificate_to_apc(certificate)}})["Key"]
+    assert root["KeyAttributes"]["KeyAlgorithm"] == "RSA_2048"
+    assert root["KeyCheckValue"] == public_kcv(certificate)
+    with pytest.raises(ValidationException, match="does not match the certificate's key"):
+        call("ImportKey", KeyMaterial={"RootCertificatePublicKey": {
+            "KeyAttributes": dict(attributes, KeyAlgorithm="RSA_4096"),
+            "PublicKeyCertificate": certificate_to_apc(certificate)}})
+    # a root whose self-signature does not verify is refused
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(rsa_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(other_key, hashes.SHA256())
+    )
+    with pytest.raises(ValidationException, match="not signed by the expected issuer"):
+        call("ImportKey", KeyMaterial={"RootCertificatePublicKey": {
+            "KeyAttributes": attributes, "PublicKeyCertificate": certificate_to_apc(forged)}})

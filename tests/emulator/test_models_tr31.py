@@ -9,6 +9,8 @@ from typing import Any
 import psec.tr31
 import pytest
 from cryptography.utils import CryptographyDeprecationWarning
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apckx.crypto.kcv import compute_kcv
 from apckx.crypto.keys import generate_key
@@ -362,3 +364,43 @@ def test_round_trip_between_two_accounts(registry: BackendRegistry, call: Call,
         account_id="444455556666", region=REGION)["Key"]
     assert landed["KeyCheckValue"] == payload["KeyCheckValue"]
     assert landed["KeyArn"].split(":")[4] == "444455556666"
+
+
+# --- robustness: malformed and mutated blocks are refused, never crash -------------------------
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_blocks_are_refused_cleanly(create_key: CreateKey, call: Call,
+                                            registry: BackendRegistry,
+                                            data: st.DataObject) -> None:
+    kbpk_arn = _fuzz_kbpk(create_key)
+    kbpk = secret(registry, kbpk_arn)
+    key = bytes(range(1, 17))
+    header = build_header(key_usage=K0, key_algorithm="AES_128", kbpk_algorithm="AES_256")
+    block = wrap_key_block(kbpk, header, key)
+    position = data.draw(st.integers(0, len(block) - 1))
+    replacement = data.draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcxyz"))
+    cut = data.draw(st.integers(56, len(block)))
+    mutated = (block[:position] + replacement + block[position + 1:])[:cut]
+    try:
+        imported = import_block(call, kbpk_arn, mutated)
+    except ValidationException as refusal:
+        assert key.hex().upper() not in refusal.message.upper()
+        assert kbpk.hex().upper() not in refusal.message.upper()
+    else:
+        # only a change the MAC does not cover may pass (none in a D block), or no change
+        assert mutated == block
+        assert imported["KeyCheckValue"] == compute_kcv(key, "CMAC")
+
+
+_KBPKS: dict[int, str] = {}
+
+
+def _fuzz_kbpk(create_key: CreateKey) -> str:
+    # one KBPK per test function run (hypothesis reuses the function-scoped fixtures)
+    marker = id(create_key)
+    if marker not in _KBPKS:
+        _KBPKS[marker] = create_key(K1, "AES_256")["KeyArn"]
+    return _KBPKS[marker]
