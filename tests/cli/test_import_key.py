@@ -1,0 +1,258 @@
+"""``apckx import-key`` end to end: under a KEK, a key block as is, over ECDH; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apckx._cli import main
+from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
+from apckx.ceremonies.import_key import (
+    WorkingKeySpec,
+    build_working_key_block,
+    compute_key_kcv,
+    resolve_key_usage,
+)
+from apckx.crypto.keys import generate_key
+from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
+from apckx.emulator.server import EmulatorConfig
+from apckx.service.apc import ApcService
+
+KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+
+
+@pytest.fixture
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Emulator + a KEK with known cleartext + an AWS environment that knows only the emulator."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.chdir(tmp_path)
+    emulator = start_test_emulator(EmulatorConfig(request_log_path=tmp_path / "requests.jsonl"))
+    apc = ApcService(make_emulator_client(emulator.url))
+    plan = plan_kek_import(
+        key_algorithm="AES_256", certs_dir=tmp_path / "certs", kek_alias="alias/kek"
+    )
+    run_kek_import(apc, KEK, plan, journal_dir=tmp_path / ".apckx" / "ceremonies")
+    kek_file = tmp_path / "kek.hex"
+    kek_file.write_text(KEK.hex())
+    kek_file.chmod(0o600)
+    try:
+        yield {
+            "apc": apc,
+            "kek_file": kek_file,
+            "tmp": tmp_path,
+            "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+        }
+    finally:
+        emulator.stop()
+
+
+def _key_file(tmp: Path, key: bytes) -> Path:
+    path = tmp / "key.hex"
+    path.write_text(key.hex())
+    path.chmod(0o600)
+    return path
+
+
+def test_import_under_kek(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = generate_key("TDES_2KEY")
+    rc = main(
+        [
+            "import-key",
+            "--kek-id",
+            "alias/kek",
+            "--kek-file",
+            str(aws["kek_file"]),
+            "--key-file",
+            str(_key_file(aws["tmp"], key)),
+            "--key-usage",
+            "C0",
+            "--key-algorithm",
+            "TDES_2KEY",
+            "--mode-of-use",
+            "V",
+            "--alias",
+            "alias/cvk",
+            "--tag",
+            "team=cards",
+            "--output",
+            "json",
+            *aws["aws"],
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["kcv"] == compute_key_kcv(key, "TDES_2KEY")
+    assert data["key_usage"] == "TR31_C0_CARD_VERIFICATION_KEY"
+    described = aws["apc"].get_key("alias/cvk")
+    assert described["KeyCheckValue"].upper() == data["kcv"]
+    assert described["KeyAttributes"]["KeyModesOfUse"]["Verify"] is True
+    assert described["KeyAttributes"]["KeyModesOfUse"]["Generate"] is False
+    assert aws["apc"].list_tags_for_resource(described["KeyArn"])["team"] == "cards"
+    assert key.hex().upper() not in (out + err).upper()
+    assert KEK.hex().upper() not in (out + err).upper()
+
+
+def test_import_under_kek_from_components(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = generate_key("AES_128")
+    first = generate_key("AES_128")
+    second = bytes(a ^ b for a, b in zip(key, first, strict=True))
+    answers = iter([first.hex(), second.hex()])
+    monkeypatch.setattr("getpass.getpass", lambda prompt, stream=None: next(answers))
+    rc = main(
+        [
+            "import-key",
+            "--kek-id",
+            "alias/kek",
+            "--kek-file",
+            str(aws["kek_file"]),
+            "--key-components",
+            "2",
+            "--key-usage",
+            "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY",
+            "--key-algorithm",
+            "AES_128",
+            "--alias",
+            "alias/dek",
+            *aws["aws"],
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert f"KCV  {compute_key_kcv(key, 'AES_128')}" in out.replace("KCV         ", "KCV  ")
+
+
+def test_wrong_kek_stops_before_import(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = aws["tmp"] / "wrong.hex"
+    wrong.write_text(bytes(reversed(KEK)).hex())
+    wrong.chmod(0o600)
+    rc = main(
+        [
+            "import-key",
+            "--kek-id",
+            "alias/kek",
+            "--kek-file",
+            str(wrong),
+            "--key-file",
+            str(_key_file(aws["tmp"], generate_key("AES_128"))),
+            "--key-usage",
+            "D0",
+            "--key-algorithm",
+            "AES_128",
+            *aws["aws"],
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "does not match alias/kek" in err and err.count("\n") == 1
+    log = (aws["tmp"] / "requests.jsonl").read_text()
+    assert "ImportKey" not in log.split('"operation":"GetKey"', 1)[-1]
+
+
+def test_import_key_block_shows_header(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = generate_key("HMAC_SHA256")
+    spec = WorkingKeySpec(resolve_key_usage("M7"), "HMAC_SHA256", "G")
+    block_file = aws["tmp"] / "hsm-export.txt"
+    block_file.write_text(build_working_key_block(KEK, "AES_256", key, spec) + "\n")
+    kcv = compute_key_kcv(key, "HMAC_SHA256")
+    rc = main(
+        [
+            "import-key",
+            "--kek-id",
+            "alias/kek",
+            "--key-block",
+            f"@{block_file}",
+            "--alias",
+            "alias/hmac",
+            "--kcv",
+            kcv,
+            *aws["aws"],
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "M7  TR31_M7_HMAC_KEY" in err and "HMAC_SHA256" in err
+    assert kcv in out
+    assert aws["apc"].get_key("alias/hmac")["KeyAttributes"]["KeyAlgorithm"] == "HMAC_SHA256"
+
+
+def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = generate_key("AES_256")
+    rc = main(
+        [
+            "import-key",
+            "--via",
+            "ecdh",
+            "--key-file",
+            str(_key_file(aws["tmp"], key)),
+            "--key-usage",
+            "B0",
+            "--key-algorithm",
+            "AES_256",
+            "--alias",
+            "alias/bdk",
+            "--certs-dir",
+            str(aws["tmp"] / "certs"),
+            "--output",
+            "json",
+            *aws["aws"],
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["kcv"] == compute_key_kcv(key, "AES_256") and data["via"] == "ecdh"
+    assert aws["apc"].get_key("alias/bdk")["KeyAttributes"]["KeyUsage"] == (
+        "TR31_B0_BASE_DERIVATION_KEY"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--key-usage", "M2", "--key-algorithm", "TDES_2KEY"], "APC accepts B0, C0"),
+        (["--key-usage", "D0", "--key-algorithm", "AES_512"], "--key-algorithm must be"),
+        (["--key-usage", "D0", "--key-algorithm", "AES_128", "--mode-of-use", "Q"], "mode of use"),
+        (["--key-usage", "D0", "--key-algorithm", "AES_128", "--alias", "bad"], "alias/NAME"),
+        (["--key-usage", "D0", "--key-algorithm", "AES_128", "--tag", "x"], "KEY=VALUE"),
+    ],
+)
+def test_bad_options_fail_in_one_line_before_any_call(
+    aws: dict[str, Any], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = aws["tmp"] / "requests.jsonl"
+    before = log.read_text()
+    rc = main(
+        [
+            "import-key",
+            "--kek-id",
+            "alias/kek",
+            "--kek-file",
+            str(aws["kek_file"]),
+            "--key-file",
+            str(_key_file(aws["tmp"], generate_key("AES_128"))),
+            *extra,
+            *aws["aws"],
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and err.count("\n") == 1
+    assert log.read_text() == before
