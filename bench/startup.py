@@ -1,0 +1,97 @@
+"""Startup: ``apckx --help`` and ``apckx import-kek --help`` against ``python -c pass``.
+
+Imports a command does not need must be deferred. ``python -X importtime`` shows which heavy
+packages (boto3, botocore, cryptography, psec) each command loads, and which apckx module
+pulls each one in.
+
+    .venv/bin/python bench/startup.py [--repeat 9] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from pathlib import Path
+
+from _common import PYTHON, median_wall, print_table, write_json
+
+HEAVY = ("boto3", "botocore", "cryptography", "psec", "urllib3")
+COMMANDS: dict[str, list[str]] = {
+    "python -c pass": ["-c", "pass"],
+    "apckx --help": ["-m", "apckx", "--help"],
+    "apckx import-kek --help": ["-m", "apckx", "import-kek", "--help"],
+    "apckx migrate --help": ["-m", "apckx", "migrate", "--help"],
+    "apckx tr31 --help": ["-m", "apckx", "tr31", "--help"],
+}
+
+
+def console_script() -> list[str]:
+    """The installed ``apckx`` script if there is one (what users run), else ``-m apckx``."""
+    script = Path(PYTHON).parent / "apckx"
+    return [str(script)] if script.exists() else [PYTHON, "-m", "apckx"]
+
+
+def heavy_imports(args: list[str]) -> dict[str, str]:
+    """Heavy top-level packages imported, each with the first apckx module importing it."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    found: dict[str, str] = {}
+    # importtime prints children before their parent; the innermost apckx module seen
+    # after a heavy package's first line is the one that imported it.
+    pending: list[str] = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        name = line.rsplit("|", 1)[1].strip()
+        top = name.split(".")[0]
+        if top in HEAVY and top not in found and top not in pending:
+            pending.append(top)
+        if name.startswith("apckx") and pending:
+            for package in pending:
+                found[package] = name
+            pending = []
+    for package in pending:
+        found[package] = "(not from apckx)"
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--json")
+    options = parser.parse_args()
+    script = console_script()
+    rows = []
+    figures: dict[str, dict[str, object]] = {}
+    baseline = median_wall([PYTHON, "-c", "pass"], repeat=options.repeat)
+    for label, args in COMMANDS.items():
+        if label == "python -c pass":
+            wall = baseline
+        else:
+            wall = median_wall([*script, *args[2:]], repeat=options.repeat)
+        heavy = heavy_imports(args) if label != "python -c pass" else {}
+        figures[label] = {
+            "wall_ms": round(wall * 1000, 1),
+            "ratio_to_python": round(wall / baseline, 2),
+            "over_python_ms": round((wall - baseline) * 1000, 1),
+            "heavy_imports": heavy,
+        }
+        shown = ", ".join(f"{k} (via {v})" for k, v in heavy.items()) or "none"
+        rows.append(
+            (label, f"{wall * 1000:.0f}", f"{wall / baseline:.2f}x",
+             f"+{(wall - baseline) * 1000:.0f}", shown)
+        )  # fmt: skip
+    print(f"startup, median of {options.repeat} runs ({' '.join(script)})")
+    print_table(("command", "wall ms", "ratio", "over python ms", "heavy imports"), rows)
+    write_json(options.json, "startup", {"repeat": options.repeat, "figures": figures})
+
+
+if __name__ == "__main__":
+    main()
