@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from apckx.crypto.certs import (
     certificate_from_apc,
     certificate_to_apc,
+    certificate_to_pem,
     new_ecdh_leaf,
     new_sender_ca,
 )
@@ -474,8 +475,10 @@ def test_root_attributes_must_fit(call: Call, change: dict[str, Any], why: str) 
 def test_root_must_be_a_valid_unexpired_certificate(call: Call) -> None:
     long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400)
     _, old_cert = new_sender_ca("P256", now=long_ago, days=30)
+    pem = certificate_to_pem(new_sender_ca("P256")[1]).decode()
     for certificate, why in ((certificate_to_apc(old_cert), "expired"),
-                             ("bm90IGEgY2VydGlmaWNhdGU=", "not a base64-encoded PEM")):
+                             ("bm90IGEgY2VydGlmaWNhdGU=", "not a base64-encoded PEM"),
+                             (pem, "not the PEM itself")):
         with pytest.raises(ValidationException, match=why):
             call("ImportKey", KeyMaterial={"RootCertificatePublicKey": {
                 "KeyAttributes": s0_attributes("P256"), "PublicKeyCertificate": certificate}})

@@ -13,7 +13,7 @@ from apckx.emulator.exceptions import (
 )
 from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
-from apckx.emulator.validation import service_model, validate_input
+from apckx.emulator.validation import prune_input, service_model, validate_input
 
 KEY_ARN = "arn:aws:payment-cryptography:us-east-1:111122223333:key/abcdefghijklmnop"
 K1_ATTRIBUTES = {
@@ -195,3 +195,23 @@ def test_dispatch_refuses_an_unknown_operation() -> None:
 def test_dispatch_validates_before_running(call: Any) -> None:
     with pytest.raises(ValidationException, match="KeyIdentifier"):
         call("GetKey")
+
+
+def test_nulls_and_unknown_members_never_reach_the_handlers(call: Any) -> None:
+    attributes = dict(K1_ATTRIBUTES, KeyModesOfUse={"Encrypt": True, "Decrypt": None,
+                                                    "Wrap": True, "Unwrap": None})
+    key = call("CreateKey", KeyAttributes=attributes, Exportable=True, Enabled=None,
+               DeriveKeyUsage=None, Tags=None, Future={"x": 1})["Key"]
+    assert key["Enabled"] is True  # null Enabled is absent: the default applies
+    assert key["KeyAttributes"]["KeyModesOfUse"]["Decrypt"] is False
+    with pytest.raises(ValidationException, match=r"KeyMaterial\.Tr34KeyBlock is not impl"):
+        call("ImportKey", KeyMaterial={"Unknown": {"a": 1}, "RootCertificatePublicKey": None,
+                                       "Tr34KeyBlock": {
+            "CertificateAuthorityPublicKeyIdentifier": "alias/ca",
+            "SigningKeyCertificate": "Y2VydA==", "WrappedKeyBlock": "AB",
+            "KeyBlockFormat": "X9_TR34_2012"}})
+
+
+def test_prune_input_keeps_only_modeled_members() -> None:
+    body = {"KeyIdentifier": "alias/x", "DeleteKeyInDays": None, "Extra": 1}
+    assert prune_input("DeleteKey", body) == {"KeyIdentifier": "alias/x"}

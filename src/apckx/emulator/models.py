@@ -746,6 +746,10 @@ class PaymentCryptographyBackend:
     # imports of certificates ---------------------------------------------------------------
 
     def _load_certificate(self, certificate_apc: str, what: str) -> x509.Certificate:
+        if certificate_apc.lstrip().startswith("-----BEGIN"):
+            raise ValidationException(
+                f"{what} must be the base64 encoding of the PEM text, not the PEM itself"
+            )
         try:
             certificate: x509.Certificate = certs.certificate_from_apc(certificate_apc)
         except (errors.ApckxError, ValueError):

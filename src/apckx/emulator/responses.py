@@ -28,7 +28,7 @@ from apckx.emulator.models import (
     WrappedKeyResult,
     all_modes,
 )
-from apckx.emulator.validation import operation_model, validate_input
+from apckx.emulator.validation import operation_model, prune_input, validate_input
 
 Params = Mapping[str, Any]
 Body = dict[str, Any]
@@ -309,4 +309,4 @@ def dispatch(registry: BackendRegistry, operation: str, body: object, *, account
         PaymentCryptographyResponse(registry.backend(account_id, region)),
         handler_name(operation),
     )
-    return handler(body)
+    return handler(prune_input(operation, body))

@@ -64,6 +64,27 @@ def validate_input(operation: str, body: Mapping[str, Any]) -> None:
         raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
+def prune_input(operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a validated body with only the model's members and no nulls, so handlers
+    see absent members as absent (``"Tr31KeyBlock" in material``) and never meet unknowns."""
+    input_shape = operation_model(operation).input_shape
+    if input_shape is None:
+        return {}
+    pruned: dict[str, Any] = _prune(input_shape, body)
+    return pruned
+
+
+def _prune(shape: Any, value: Any) -> Any:
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        return {name: _prune(member, value[name]) for name, member in shape.members.items()
+                if value.get(name) is not None}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_prune(shape.member, item) for item in value]
+    if shape.type_name == "map" and isinstance(value, Mapping):
+        return {key: _prune(shape.value, item) for key, item in value.items()}
+    return value
+
+
 def check_value(shape: Any, value: Any, path: str) -> list[str]:
     """Every constraint of ``shape`` that ``value`` violates, as AWS-style sentences."""
     checker = _CHECKERS.get(shape.type_name)
