@@ -4,12 +4,14 @@ against the botocore model's output shape."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytest
 
+from apckx.emulator.exceptions import ApcServiceException
 from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
 from apckx.emulator.state import Record
@@ -111,6 +113,26 @@ def check_output(operation: str, output: Mapping[str, Any]) -> None:
     assert not problems, f"{operation} output breaks the model: {problems}"
 
 
+def held_secrets(registry: BackendRegistry) -> list[str]:
+    """Every secret the emulator holds, as text that could leak: symmetric keys in hex (both
+    cases) and a slice of each private key's PEM body."""
+    found: list[str] = []
+    for backend in registry.backends():
+        for key in backend.keys.values():
+            if key.secret_hex:
+                found += [key.secret_hex.upper(), key.secret_hex.lower()]
+            if key.private_key_pem:
+                found.append(key.private_key_pem.splitlines()[2])
+        if backend.account_ca is not None:
+            found.append(backend.account_ca.private_key_pem.splitlines()[2])
+    return found
+
+
+def assert_no_secrets(registry: BackendRegistry, text: str) -> None:
+    for secret in held_secrets(registry):
+        assert secret not in text, "a secret reached a response or an error message"
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -133,8 +155,13 @@ def call(registry: BackendRegistry) -> Call:
     def run(operation: str, body: Mapping[str, Any] | None = None, /,
             **members: Any) -> dict[str, Any]:
         request = dict(body or {}, **members)
-        output = dispatch(registry, operation, request, account_id=ACCOUNT, region=REGION)
+        try:
+            output = dispatch(registry, operation, request, account_id=ACCOUNT, region=REGION)
+        except ApcServiceException as error:
+            assert_no_secrets(registry, json.dumps(error.to_body()))
+            raise
         check_output(operation, output)
+        assert_no_secrets(registry, json.dumps(output))
         return output
 
     return run

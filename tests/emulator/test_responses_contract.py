@@ -24,7 +24,15 @@ from apckx.emulator.responses import (
 )
 from apckx.emulator.validation import service_model
 
-from .conftest import ACCOUNT, MODES_WRAP, REGION, Call, output_problems
+from .conftest import (
+    ACCOUNT,
+    MODES_WRAP,
+    REGION,
+    Call,
+    assert_no_secrets,
+    held_secrets,
+    output_problems,
+)
 
 # Errors of the wire protocol itself, not of the service model.
 PROTOCOL_ERRORS = {
@@ -180,3 +188,20 @@ def _shared_registry() -> BackendRegistry:
     if not _REGISTRY:
         _REGISTRY.append(BackendRegistry())
     return _REGISTRY[0]
+
+
+def test_the_secret_guard_sees_every_secret(call: Call, registry: BackendRegistry) -> None:
+    """``call`` scans every answer and error for held secrets; make sure it can see them."""
+    attributes = {"KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
+                  "KeyClass": "ASYMMETRIC_KEY_PAIR", "KeyAlgorithm": "ECC_NIST_P256",
+                  "KeyModesOfUse": {"DeriveKey": True}}
+    k3 = call("CreateKey", KeyAttributes=attributes, Exportable=False)["Key"]
+    call("GetPublicKeyCertificate", KeyIdentifier=k3["KeyArn"])
+    call("CreateKey", Exportable=True, KeyAttributes={
+        "KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
+        "KeyAlgorithm": "AES_128", "KeyModesOfUse": MODES_WRAP})
+    secrets = held_secrets(registry)
+    assert len(secrets) == 4  # AES key (2 cases), K3 private key, account CA private key
+    for secret in secrets:
+        with pytest.raises(AssertionError, match="a secret reached"):
+            assert_no_secrets(registry, f"message with {secret} inside")
