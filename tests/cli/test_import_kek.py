@@ -293,11 +293,30 @@ def test_new_receiver_key_forces_create(emu: Emu, capsys: pytest.CaptureFixture[
     assert alias["KeyArn"] == second["receiver_key_arn"]
 
 
-def test_receiver_on_wrong_curve_not_reused(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
-    run_json(emu, capsys, "--kek", AES128_HEX, "--curve", "P256", "--key-algorithm", "AES_128")
-    rc, second, _ = run_json(emu, capsys, "--kek", KEK_HEX, "--certs-dir", "certs521")
-    assert rc == 0
+def test_receiver_alias_on_unusable_key_not_reused(
+    emu: Emu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, first, _ = run_json(emu, capsys, "--kek", KEK_HEX)
+    # Someone points the receiver alias at a P-256 pair without DeriveKeyUsage K1.
+    other = emu.client.create_key(
+        Exportable=True,
+        KeyAttributes={
+            "KeyAlgorithm": "ECC_NIST_P256",
+            "KeyClass": "ASYMMETRIC_KEY_PAIR",
+            "KeyModesOfUse": {"DeriveKey": True},
+            "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
+        },
+    )["Key"]["KeyArn"]
+    emu.client.update_alias(AliasName="alias/import-kek-ecdh-receiver", KeyArn=other)
+    emu.clear_log()
+    rc, second, err = run_json(emu, capsys, "--kek", KEK_HEX)
+    assert rc == 0, err
     assert not second["receiver_reused"]
+    assert second["receiver_key_arn"] not in (other, first["receiver_key_arn"])
+    assert emu.operations().count("CreateKey") == 1
+    assert "not reusing alias/import-kek-ecdh-receiver: algorithm ECC_NIST_P256" in err
+    alias = emu.client.get_alias(AliasName="alias/import-kek-ecdh-receiver")["Alias"]
+    assert alias["KeyArn"] == second["receiver_key_arn"]
 
 
 # -- key input -------------------------------------------------------------------------------
@@ -457,7 +476,18 @@ def test_console_script_subprocess(emu: Emu, workdir: Path) -> None:
 FAULT_STEPS = ["CreateKey", "ImportKey", "GetPublicKeyCertificate", "CreateAlias"]
 
 
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retries as configured, with its jittered sleeps shortened to 10 ms."""
+    import botocore.retries.standard
+
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda _self, _ctx: 0.01
+    )
+
+
 @pytest.mark.parametrize("operation", FAULT_STEPS)
+@pytest.mark.usefixtures("quick_backoff")
 def test_throttling_is_absorbed_by_retries(
     workdir: Path, capsys: pytest.CaptureFixture[str], operation: str
 ) -> None:
@@ -484,6 +514,7 @@ def _assert_rolled_back(emulator: Emu, journal: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("operation", FAULT_STEPS)
+@pytest.mark.usefixtures("quick_backoff")
 def test_hard_failure_journal_and_cleanup(
     workdir: Path, capsys: pytest.CaptureFixture[str], operation: str
 ) -> None:
@@ -518,6 +549,7 @@ def test_hard_failure_journal_and_cleanup(
         emulator.running.stop()
 
 
+@pytest.mark.usefixtures("quick_backoff")
 def test_resume_after_failure_reuses_journal_resources(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -179,7 +179,7 @@ def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
         credentials=getattr(args, "credentials", None),
     )
     apc = ApcService(client)
-    progress = progress_printer(args.output == "text")
+    progress = progress_printer(True)  # stderr: stdout stays pure text or JSON
     details = {
         "key_source": keyinput.describe_key_source(args, name="kek"),
         "region": client.meta.region_name,
