@@ -122,9 +122,7 @@ def load_private_key(
 
 def save_certificate(path: PathLike, cert: x509.Certificate, *, overwrite: bool = True) -> None:
     """Write a certificate as PEM (mode 0644), atomically."""
-    _write_atomically(
-        Path(path), certificate_to_pem(cert), PUBLIC_FILE_MODE, overwrite=overwrite
-    )
+    _write_atomically(Path(path), certificate_to_pem(cert), PUBLIC_FILE_MODE, overwrite=overwrite)
 
 
 def load_certificate(path: PathLike) -> x509.Certificate:
@@ -148,7 +146,7 @@ class SenderCredentials:
 
     @property
     def curve(self) -> str:
-        """"P256", "P384" or "P521"."""
+        """ "P256", "P384" or "P521"."""
         return curve_name(self.leaf_key)
 
 

@@ -8,9 +8,9 @@ from apckx.crypto import attributes
 from apckx.errors import InputError, StrengthError
 
 
-def attrs(usage: str, algorithm: str, modes: str, key_class: str = "SYMMETRIC_KEY") -> dict[
-    str, object
-]:
+def attrs(
+    usage: str, algorithm: str, modes: str, key_class: str = "SYMMETRIC_KEY"
+) -> dict[str, object]:
     return {
         "KeyUsage": usage,
         "KeyClass": key_class,

@@ -40,9 +40,12 @@ def test_nist_sp800_is_concat_kdf_with_shared_info_only() -> None:
     apc = ecdh.generate_private_key("ECC_NIST_P521")
     z = sender.exchange(ec.ECDH(), apc.public_key())
     expected = ConcatKDFHash(hashes.SHA512(), 32, SHARED_INFO).derive(z)
-    assert ecdh.derive_kbpk(
-        sender, apc.public_key(), hash_algorithm="SHA_512", shared_info=SHARED_INFO
-    ) == expected
+    assert (
+        ecdh.derive_kbpk(
+            sender, apc.public_key(), hash_algorithm="SHA_512", shared_info=SHARED_INFO
+        )
+        == expected
+    )
     other_hash = ecdh.derive_kbpk(
         sender, apc.public_key(), hash_algorithm="SHA-256", shared_info=SHARED_INFO
     )

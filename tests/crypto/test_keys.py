@@ -62,7 +62,7 @@ def test_parse_key_hex_refuses(text: str, algorithm: str, message: str) -> None:
 
 
 def test_k1_equal_k3_is_a_valid_three_key_key() -> None:
-    key = keys.parse_key_hex("0123456789ABCDEF" "FEDCBA9876543210" "0123456789ABCDEF", "TDES_3KEY")
+    key = keys.parse_key_hex("0123456789ABCDEFFEDCBA98765432100123456789ABCDEF", "TDES_3KEY")
     assert len(key) == 24
 
 

@@ -155,9 +155,7 @@ def test_version_must_fit_kbpk(
 
 def test_wrap_version_must_fit_kbpk() -> None:
     with pytest.raises(KeyBlockError, match="use version D"):
-        tr31.wrap_key_block(
-            AES128_KBPK, "B0000K0TB00E0000", TDES2_KEY, kbpk_algorithm="AES_128"
-        )
+        tr31.wrap_key_block(AES128_KBPK, "B0000K0TB00E0000", TDES2_KEY, kbpk_algorithm="AES_128")
     with pytest.raises(KeyBlockError, match="TDES KBPK"):
         tr31.wrap_key_block(AES256_KBPK, "B0000K0TB00E0000", TDES2_KEY)
 

@@ -104,7 +104,6 @@ def test_concat_kdf(entry: dict[str, Any]) -> None:
     assert derived == h(entry["DKM"])
 
 
-
 @cases("kdf_concat_sp800_56a.json", lambda e: "dIUT" in e)
 def test_ecdh_z_and_derive_kbpk(entry: dict[str, Any]) -> None:
     curve = ecdh.CURVES[ecdh.normalize_curve(entry["curve"])]()

@@ -117,7 +117,7 @@ _RULES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
 
 
 def normalize_key_usage(usage: str) -> str:
-    """"K0" or "TR31_K0_KEY_ENCRYPTION_KEY" -> "TR31_K0_KEY_ENCRYPTION_KEY"."""
+    """ "K0" or "TR31_K0_KEY_ENCRYPTION_KEY" -> "TR31_K0_KEY_ENCRYPTION_KEY"."""
     if usage in KEY_USAGES:
         return usage
     if usage in USAGE_NAMES:
@@ -201,9 +201,7 @@ def check_wrapping_strength(kbpk_algorithm: str, key_algorithm: str) -> None:
     if kbpk_algorithm not in KEY_ALGORITHMS or not (
         is_tdes(kbpk_algorithm) or is_aes(kbpk_algorithm)
     ):
-        raise InputError(
-            f"a key block protection key must be TDES or AES (got {kbpk_algorithm!r})"
-        )
+        raise InputError(f"a key block protection key must be TDES or AES (got {kbpk_algorithm!r})")
     if strength_bits(key_algorithm) > strength_bits(kbpk_algorithm):
         raise StrengthError(
             f"{kbpk_algorithm} ({strength_bits(kbpk_algorithm)}-bit strength) cannot protect "

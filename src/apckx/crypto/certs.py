@@ -144,9 +144,7 @@ def new_ecdh_leaf(
 # --- PEM and APC's wire form ----------------------------------------------------------------
 
 
-def private_key_to_pem(
-    key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None
-) -> bytes:
+def private_key_to_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None) -> bytes:
     """PKCS#8 PEM, encrypted with the best available scheme when a passphrase is given."""
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
@@ -374,4 +372,3 @@ __all__ = [
     "verify_apc_chain",
     "verify_certificate",
 ]
-

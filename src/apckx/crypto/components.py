@@ -62,9 +62,7 @@ def check_component_kcvs(
             )
 
 
-def split_key(
-    key: bytes, count: int, *, rng: Callable[[int], bytes] = os.urandom
-) -> list[bytes]:
+def split_key(key: bytes, count: int, *, rng: Callable[[int], bytes] = os.urandom) -> list[bytes]:
     """Split ``key`` into ``count`` random components whose XOR is the key."""
     _check_count(count)
     if not key:

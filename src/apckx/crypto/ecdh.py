@@ -61,7 +61,7 @@ def normalize_curve(text: str) -> str:
 
 
 def curve_name(key_or_curve: _ECKey | ec.EllipticCurve | str) -> str:
-    """"P256", "P384" or "P521" for an EC key, a curve object or a curve name."""
+    """ "P256", "P384" or "P521" for an EC key, a curve object or a curve name."""
     if isinstance(key_or_curve, str):
         return normalize_curve(key_or_curve)
     curve = key_or_curve if isinstance(key_or_curve, ec.EllipticCurve) else key_or_curve.curve
@@ -96,9 +96,7 @@ def new_shared_info(length: int = 16, *, rng: Callable[[int], bytes] = os.urando
 def check_shared_info(shared_info: bytes) -> None:
     """Refuse SharedInformation APC would refuse: empty, over 1024 bytes, or a zero byte."""
     if not 1 <= len(shared_info) <= _SHARED_INFO_MAX:
-        raise InputError(
-            f"shared information must be 1 to 1024 bytes (got {len(shared_info)})"
-        )
+        raise InputError(f"shared information must be 1 to 1024 bytes (got {len(shared_info)})")
     if 0 in shared_info:
         raise InputError("shared information must not contain a zero byte (APC rule)")
 
@@ -111,7 +109,7 @@ def parse_shared_info_hex(text: str) -> bytes:
 
 
 def normalize_kdf(kdf: str) -> str:
-    """"NIST_SP800" or "ANSI_X963" (also accepts "nist-sp800", "x963")."""
+    """ "NIST_SP800" or "ANSI_X963" (also accepts "nist-sp800", "x963")."""
     compact = kdf.strip().upper().replace("-", "_")
     try:
         return _KDF_ALIASES[compact]
@@ -158,9 +156,7 @@ def derive_kbpk(
         )
     _check_derive_key_algorithm(key_algorithm)
     if not 1 <= len(shared_info) <= _SHARED_INFO_MAX:
-        raise InputError(
-            f"shared information must be 1 to 1024 bytes (got {len(shared_info)})"
-        )
+        raise InputError(f"shared information must be 1 to 1024 bytes (got {len(shared_info)})")
     z = shared_secret(private_key, peer_public_key)
     return _KDFS[kdf_name](z, shared_info, DERIVE_KEY_ALGORITHMS[key_algorithm], hash_name)
 
@@ -180,8 +176,7 @@ def check_ecdh_strength(curve: str, derive_key_algorithm: str, transported_algor
     if transported > _CURVE_CAP_BITS[name]:
         raise StrengthError(
             f"ECDH on {name} can transport keys up to {_CURVE_CAP_NAME[name]} strength, not "
-            f"{transported_algorithm}: use "
-            + ("P384 or P521" if transported <= 192 else "P521")
+            f"{transported_algorithm}: use " + ("P384 or P521" if transported <= 192 else "P521")
         )
     if transported > strength_bits(derive_key_algorithm):
         raise StrengthError(

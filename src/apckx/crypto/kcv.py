@@ -40,9 +40,7 @@ def _tdes_cmac_zero_block(key: bytes) -> bytes:
 
 def _tdes_ecb_zero_block(key: bytes) -> bytes:
     if len(key) not in _TDES_LENGTHS:
-        raise InputError(
-            f"an ANSI_X9_24 KCV needs a 16 or 24 byte TDES key (got {len(key)} bytes)"
-        )
+        raise InputError(f"an ANSI_X9_24 KCV needs a 16 or 24 byte TDES key (got {len(key)} bytes)")
     encryptor = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).encryptor()  # noqa: S305
     return encryptor.update(bytes(8)) + encryptor.finalize()
 
@@ -121,4 +119,3 @@ __all__ = [
     "compute_kcv_block",
     "kcv_matches",
 ]
-

@@ -43,14 +43,16 @@ def concat_kdf(z: bytes, other_info: bytes, length: int, hash_algorithm: str) ->
     APC's ``NIST_SP800``: OtherInfo is exactly the shared information, nothing else.
     """
     _check_length(length)
-    kdf = ConcatKDFHash(algorithm=hash_algorithm_for(hash_algorithm), length=length,
-                        otherinfo=other_info)
+    kdf = ConcatKDFHash(
+        algorithm=hash_algorithm_for(hash_algorithm), length=length, otherinfo=other_info
+    )
     return kdf.derive(z)
 
 
 def x963_kdf(z: bytes, shared_info: bytes, length: int, hash_algorithm: str) -> bytes:
     """ANSI X9.63 section 5.6.3 KDF (X963KDF); APC's ``ANSI_X963``."""
     _check_length(length)
-    kdf = X963KDF(algorithm=hash_algorithm_for(hash_algorithm), length=length,
-                  sharedinfo=shared_info)
+    kdf = X963KDF(
+        algorithm=hash_algorithm_for(hash_algorithm), length=length, sharedinfo=shared_info
+    )
     return kdf.derive(z)

@@ -117,8 +117,7 @@ def check_key_material(key: bytes, algorithm: str, *, what: str = "key") -> None
     _check_algorithm(algorithm)
     if len(key) not in allowed_lengths(algorithm):
         raise KeyMaterialError(
-            f"{what} must be {_describe_lengths(algorithm)} for {algorithm} "
-            f"(got {2 * len(key)})"
+            f"{what} must be {_describe_lengths(algorithm)} for {algorithm} (got {2 * len(key)})"
         )
     if not any(key):
         raise KeyMaterialError(f"{what} is all zeros: that is not a usable {algorithm} key")
@@ -143,8 +142,7 @@ def parse_hex(text: str, *, what: str = "value") -> bytes:
         raise InputError(f"{what} is not hex: use only 0-9 and A-F (spaces allowed)")
     if len(compact) % 2:
         raise InputError(
-            f"{what} has an odd number of hex characters ({len(compact)}): "
-            "each byte needs two"
+            f"{what} has an odd number of hex characters ({len(compact)}): each byte needs two"
         )
     return bytes.fromhex(compact)
 
@@ -160,8 +158,7 @@ def parse_key_hex(text: str, algorithm: str, *, what: str = "key") -> bytes:
         )
     if len(compact) % 2 or len(compact) // 2 not in allowed_lengths(algorithm):
         raise KeyMaterialError(
-            f"{what} must be {_describe_lengths(algorithm)} for {algorithm} "
-            f"(got {len(compact)})"
+            f"{what} must be {_describe_lengths(algorithm)} for {algorithm} (got {len(compact)})"
         )
     key = bytes.fromhex(compact)
     check_key_material(key, algorithm, what=what)

@@ -258,9 +258,7 @@ def _parse(text: str) -> tuple[KeyBlockHeader, int]:
         raise KeyBlockError(f"a TR-31 header has at least 16 characters (got {len(text)})")
     fixed = text[:16]
     if fixed != fixed.upper():
-        raise KeyBlockError(
-            f"TR-31 header {fixed!r} must be upper case (fields are A-Z and 0-9)"
-        )
+        raise KeyBlockError(f"TR-31 header {fixed!r} must be upper case (fields are A-Z and 0-9)")
     version_id = fixed[0]
     if version_id not in _VERSIONS:
         raise KeyBlockError(
@@ -271,9 +269,7 @@ def _parse(text: str) -> tuple[KeyBlockHeader, int]:
     if not _FIELD_RE.fullmatch(fixed[5:12]):
         raise KeyBlockError(f"TR-31 header {fixed!r} has characters other than A-Z and 0-9")
     if not _DIGITS_RE.fullmatch(fixed[12:14]):
-        raise KeyBlockError(
-            f"number of optional blocks {fixed[12:14]!r} must be 2 digits"
-        )
+        raise KeyBlockError(f"number of optional blocks {fixed[12:14]!r} must be 2 digits")
     psec_header = _psec_tr31.Header()
     try:
         header_length = psec_header.load(text)
@@ -633,9 +629,7 @@ def header_to_key_attributes(header: KeyBlockHeader | str, key_length: int) -> d
                 f"expected one of {''.join(MODES)}"
             )
         if parsed.exportability not in ("E", "N", "S"):
-            raise KeyBlockError(
-                f"exportability {parsed.exportability!r} must be E, N or S"
-            )
+            raise KeyBlockError(f"exportability {parsed.exportability!r} must be E, N or S")
         attrs: dict[str, object] = {
             "KeyUsage": usage,
             "KeyClass": "SYMMETRIC_KEY",
@@ -653,4 +647,3 @@ def header_to_key_attributes(header: KeyBlockHeader | str, key_length: int) -> d
 def retained_optional_blocks(header: KeyBlockHeader) -> dict[str, str]:
     """Optional blocks APC keeps on import: all but KP (and PB, which is padding)."""
     return {block_id: value for block_id, value in header.optional_blocks if block_id != "KP"}
-
