@@ -515,6 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog: socketserver's 5 overflows with many clients
 
     def __init__(self, address: tuple[str, int], app: EmulatorApp, family: int) -> None:
         self.address_family = family
