@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ def _write_atomically(path: Path, data: bytes, mode: int, *, overwrite: bool) ->
     _ensure_directory(path.parent)
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists: refusing to overwrite it")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except OSError as exc:
