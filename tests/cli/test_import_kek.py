@@ -755,3 +755,34 @@ def test_debug_run_leaks_no_secret(
     for where, text in haystacks.items():
         for form in secrets_forms:
             assert form not in text, f"secret material in {where}"
+
+
+def test_unusable_certs_dir_stops_before_any_call(
+    emu: Emu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The AWS sample leaves certs/sender_key.pem and certs/sender_cert.pem only.
+    Path("certs").mkdir()
+    Path("certs/sender_key.pem").write_text("x")
+    Path("certs/sender_cert.pem").write_text("x")
+    rc = kek_cli(emu, "--kek", KEK_HEX)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "only part of the sender credentials" in err.strip().splitlines()[-1]
+    # Credentials on another curve than asked for.
+    run_json(emu, capsys, "--kek", KEK_HEX, "--certs-dir", "p521")
+    emu.clear_log()
+    rc = kek_cli(
+        emu,
+        "--kek",
+        AES128_HEX,
+        "--curve",
+        "P256",
+        "--key-algorithm",
+        "AES_128",
+        "--certs-dir",
+        "p521",
+    )
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "not P256" in err
+    assert emu.operations() == []

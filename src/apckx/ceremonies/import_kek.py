@@ -304,7 +304,10 @@ class KekImportCeremony:
         *,
         resume_from: Journal | None = None,
         progress: Callable[[str], None] | None = None,
+        credentials: tuple[Any, bool] | None = None,
     ) -> None:
+        """``credentials``: already loaded sender credentials; None to create them."""
+        self.credentials = credentials
         self.apc = apc
         self.plan = plan
         self.journal = journal
@@ -360,13 +363,17 @@ class KekImportCeremony:
         from apckx.keystore import load_or_create_sender_credentials
 
         plan = self.plan
-        fresh = not (plan.certs_dir / "sender_ca_cert.pem").exists()
+        fresh = self.credentials is None
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
-            creds_future = pool.submit(
-                self._timed,
-                "local_credentials",
-                lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
-            )
+            if self.credentials is not None:
+                loaded = self.credentials
+                creds_future: Future[Any] = pool.submit(lambda: loaded)
+            else:  # new sender credentials, generated while APC creates the receiver key
+                creds_future = pool.submit(
+                    self._timed,
+                    "local_credentials",
+                    lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
+                )
             receiver_future = pool.submit(self._timed, "receiver", lambda: self._receiver(fresh))
             root_future = pool.submit(self._timed, "root", lambda: self._root(creds_future, fresh))
             alias_futures: list[Future[Any]] = []
@@ -669,6 +676,7 @@ def run_kek_import(
     from apckx.crypto.keys import check_key_material
 
     check_key_material(kek, plan.key_algorithm, what="the KEK")
+    credentials = load_existing_sender_credentials(plan)
     resume_from: Journal | None = None
     if resume_id:
         journal = Journal.load(journal_dir, resume_id)
@@ -682,5 +690,22 @@ def run_kek_import(
         journal.restart(parameters=plan.to_record())
     else:
         journal = Journal.create(journal_dir, "kek", parameters=plan.to_record())
-    ceremony = KekImportCeremony(apc, plan, journal, resume_from=resume_from, progress=progress)
+    ceremony = KekImportCeremony(
+        apc, plan, journal, resume_from=resume_from, progress=progress, credentials=credentials
+    )
     return ceremony.run(kek), journal
+
+
+def load_existing_sender_credentials(plan: KekImportPlan) -> tuple[Any, bool] | None:
+    """Load and check the sender credentials before any API call, if the certs dir has any.
+
+    None when the directory holds none: they are then created during the ceremony, in
+    parallel with CreateKey. A partial directory (e.g. the AWS sample's two files) or one on
+    another curve is a ConfigError here, before anything is created in APC.
+    """
+    from apckx.keystore import load_or_create_sender_credentials
+
+    names = ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem")
+    if not any((plan.certs_dir / name).exists() for name in names):
+        return None
+    return load_or_create_sender_credentials(plan.certs_dir, plan.curve)
