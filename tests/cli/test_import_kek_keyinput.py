@@ -130,3 +130,20 @@ def test_default_io_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     hooked, _ = make_io([AES256_HEX])
     monkeypatch.setattr(keyinput, "DEFAULT_IO", hooked)
     assert read_key(parse("--prompt"), "AES_256") == bytes.fromhex(AES256_HEX)
+
+
+def test_two_keys_in_one_parser() -> None:
+    parser = argparse.ArgumentParser()
+    add_key_arguments(
+        parser,
+        name="kek",
+        label="KEK",
+        prompt_flag="--kek-prompt",
+        components_flag="--kek-components",
+        expect_kcv_flag="--kek-expect-kcv",
+    )
+    add_key_arguments(parser, name="key", label="key")
+    args = parser.parse_args(["--kek-prompt", "--key", TDES2_HEX])
+    key_io, _ = make_io([AES256_HEX])
+    assert read_key(args, "AES_256", io=key_io) == bytes.fromhex(AES256_HEX)
+    assert read_key(args, "TDES_2KEY", name="key", io=key_io) == bytes.fromhex(TDES2_HEX)

@@ -63,9 +63,13 @@ def add_key_arguments(
     name: str = "kek",
     label: str = "KEK",
     required: bool = False,
+    prompt_flag: str = "--prompt",
+    components_flag: str = "--components",
+    expect_kcv_flag: str = "--expect-kcv",
 ) -> None:
     """Add ``--NAME``, ``--NAME-file``, ``--NAME-env``, ``--prompt``, ``--components``,
-    ``--expect-kcv`` (one source at a time)."""
+    ``--expect-kcv`` (one source at a time). A command reading two keys renames the last
+    three for one of them (e.g. ``prompt_flag="--kek-prompt"``); the dests do not change."""
     group = parser.add_argument_group(f"{label} input (one of)")
     sources = group.add_mutually_exclusive_group(required=required)
     dest = name.replace("-", "_")
@@ -88,13 +92,13 @@ def add_key_arguments(
         help=f"read the {label} (hex) from an environment variable",
     )
     sources.add_argument(
-        "--prompt",
+        prompt_flag,
         dest=f"{dest}_prompt",
         action="store_true",
         help=f"enter the {label} at a masked prompt",
     )
     sources.add_argument(
-        "--components",
+        components_flag,
         dest=f"{dest}_components",
         metavar="N",
         type=int,
@@ -102,7 +106,7 @@ def add_key_arguments(
         "each component's KCV and the combined KCV are shown",
     )
     group.add_argument(
-        "--expect-kcv",
+        expect_kcv_flag,
         dest=f"{dest}_expect_kcv",
         metavar="KCV",
         help=f"stop before any API call unless the {label}'s check value is KCV",
