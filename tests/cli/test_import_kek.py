@@ -533,6 +533,10 @@ def test_hard_failure_journal_and_cleanup(
         assert operation in journal["error"]
         cid = journal["ceremony_id"]
         assert f"--resume {cid}" in lines[-1]
+        record = json.loads(Path(f".apckx/records/{cid}.json").read_text())
+        assert record["status"] == "failed"
+        failed_calls = [c for c in record["api_calls"] if c["error_code"]]
+        assert {c["operation"] for c in failed_calls} == {operation}
         # Everything APC confirmed is in the journal.
         keys = emulator.client.list_keys()["Keys"]
         journaled = {r["arn"] for r in journal["resources"] if r["kind"] == "key"}

@@ -334,7 +334,9 @@ class KekImportCeremony:
             error_type: type[ApckxError] = CeremonyError
             if isinstance(exc, KcvMismatchError | ConfigError | InputError):
                 error_type = type(exc)  # keep the exit code (2 for configuration)
-            raise error_type(self._failure_message(exc)) from None
+            failure = error_type(self._failure_message(exc))
+            failure.ceremony_id = self.journal.ceremony_id  # type: ignore[attr-defined]
+            raise failure from None
         except Exception as exc:
             self.journal.finish(FAILED, error=type(exc).__name__)
             raise CeremonyError(self._failure_message(exc)) from None

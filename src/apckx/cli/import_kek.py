@@ -195,8 +195,8 @@ def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
             resume_id=args.resume,
             progress=progress,
         )
-    except ApckxError:
-        _record_failure(args, apc, details)
+    except ApckxError as exc:
+        _record_failure(args, apc, details, getattr(exc, "ceremony_id", None))
         raise
     finally:
         del kek
@@ -210,19 +210,16 @@ def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
     return 0
 
 
-def _record_failure(args: argparse.Namespace, apc: Any, details: dict[str, Any]) -> None:
+def _record_failure(
+    args: argparse.Namespace, apc: Any, details: dict[str, Any], ceremony_id: str | None
+) -> None:
     """Write the audit record of a failed ceremony too (best effort)."""
-    from apckx.ceremonies.journal import Journal, list_journals, write_ceremony_record
+    from apckx.ceremonies.journal import Journal, write_ceremony_record
 
+    if ceremony_id is None:
+        return  # stopped before the journal was opened: nothing was created
     try:
-        if args.resume:
-            journal = Journal.load(args.journal_dir, args.resume)
-        else:
-            paths = list_journals(args.journal_dir)
-            if not paths:
-                return
-            newest = max(paths, key=lambda p: p.stat().st_mtime)
-            journal = Journal.load(args.journal_dir, newest.stem)
+        journal = Journal.load(args.journal_dir, ceremony_id)
         write_ceremony_record(
             args.records_dir,
             journal,
