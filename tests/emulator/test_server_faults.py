@@ -256,3 +256,12 @@ def test_bad_request_log_line_is_named(tmp_path: Path) -> None:
     path.write_text('{"request_id": "a"}\n')
     with pytest.raises(InputError, match="line 1"):
         read_request_log(path)
+
+
+def test_one_reset_is_absorbed_by_standard_retries() -> None:
+    config = EmulatorConfig(faults=(parse_fault_spec("CreateKey:reset:1"),))
+    with start_emulator(config) as running:
+        client = make_emulator_client(running.url, max_attempts=3)
+        created = client.create_key(KeyAttributes=K0_AES, Exportable=True)
+        assert created["ResponseMetadata"]["RetryAttempts"] == 1
+        assert len(client.list_keys()["Keys"]) == 1

@@ -349,3 +349,19 @@ def test_stop_is_idempotent_and_closes_idle_keep_alive_connections() -> None:
         client.list_keys()
     if isinstance(refused.value, botocore.exceptions.ClientError):
         assert refused.value.response["Error"]["Code"] == "ServiceUnavailableException"
+
+
+def test_a_bug_outside_dispatch_is_also_a_generic_500(
+    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import apckx.emulator.server as server_module
+
+    def broken_verify(**kwargs: Any) -> Any:
+        raise KeyError("secret detail")
+
+    monkeypatch.setattr(server_module, "verify_request", broken_verify)
+    answer = call_raw(emulator.url, "ListKeys", {})
+    assert (answer.status, answer.json()["__type"]) == (500, "InternalServerException")
+    assert "secret detail" not in answer.body.decode()
+    monkeypatch.undo()
+    assert call_raw(emulator.url, "ListKeys", {}).status == 200

@@ -26,6 +26,7 @@ import json
 import logging
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -59,6 +60,10 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # Idle keep-alive connections are closed after this many seconds.
 IDLE_CONNECTION_TIMEOUT = 120.0
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_INTERNAL_ERROR_MESSAGE = (
+    "The emulator hit an internal error; the request had no effect or a partial one. "
+    "See the emulator's log."
+)
 
 FaultKind = Literal["throttle", "error", "reset"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("throttle", "error", "reset")
@@ -316,6 +321,11 @@ class EmulatorApp:
             return self._handle(method=method, path=path, headers=headers, body=body)
         except ApcServiceException as error:
             return _error_answer(error)
+        except _ConnectionResetError:
+            raise
+        except Exception as exc:  # a bug outside dispatch: still one generic JSON answer
+            logger.error("internal error handling a request: %s", type(exc).__name__)
+            return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
     def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
         config = self.config
@@ -370,10 +380,7 @@ class EmulatorApp:
         except Exception as exc:
             # Name the type only: an exception's text could quote request data.
             logger.error("internal error in %s: %s", operation, type(exc).__name__)
-            raise InternalServerException(
-                "The emulator hit an internal error; the request had no effect or a partial "
-                "one. See the emulator's log."
-            ) from None
+            raise InternalServerException(_INTERNAL_ERROR_MESSAGE) from None
         return _Answer(HTTPStatus.OK, payload)
 
     def log_request(self, entry: RequestLogEntry) -> None:
@@ -525,6 +532,13 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         self._stopping = False
         self._idle = threading.Condition()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A handler thread failed outside the request pipeline: log the type, not a traceback
+        (a client that hung up mid-answer is routine and not logged)."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError | TimeoutError):
+            logger.error("connection handler failed: %s", type(error).__name__)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
