@@ -312,3 +312,18 @@ def test_rows_checked_against_the_kek_before_any_import(env: Env) -> None:
     assert info.value.errors[0].startswith("manifest.csv:3: a version B block")
     assert info.value.errors[1].startswith("manifest.csv:4: a key_hex row needs")
     assert [c.operation for c in env.apc.calls[before:]] == ["GetKey"]
+
+
+def test_cleanup_rolls_a_migration_back(env: Env) -> None:
+    from apckx.ceremonies.cleanup import run_ceremony_cleanup
+
+    rows, _ = _keys_rows(3)
+    result = run_migration(env.apc, _manifest(rows), _options(env))
+    journal = Journal.load(env.journal_dir, result.ceremony_id)
+    assert sorted(r.kind for r in journal.resources) == ["alias"] * 3 + ["key"] * 3
+    actions = run_ceremony_cleanup(env.apc, journal, delete_in_days=7)
+    assert all(a.ok for a in actions)
+    remaining = {a["AliasName"] for a in env.apc.list_aliases()}
+    assert not remaining & {"alias/k0", "alias/k1", "alias/k2"}
+    states = {k["KeyState"] for k in _working_keys(env.apc)}
+    assert states == {"DELETE_PENDING"}

@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,6 +218,12 @@ class Journal:
     def record_resource(self, resource: Resource) -> None:
         with self._lock:
             self._data["resources"].append(resource.to_record())
+            self.save()
+
+    def record_resources(self, resources: Iterable[Resource]) -> None:
+        """Record many resources with one save (a migration's keys, batched)."""
+        with self._lock:
+            self._data["resources"].extend(r.to_record() for r in resources)
             self.save()
 
     def step(self, name: str, status: str = "done", **details: Any) -> None:

@@ -41,6 +41,7 @@ from apckx.ceremonies.journal import (
     DEFAULT_JOURNAL_DIR,
     FAILED,
     Journal,
+    Resource,
     list_journals,
 )
 from apckx.ceremonies.manifest import Manifest, ManifestError, ManifestRow
@@ -522,6 +523,24 @@ class _Runner:
         return [outcomes[i] for i in range(len(rows))]
 
 
+def _journal_resources(journal: Journal, log_path: Path) -> None:
+    """Copy this run's keys and aliases into the journal in one save, for ``apckx cleanup``.
+
+    (After a crash they are in the key log only; a re-run completes the migration.)
+    """
+    resources: list[Resource] = []
+    for event in KeyLog.read(log_path):
+        kind, alias, arn = event.get("event"), event.get("alias"), event.get("key_arn")
+        if not isinstance(arn, str):
+            continue
+        if kind == "key_imported":
+            resources.append(Resource(kind="key", role="working", arn=arn, note=str(alias)))
+        elif kind == "alias_created" and isinstance(alias, str):
+            resources.append(Resource(kind="alias", role="working", arn=arn, alias=alias))
+    if resources:
+        journal.record_resources(resources)
+
+
 def lookup_kek(service: ApcService, options: MigrationOptions) -> KekInfo:
     """The KEK as APC has it; with its cleartext given, checked against APC's KCV."""
     if options.kek is not None:
@@ -575,10 +594,12 @@ def run_migration(
     try:
         outcomes = runner.run(earlier)
     except BaseException as exc:
+        log.close()
+        _journal_resources(journal, log.path)
         journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
         raise
-    finally:
-        log.close()
+    log.close()
+    _journal_resources(journal, log.path)
     result = MigrationResult(
         ceremony_id=journal.ceremony_id,
         journal_path=journal.path,
