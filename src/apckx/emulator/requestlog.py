@@ -1,6 +1,7 @@
 """The emulator's request log: one JSON line per request, and helpers to read it.
 
-Each line holds ``request_id``, ``operation``, ``start`` and ``end`` (epoch seconds, floats),
+Each line holds ``request_id``, ``operation``, ``start`` and ``end`` (epoch seconds, floats;
+``end`` is when the answer was ready, and the line is written before the answer is sent),
 ``status`` (the HTTP status, or 0 when the connection was reset without an answer) and
 ``error`` (the AWS error code, or null). Bodies are never logged, so no key material can
 reach the file. Lines are flushed one by one, so a benchmark can read the file while the

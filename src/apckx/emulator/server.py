@@ -466,8 +466,6 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = str(uuid.uuid4())
         start = time.time()
         operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
-        status = 0
-        error_type: str | None = None
         if not self.server.enter_request():
             self.close_connection = True
             self._send_answer(
@@ -488,17 +486,21 @@ class _Handler(BaseHTTPRequestHandler):
             except ApcServiceException as error:
                 answer = _error_answer(error)
             except _ConnectionResetError:
+                app.log_request(
+                    RequestLogEntry(request_id, operation, start, time.time(), 0, "ConnectionReset")
+                )
                 self._reset_connection()
-                error_type = "ConnectionReset"
                 return
             if app.config.latency_ms:
                 time.sleep(app.config.latency_ms / 1000.0)
-            status, error_type = answer.status, answer.error_type
+            # Logged before the answer goes out, so a client holding the answer finds the line.
+            app.log_request(
+                RequestLogEntry(
+                    request_id, operation, start, time.time(), answer.status, answer.error_type
+                )
+            )
             self._send_answer(answer, request_id)
         finally:
-            app.log_request(
-                RequestLogEntry(request_id, operation, start, time.time(), status, error_type)
-            )
             self.server.leave_request()
 
     def _refuse_method(self) -> None:
@@ -511,10 +513,10 @@ class _Handler(BaseHTTPRequestHandler):
         answer.extra_headers["Allow"] = "POST"
         # A body we don't read would poison a keep-alive connection.
         self.close_connection = bool(self.headers.get("Content-Length", "0") != "0")
-        self._send_answer(answer, request_id)
         self.server.app.log_request(
             RequestLogEntry(request_id, "-", start, time.time(), error.status, error.error_type)
         )
+        self._send_answer(answer, request_id)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
 
