@@ -20,7 +20,6 @@ Smithy model's HTTP status. An unexpected exception becomes a generic
 from __future__ import annotations
 
 import datetime
-import functools
 import ipaddress
 import json
 import logging
@@ -38,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from apckx.emulator import responses
 from apckx.emulator.auth import EmulatorCredentials, Policy, verify_request
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -47,8 +47,10 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
+from apckx.emulator.models import BackendRegistry
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
+from apckx.emulator.validation import service_model
 from apckx.errors import ConfigError, InputError
 
 logger = logging.getLogger("apckx.emulator")
@@ -243,13 +245,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@functools.cache
 def model_operation_names() -> frozenset[str]:
     """Every operation in botocore's payment-cryptography model (loaded once)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("payment-cryptography")
-    return frozenset(model.operation_names)
+    return frozenset(service_model().operation_names)
 
 
 # --- the request pipeline (HTTP-agnostic) ---------------------------------------------------
@@ -271,9 +269,9 @@ def _error_answer(error: ApcServiceException) -> _Answer:
 class EmulatorApp:
     """The emulator minus HTTP: checks, quotas, faults, dispatch. Shared by handler threads."""
 
-    def __init__(self, config: EmulatorConfig, registry: Any, store: StateStore) -> None:
-        from apckx.emulator import responses
-
+    def __init__(
+        self, config: EmulatorConfig, registry: BackendRegistry, store: StateStore
+    ) -> None:
         self.config = config
         self.registry = registry
         self.store = store
@@ -601,7 +599,7 @@ class RunningEmulator:
         return self._server.app.config
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> BackendRegistry:
         return self._server.app.registry
 
     def stop(self) -> None:
@@ -634,8 +632,6 @@ def open_store(state_path: Path | None) -> StateStore:
 
 def start_emulator(config: EmulatorConfig | None = None) -> RunningEmulator:
     """Start an emulator in background threads of this process and return it, serving."""
-    from apckx.emulator.models import BackendRegistry
-
     config = config or EmulatorConfig()
     config.check()
     store = open_store(config.state_path)
