@@ -106,9 +106,29 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _dash_dash_value(args_list: Sequence[str]) -> str | None:
+    """An option given ``--`` as its value (``--kek=--``, ``-t--``), or None.
+
+    Python 3.11's argparse drops such a ``--`` and hands the command an empty list instead of
+    a string; refuse it up front as a usage error.
+    """
+    for arg in args_list:
+        if arg == "--":
+            return None
+        if arg.startswith("--") and arg.endswith("=--"):
+            return arg[: -len("=--")]
+        if len(arg) == 4 and arg[0] == "-" and arg[1].isalpha() and arg[2:] == "--":
+            return arg[:2]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run apckx. Returns the process exit code; never raises."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    option = _dash_dash_value(args_list)
+    if option is not None:
+        print(f"apckx: error: {option} needs a value ('--' is not one)", file=sys.stderr)
+        return 2
     try:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
