@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+import shutil
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -365,3 +368,40 @@ def test_a_bug_outside_dispatch_is_also_a_generic_500(
     assert "secret detail" not in answer.body.decode()
     monkeypatch.undo()
     assert call_raw(emulator.url, "ListKeys", {}).status == 200
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize(
+    "extra", [[], ["-H", "Expect: 100-continue"]], ids=["plain", "expect-100-continue"]
+)
+def test_curl_own_sigv4_signer_is_accepted(emulator: RunningEmulator, extra: list[str]) -> None:
+    """An independent SigV4 implementation (curl's) verifies too, and an
+    ``Expect: 100-continue`` is answered at once (curl would wait 1 s otherwise)."""
+    body = json.dumps({"MaxResults": 5, "Padding": "x" * 4096})
+    started = time.monotonic()
+    completed = subprocess.run(
+        [
+            "curl", "-s", "-i", "--max-time", "10", *extra,
+            "--aws-sigv4", "aws:amz:us-east-1:payment-cryptography", "--user", "test:test",
+            "-H", "X-Amz-Target: PaymentCryptographyControlPlane.ListAliases",
+            "-H", "Content-Type: application/x-amz-json-1.0",
+            "--data", body, emulator.url + "/",
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert time.monotonic() - started < 0.9  # curl waits 1 s for a 100 that never comes
+    lines = completed.stdout.splitlines()
+    assert "HTTP/1.1 200 OK" in lines
+    assert lines[-1] == '{"Aliases":[]}'
+    wrong = subprocess.run(
+        [
+            "curl", "-s", "--max-time", "10",
+            "--aws-sigv4", "aws:amz:us-east-1:payment-cryptography", "--user", "test:nope",
+            "-H", "X-Amz-Target: PaymentCryptographyControlPlane.ListAliases",
+            "-H", "Content-Type: application/x-amz-json-1.0",
+            "--data", "{}", emulator.url + "/",
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert json.loads(wrong.stdout)["__type"] == "InvalidSignatureException"

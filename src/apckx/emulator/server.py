@@ -417,6 +417,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send_answer(_error_answer(error), str(uuid.uuid4()))
 
+    def handle_expect_100(self) -> bool:
+        """Send ``100 Continue`` at once (the write buffer would otherwise hold it back)."""
+        proceed = super().handle_expect_100()
+        self.wfile.flush()
+        return proceed
+
     def _send_answer(self, answer: _Answer, request_id: str) -> None:
         self.send_response(answer.status)
         self.send_header("x-amzn-RequestId", request_id)
