@@ -140,6 +140,7 @@ def test_state_survives_kill_9(served_factory: list[Served], tmp_path: Path) -> 
     [
         (["--fault", "CreateKey:explode:1"], "KIND must be one of throttle, error, reset"),
         (["--fault", "CreateKey"], "must be OPERATION:KIND:COUNT"),
+        (["--fault", "CreatKey:error:1"], "CreatKey is not an operation the emulator serves"),
         (["--rate-limit", "fast"], "--rate-limit must be a number"),
         (["--rate-limit", "0"], "--rate-limit must be greater than 0"),
         (["--rate-limit", "-3"], "--rate-limit must be at least 0"),

@@ -234,6 +234,12 @@ class EmulatorConfig:
             raise ConfigError("--key-quota and --alias-quota must be 0 or more")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
+        for fault in self.faults:
+            if fault.operation != "*" and fault.operation not in responses.IMPLEMENTED_OPERATIONS:
+                raise ConfigError(
+                    f"--fault {fault}: {fault.operation} is not an operation the emulator "
+                    f"serves ({', '.join(sorted(responses.IMPLEMENTED_OPERATIONS))})"
+                )
 
 
 def _is_loopback(host: str) -> bool:
