@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -25,6 +26,21 @@ from apckx.emulator.server import EmulatorConfig
 from apckx.service.apc import ApcService
 
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_apckx_loggers() -> Iterator[None]:
+    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
+    saved = []
+    for name in ("apckx", "apckx.service"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, list(logger.handlers)))
+        logger.setLevel(logging.WARNING)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
+    yield
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        logger.handlers = handlers
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,21 @@ from apckx._cli import main
 TDES_HEX = "0123456789ABCDEFFEDCBA9876543210"  # KCV 08D7B4 (spec section 6)
 AES_HEX = "2B7E151628AED2A6ABF7158809CF4F3C"  # AES_128 CMAC KCV 7AD386
 HMAC_HEX = "00112233445566778899AABBCCDDEEFF"  # HMAC_SHA256 KCV E8A065
+
+
+@pytest.fixture(autouse=True)
+def _quiet_apckx_loggers() -> Iterator[None]:
+    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
+    saved = []
+    for name in ("apckx", "apckx.service"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, list(logger.handlers)))
+        logger.setLevel(logging.WARNING)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
+    yield
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        logger.handlers = handlers
 
 
 def _key_file(tmp_path: Path, text: str) -> Path:

@@ -4,11 +4,13 @@ killed half-way and resumed, each key imported exactly once."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,21 @@ from apckx.service.apc import ApcService
 
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
 RATE = 20
+
+
+@pytest.fixture(autouse=True)
+def _quiet_apckx_loggers() -> Iterator[None]:
+    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
+    saved = []
+    for name in ("apckx", "apckx.service"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, list(logger.handlers)))
+        logger.setLevel(logging.WARNING)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
+    yield
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        logger.handlers = handlers
 
 
 @pytest.fixture
