@@ -258,3 +258,10 @@ def test_policy_file(tmp_path: Path) -> None:
         Policy.from_file(path)
     with pytest.raises(ConfigError, match="cannot read policy file"):
         Policy.from_file(tmp_path / "absent.json")
+
+
+def test_tampered_host_is_invalid_signature() -> None:
+    headers = signed_headers()
+    headers.replace_header("Host", "[bad host")
+    with pytest.raises(InvalidSignatureException):
+        verify(headers)

@@ -239,7 +239,9 @@ def verify_request(
             "X-Amz-Content-SHA256 does not match the SHA-256 of the request body"
         )
 
-    request = AWSRequest(method=method, url=f"http://{_header(headers, 'Host')}{path}", data=body)
+    # Only the URL's path and query reach the canonical request; the host is the signed
+    # Host header's value, taken as sent.
+    request = AWSRequest(method=method, url=f"http://emulator{path}", data=body)
     for name in auth.signed_headers:
         for value in _all_values(headers, name):
             request.headers[name] = value
