@@ -216,7 +216,7 @@ def default_mode(key_usage: str) -> str:
 def _csv_records(text: str, name: str) -> Iterable[tuple[int, dict[str, Any]]]:
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
-    for row in reader:
+    for row in _csv_rows(reader, name):
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
             continue
@@ -235,14 +235,30 @@ def _csv_records(text: str, name: str) -> Iterable[tuple[int, dict[str, Any]]]:
         )
 
 
+def _csv_rows(reader: Any, name: str) -> Iterable[list[str]]:
+    """The reader's rows; a CSV syntax error (a huge field, a stray CR) is a ManifestError."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ManifestError([f"{name}:{reader.line_num + 1}: not valid CSV ({exc})"]) from None
+
+
+def _shown_column(column: str) -> str:
+    """An unknown column's name, unless it looks like data (a header row missing: it could be
+    key material, which is never echoed)."""
+    name_like = re.fullmatch(r"[a-z][a-z0-9_ ]{0,29}", column)
+    hex_like = re.fullmatch(r"[0-9a-f ]{8,}", column)
+    return repr(column) if name_like and not hex_like else "(a value?)"
+
+
 def _check_columns(columns: Iterable[str], where: str) -> None:
     columns = list(columns)
     unknown = [c for c in columns if c not in FIELDS]
     if unknown:
         raise ManifestError(
             [
-                f"{where}: unknown column(s) {', '.join(repr(c[:40]) for c in unknown)}"
-                f"; expected {', '.join(FIELDS)}"
+                f"{where}: unknown column(s) {', '.join(_shown_column(c) for c in unknown)}"
+                f"; expected {', '.join(FIELDS)} (is the header row missing?)"
             ]
         )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
