@@ -255,3 +255,12 @@ def test_ecdh_plan_enforces_curve_cap(tmp_path: Path) -> None:
     spec = WorkingKeySpec(resolve_key_usage("D0"), "AES_256")
     with pytest.raises(StrengthError):
         plan_ecdh_key_import(spec, alias="alias/x", curve="P256", certs_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("code", "mode"), [("D0", "C"), ("B0", "B"), ("C0", "X"), ("K0", "G")])
+def test_modes_apc_rejects_for_a_usage_are_refused_locally(code: str, mode: str) -> None:
+    from apckx.errors import KeyBlockError
+
+    spec = WorkingKeySpec(resolve_key_usage(code), "AES_128", mode)
+    with pytest.raises(KeyBlockError, match="KeyModesOfUse"):
+        build_working_key_block(KEK, "AES_256", generate_key("AES_128"), spec)

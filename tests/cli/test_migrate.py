@@ -295,3 +295,36 @@ def test_200_keys_at_20_tps_killed_and_resumed(
         assert _calls_per_second(second_run) >= 0.9 * RATE
     finally:
         emulator.stop()
+
+
+def test_progress_bar_on_a_tty() -> None:
+    import io
+
+    from apckx.ceremonies.migrate import Progress
+    from apckx.cli.migrate import ProgressReporter
+
+    stream = io.StringIO()
+    reporter = ProgressReporter(stream, tty=True)
+    reporter(Progress(total=4, done=1, failed=1, elapsed=2.0))
+    reporter(Progress(total=4, done=3, failed=1, elapsed=4.0))
+    text = stream.getvalue()
+    assert text.startswith("\r[###############...............] 2/4 keys: 1 done, 1 failed")
+    assert "ETA 2 s" in text
+    assert text.endswith("4/4 keys: 3 done, 1 failed, 1.0 keys/s, ETA 0 s\x1b[K\n")
+
+
+def test_plain_progress_lines_are_throttled() -> None:
+    import io
+
+    from apckx.ceremonies.migrate import Progress
+    from apckx.cli.migrate import ProgressReporter
+
+    stream = io.StringIO()
+    reporter = ProgressReporter(stream, tty=False, interval=3600)
+    for done in range(1, 11):
+        reporter(Progress(total=10, done=done, failed=0, elapsed=done * 0.5))
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "apckx: migrate: 1/10 keys: 1 done, 0 failed, 2.0 keys/s, ETA 4 s",
+        "apckx: migrate: 10/10 keys: 10 done, 0 failed, 2.0 keys/s, ETA 0 s",
+    ]

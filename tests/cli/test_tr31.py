@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,32 @@ def test_inspect_bad_input_is_one_line(
     assert out == ""
     assert err.startswith("apckx: error: ") and err.count("\n") == 1
     assert message in err.lower()
+
+
+def _vectors() -> list[dict[str, Any]]:
+    path = Path(__file__).resolve().parents[1] / "vectors" / "tr31_wrap_unwrap.json"
+    data: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize("vector", _vectors(), ids=lambda v: str(v["id"]))
+def test_inspect_every_published_vector(
+    vector: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Versions A-D, with optional blocks: every header field as the vector's header has it."""
+    assert main(["tr31", "inspect", vector["key_block"], "--output", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    header = vector["header"]
+    assert info["header"] == header
+    assert info["length"] == len(vector["key_block"])
+    assert (info["version_id"], info["key_usage"], info["algorithm"]) == (
+        header[0],
+        header[5:7],
+        header[7],
+    )
+    assert (info["mode_of_use"], info["key_version"], info["exportability"]) == (
+        header[8],
+        header[9:11],
+        header[11],
+    )
+    assert len(info["optional_blocks"]) == int(header[12:14])

@@ -68,7 +68,7 @@ class ProgressReporter:
         self.stream = stream
         self.tty = tty
         self.interval = interval
-        self._last = 0.0
+        self._last: float | None = None  # the first progress line is always shown
         self._lock = threading.Lock()
         self._drawn = False
 
@@ -94,7 +94,7 @@ class ProgressReporter:
                     self.stream.write("\n")
                 self.stream.flush()
                 self._drawn = not last
-            elif last or now - self._last >= self.interval:
+            elif last or self._last is None or now - self._last >= self.interval:
                 self._last = now
                 print(f"apckx: migrate: {self.describe(progress)}", file=self.stream, flush=True)
 
