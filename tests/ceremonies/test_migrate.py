@@ -327,3 +327,29 @@ def test_cleanup_rolls_a_migration_back(env: Env) -> None:
     assert not remaining & {"alias/k0", "alias/k1", "alias/k2"}
     states = {k["KeyState"] for k in _working_keys(env.apc)}
     assert states == {"DELETE_PENDING"}
+
+
+def test_dropped_connections(tmp_path: Path) -> None:
+    """Reads are retried after a reset; an ImportKey that may have happened is not repeated
+    in the run, and the re-run looks for it by its tags before importing it."""
+    env = _start(tmp_path, "ListAliases:reset:1", "ImportKey:reset:1")
+    try:
+        rows, expected = _keys_rows(3)
+        result = run_migration(env.apc, _manifest(rows), _options(env, workers=1))
+        statuses = [o.status for o in result.outcomes]
+        assert statuses.count(FAILED_KEY) == 1 and statuses.count(IMPORTED) == 2
+        failed = next(o for o in result.outcomes if o.status == FAILED_KEY)
+        assert "ConnectionError" in (failed.error or "")
+        log_text = key_log_path(result.journal_path).read_text()
+        assert '"ambiguous": true' in log_text
+        before = len(env.apc.calls)
+        again = run_migration(env.apc, _manifest(rows), _options(env))
+        assert again.ok
+        operations = [c.operation for c in env.apc.calls[before:]]
+        assert "ListTagsForResource" not in operations  # every key is aliased: no candidates
+        assert operations.count("ImportKey") == 1
+        assert len(_working_keys(env.apc)) == 3
+        for alias, kcv in expected.items():
+            assert env.apc.get_key(alias)["KeyCheckValue"].upper() == kcv
+    finally:
+        env.emulator.stop()

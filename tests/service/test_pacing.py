@@ -164,3 +164,20 @@ def test_call_with_backoff_does_not_retry_client_errors() -> None:
     with pytest.raises(ServiceError, match="ValidationException"):
         call_with_backoff(call, None, sleep=lambda s: None)
     assert len(calls) == 1
+
+
+def test_dropped_connection_retried_only_for_reads() -> None:
+    dropped = ServiceError("GetKey", "ConnectionError", "Connection was closed")
+    assert not is_retryable(dropped)
+    assert is_retryable(dropped, idempotent=True)
+    outcomes: list[Exception | str] = [dropped, "ok"]
+
+    def call() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert call_with_backoff(call, None, idempotent=True, sleep=lambda s: None) == "ok"
+    with pytest.raises(ServiceError, match="ConnectionError"):
+        call_with_backoff(lambda: (_ for _ in ()).throw(dropped), None, sleep=lambda s: None)

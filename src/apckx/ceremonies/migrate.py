@@ -46,7 +46,14 @@ from apckx.ceremonies.journal import (
 )
 from apckx.ceremonies.manifest import Manifest, ManifestError, ManifestRow
 from apckx.errors import ApckxError, InputError, KcvMismatchError, ServiceError
-from apckx.service.pacing import DEFAULT_RATE, RetryStats, TokenBucket, call_with_backoff
+from apckx.service.pacing import (
+    CONNECTION_CODES,
+    DEFAULT_RATE,
+    TRANSIENT_CODES,
+    RetryStats,
+    TokenBucket,
+    call_with_backoff,
+)
 
 if TYPE_CHECKING:
     from apckx.service.apc import ApcService
@@ -252,7 +259,7 @@ def read_earlier_runs(journal_dir: Path, kek_arn: str) -> EarlierRuns:
             elif kind == "key_imported" and isinstance(arn, str) and isinstance(kcv, str):
                 earlier.unconfirmed.pop(alias, None)
                 earlier.keys[alias] = _Earlier(arn, kcv, aliased=False)
-            elif kind == "key_failed":
+            elif kind == "key_failed" and not event.get("ambiguous"):
                 earlier.unconfirmed.pop(alias, None)
             elif kind == "alias_created" and alias in earlier.keys:
                 previous = earlier.keys[alias]
@@ -317,22 +324,27 @@ class _Runner:
         self.started = time.monotonic()
         self.key_index: dict[str, dict[str, Any]] = {}
 
-    def call(self, fn: Callable[[], Any]) -> Any:
+    def call(self, fn: Callable[[], Any], *, idempotent: bool = False) -> Any:
         return call_with_backoff(
             fn,
             self.bucket,
             max_attempts=self.options.max_attempts,
             base=self.options.backoff_base,
             stats=self.stats,
+            idempotent=idempotent,
         )
 
+    def read(self, fn: Callable[[], Any]) -> Any:
+        """A read: also retried after a dropped connection."""
+        return self.call(fn, idempotent=True)
+
     def list_aliases(self) -> dict[str, str | None]:
-        aliases = self.call(self.service.list_aliases)
+        aliases = self.read(self.service.list_aliases)
         return {str(a["AliasName"]): a.get("KeyArn") for a in aliases}
 
     def index_keys(self) -> None:
         """ListKeys once (100 a page): KCV checks then cost no GetKey per key."""
-        summaries = self.call(self.service.list_keys)
+        summaries = self.read(self.service.list_keys)
         self.key_index = {str(k["KeyArn"]): k for k in summaries}
 
     def recover_unconfirmed(self, earlier: EarlierRuns, aliases: Mapping[str, str | None]) -> None:
@@ -352,7 +364,7 @@ class _Runner:
         for arn, summary in self.key_index.items():
             if arn in referenced or summary.get("KeyState") != "CREATE_COMPLETE":
                 continue
-            tags = self.call(functools.partial(self.service.list_tags_for_resource, arn))
+            tags = self.read(functools.partial(self.service.list_tags_for_resource, arn))
             alias = tags.get(ALIAS_TAG)
             if alias in wanted and tags.get(CEREMONY_TAG) == wanted[alias]:
                 kcv = str(summary.get("KeyCheckValue", "")).upper()
@@ -372,7 +384,7 @@ class _Runner:
 
         key = self.key_index.get(key_arn)
         if key is None:
-            key = self.call(lambda: self.service.get_key(key_arn))
+            key = self.read(lambda: self.service.get_key(key_arn))
         apc_kcv = str(key.get("KeyCheckValue", "")).upper()
         usable = key.get("KeyState") == "CREATE_COMPLETE"
         return usable and kcv_matches(apc_kcv, expected_kcv), apc_kcv
@@ -482,7 +494,14 @@ class _Runner:
             outcome = self.migrate_row(row, aliases, earlier)
         except ApckxError as exc:
             outcome = KeyOutcome(row.line, row.alias, FAILED_KEY, error=str(exc))
-            self.log.write("key_failed", alias=row.alias, line=row.line, error=str(exc))
+            # A dropped connection or a 5xx leaves it open whether ImportKey happened: a
+            # re-run then looks for the key by its tags instead of importing it again.
+            ambiguous = isinstance(exc, ServiceError) and (
+                exc.code in CONNECTION_CODES or exc.code in TRANSIENT_CODES
+            )
+            self.log.write(
+                "key_failed", alias=row.alias, line=row.line, error=str(exc), ambiguous=ambiguous
+            )
         with self.lock:
             if outcome.status == FAILED_KEY:
                 self.failed += 1

@@ -28,6 +28,7 @@ DEFAULT_RATE = 5.0
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling"}
 )
+CONNECTION_CODES = frozenset({"ConnectionError"})
 TRANSIENT_CODES = frozenset(
     {
         "InternalServerException",
@@ -112,11 +113,17 @@ def is_throttling(error: BaseException) -> bool:
     return isinstance(error, ServiceError) and error.code in THROTTLING_CODES
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Throttling and the server-side errors that AWS documents as safe to retry."""
-    return isinstance(error, ServiceError) and (
-        error.code in THROTTLING_CODES or error.code in TRANSIENT_CODES
-    )
+def is_retryable(error: BaseException, *, idempotent: bool = False) -> bool:
+    """Throttling and the server-side errors that AWS documents as safe to retry.
+
+    A dropped connection is retried only for an ``idempotent`` call (a read): a write such
+    as ImportKey may have happened, and repeating it could create a second key.
+    """
+    if not isinstance(error, ServiceError):
+        return False
+    if error.code in THROTTLING_CODES or error.code in TRANSIENT_CODES:
+        return True
+    return idempotent and error.code in CONNECTION_CODES
 
 
 @dataclass
@@ -145,6 +152,7 @@ def call_with_backoff(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
     stats: RetryStats | None = None,
+    idempotent: bool = False,
 ) -> T:
     """Run ``call`` through the bucket; retry throttling/transient errors with backoff.
 
@@ -161,7 +169,7 @@ def call_with_backoff(
         try:
             return call()
         except ServiceError as exc:
-            if not is_retryable(exc) or attempt == max_attempts:
+            if not is_retryable(exc, idempotent=idempotent) or attempt == max_attempts:
                 raise
             delay = next(delays)
             throttled = is_throttling(exc)
