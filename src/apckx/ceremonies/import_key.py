@@ -140,6 +140,7 @@ class ImportedKey:
     exportable: bool
     alias: str | None = None
     header: str | None = None  # the TR-31 header text, for display
+    kcv_checked: bool = True  # False: nothing local to compare APC's KCV with
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
@@ -151,6 +152,7 @@ class ImportedKey:
             "key_usage": self.key_usage,
             "key_algorithm": self.key_algorithm,
             "exportable": self.exportable,
+            "kcv_checked": self.kcv_checked,
         }
         if self.header:
             record["header"] = self.header
@@ -314,6 +316,7 @@ def import_tr31_block(
         exportable=bool(key.get("Exportable")),
         alias=alias,
         header=key_block[:16],
+        kcv_checked=expected_kcv is not None,
     )
 
 

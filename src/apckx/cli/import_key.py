@@ -318,7 +318,15 @@ def print_result(
             ("alias", result.alias),
             ("key", f"{result.key_usage}, {result.key_algorithm}"),
             ("exportable", "yes" if result.exportable else "no"),
-            ("KCV", f"{result.kcv} ({result.kcv_algorithm}), checked against APC's"),
+            (
+                "KCV",
+                f"{result.kcv} ({result.kcv_algorithm}), "
+                + (
+                    "APC's equals the local one"
+                    if result.kcv_checked
+                    else "as APC computed it (pass --kcv to check it)"
+                ),
+            ),
             ("header", result.header),
             *[(k.replace("_", " "), v) for k, v in result.extra.items()],
             ("ceremony", ceremony_id),
