@@ -708,12 +708,14 @@ def test_debug_run_leaks_no_secret(
         rc = kek_cli(emu, "--kek-env", "THE_KEK", "--debug", "--output", "json")
         out, err = capsys.readouterr()
     finally:
+        from apckx.cli._output import reset_debug_logging
+
+        reset_debug_logging()
         botocore_logger = logging.getLogger("botocore")
         for handler in list(botocore_logger.handlers):
             if type(handler) is logging.StreamHandler:
                 botocore_logger.removeHandler(handler)
-        logging.getLogger("botocore").setLevel(logging.WARNING)
-        logging.getLogger("apckx").setLevel(logging.NOTSET)
+        botocore_logger.setLevel(logging.NOTSET)
     assert rc == 0, err
     data = json.loads(out)
     assert "ImportKey" in caplog.text or "ImportKey" in err  # the debug log really ran

@@ -85,5 +85,13 @@ def setup_debug_logging(debug: bool) -> None:
             logger.addHandler(_HANDLER)
 
 
+def reset_debug_logging() -> None:
+    """Undo :func:`setup_debug_logging` (for embedders and tests running many commands)."""
+    for name in ("apckx", "botocore"):
+        logger = logging.getLogger(name)
+        logger.removeHandler(_HANDLER)
+        logger.setLevel(logging.NOTSET)
+
+
 def mapping_rows(data: Mapping[str, Any], keys: Sequence[str]) -> list[tuple[str, Any]]:
     return [(key, data.get(key)) for key in keys]

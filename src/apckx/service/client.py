@@ -81,8 +81,7 @@ def make_client(
     import botocore.config
     import botocore.exceptions
 
-    if debug:
-        _log.setLevel(logging.DEBUG)
+    del debug  # logging is configured by the CLI (apckx.cli._output.setup_debug_logging)
     try:
         session = boto3.Session(
             profile_name=profile,
