@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kek-id", required=True, metavar="ALIAS|ARN", help="the KEK in APC the blocks are under"
     )
-    keyinput.add_key_arguments(parser, name="kek", label="KEK (only for key_hex rows)")
+    keyinput.add_key_arguments(parser, name="kek", label="KEK")  # only key_hex rows need it
     pace = parser.add_argument_group("pacing")
     pace.add_argument(
         "--rate",
