@@ -273,9 +273,26 @@ def print_result(
             ("sender CA SHA-256", result.sender_ca_fingerprint),
             ("sender leaf SHA-256", result.sender_leaf_fingerprint),
             ("API calls", f"{result.api_calls} ({result.sequential_calls} one after another)"),
-            ("time", f"{result.timings_ms.get('total', 0.0):.0f} ms"),
+            ("time", _format_timings(result.timings_ms)),
             ("journal", journal_path),
             ("record", record_path),
         ],
     )
     sys.stdout.flush()
+
+
+_STEP_LABELS = (
+    ("receiver", "receiver"),
+    ("local_credentials", "local credentials"),
+    ("root", "root"),
+    ("receiver_certificate", "certificate"),
+    ("import_kek", "import"),
+    ("kek_alias", "alias"),
+)
+
+
+def _format_timings(timings: dict[str, float]) -> str:
+    steps = ", ".join(
+        f"{label} {timings[key]:.0f}" for key, label in _STEP_LABELS if key in timings
+    )
+    return f"{timings.get('total', 0.0):.0f} ms ({steps} ms)" if steps else "-"
