@@ -794,3 +794,31 @@ def test_unusable_certs_dir_stops_before_any_call(
     assert rc == 2
     assert "not P256" in err
     assert emu.operations() == []
+
+
+@pytest.mark.parametrize("forgery", ["foreign_root", "wrong_curve", "garbage"])
+def test_apc_certificate_that_does_not_verify_is_refused(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, forgery: str
+) -> None:
+    from apckx.crypto.certs import certificate_to_apc, new_ecdh_leaf, new_sender_ca
+    from apckx.service.apc import ApcService
+
+    real = ApcService.get_public_key_certificate
+
+    def forged(self: ApcService, key_identifier: str) -> tuple[str, str]:
+        leaf, chain = real(self, key_identifier)
+        if forgery == "foreign_root":  # the leaf is not signed by this root
+            return leaf, certificate_to_apc(new_sender_ca("P521")[1])
+        if forgery == "wrong_curve":  # a valid chain, but a P-384 leaf for a P-521 key
+            ca_key, ca_cert = new_sender_ca("P384")
+            return certificate_to_apc(new_ecdh_leaf(ca_key, ca_cert, "P384")[1]), (
+                certificate_to_apc(ca_cert)
+            )
+        return "bm90IGEgY2VydGlmaWNhdGU=", chain
+
+    monkeypatch.setattr(ApcService, "get_public_key_certificate", forged)
+    rc = kek_cli(emu, "--kek", KEK_HEX)
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "Traceback" not in err
+    assert emu.operations().count("ImportKey") == 1  # the root only: no KEK was sent
