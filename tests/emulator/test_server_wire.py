@@ -15,7 +15,9 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from apckx.emulator import exceptions as wire_exceptions
 from apckx.emulator.auth import EmulatorCredentials, Policy
+from apckx.emulator.exceptions import ApcServiceException
 from apckx.emulator.pytest_plugin import (
     EmulatorFixture,
     call_raw,
@@ -87,13 +89,58 @@ def test_modeled_errors_parse_to_botocore_exception_classes(
     assert invalid.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     arn = create_kek(client)
     client.create_alias(AliasName="alias/once", KeyArn=arn)
-    with pytest.raises(
-        (client.exceptions.ConflictException, client.exceptions.ValidationException)
-    ) as duplicate:
+    with pytest.raises(client.exceptions.ConflictException) as duplicate:
         client.create_alias(AliasName="alias/once", KeyArn=arn)
     assert duplicate.value.response["Error"]["Message"]
     for error in (not_found, invalid, duplicate):
         assert error.value.response["ResponseMetadata"]["RequestId"]
+
+
+def every_wire_exception() -> list[type[ApcServiceException]]:
+    found: list[type[ApcServiceException]] = []
+    pending = [ApcServiceException]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub.__module__ == wire_exceptions.__name__:
+                found.append(sub)
+            pending.append(sub)
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+MODELED = {
+    "AccessDeniedException", "ConflictException", "InternalServerException",
+    "ResourceNotFoundException", "ServiceQuotaExceededException", "ServiceUnavailableException",
+    "ThrottlingException", "ValidationException",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("error_class", every_wire_exception(), ids=lambda cls: cls.__name__)
+def test_every_wire_exception_parses_in_botocore(
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    error_class: type[ApcServiceException],
+) -> None:
+    """Whatever the operation raises reaches botocore as the same class, status and text."""
+    if error_class is wire_exceptions.ResourceNotFoundException:
+        error: ApcServiceException = error_class("no such thing", resource_id="alias/x")
+    else:
+        error = error_class("no such thing")
+
+    def raising(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise error
+
+    monkeypatch.setattr(emulator._server.app, "_dispatch", raising)
+    client = make_emulator_client(emulator.url, max_attempts=1)
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        client.list_keys()
+    response = raised.value.response
+    assert response["Error"]["Code"] == error_class.error_type
+    assert response["Error"]["Message"] == "no such thing"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == error_class.status
+    assert response["ResponseMetadata"]["RequestId"]
+    if error_class.error_type in MODELED:
+        assert isinstance(raised.value, getattr(client.exceptions, error_class.error_type))
+    assert MODELED <= {cls.error_type for cls in every_wire_exception()}
 
 
 def test_quota_exceeded_parses_to_its_class() -> None:
