@@ -452,3 +452,30 @@ def test_curl_own_sigv4_signer_is_accepted(emulator: RunningEmulator, extra: lis
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert json.loads(wrong.stdout)["__type"] == "InvalidSignatureException"
+
+
+@pytest.mark.parametrize(
+    ("framing", "status", "error_type"),
+    [
+        ("Transfer-Encoding: chunked\r\n", 411, "SerializationException"),
+        ("Content-Length: twelve\r\n", 400, "SerializationException"),
+        ("Content-Length: -5\r\n", 400, "SerializationException"),
+    ],
+)
+def test_bad_body_framing_is_a_json_error_and_closes(
+    emulator: RunningEmulator, framing: str, status: int, error_type: str
+) -> None:
+    request = (
+        f"POST / HTTP/1.1\r\nHost: {emulator.host}:{emulator.port}\r\n"
+        f"X-Amz-Target: PaymentCryptographyControlPlane.ListKeys\r\n{framing}\r\n"
+    ).encode()
+    with socket.create_connection((emulator.host, emulator.port), timeout=5) as raw:
+        raw.sendall(request)
+        reply = b""
+        while chunk := raw.recv(65536):  # the server closes: the framing can't be trusted
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}".encode())
+    assert b"Connection: close" in head
+    assert b"x-amzn-RequestId: " in head
+    assert json.loads(body)["__type"] == error_type
