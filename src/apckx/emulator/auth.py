@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,33 +123,24 @@ def _parse_authorization(value: str) -> _Authorization:
 
 
 class _ReplaySigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
-    """botocore's SigV4 signer, told exactly which headers the client signed."""
+    """botocore's SigV4 signer, told exactly which headers the client signed.
 
-    def __init__(
-        self, credentials: BotocoreCredentials, region: str, signed_headers: Sequence[str]
-    ) -> None:
+    The rebuilt request carries only the signed headers, so they are the headers to sign.
+    """
+
+    def __init__(self, credentials: BotocoreCredentials, region: str) -> None:
         super().__init__(credentials, SERVICE_NAME, region)
-        self._signed_header_names = signed_headers
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        header_map = HTTPHeaders()
-        for name in self._signed_header_names:
-            for value in request.headers.get_all(name) or ():
-                header_map[name] = value
-        return header_map
+        return request.headers
 
 
-def _header(headers: Mapping[str, str] | Any, name: str) -> str | None:
-    value = headers.get(name)
-    return None if value is None else str(value)
-
-
-def _all_values(headers: Any, name: str) -> list[str]:
-    """Every value of a header (an ``email.message.Message`` keeps repeats)."""
-    if hasattr(headers, "get_all"):
-        return [str(value) for value in headers.get_all(name) or ()]
-    value = _header(headers, name)
-    return [] if value is None else [value]
+def _header_lists(headers: Any) -> dict[str, list[str]]:
+    """Lower-case name -> every value, in order (``http.server`` keeps repeated headers)."""
+    lists: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        lists.setdefault(str(name).lower(), []).append(str(value))
+    return lists
 
 
 def verify_request(
@@ -166,7 +157,13 @@ def verify_request(
     ``headers`` is the request's header mapping (``http.server`` gives an
     ``email.message.Message``, which keeps repeated headers); ``now`` is timezone-aware UTC.
     """
-    authorization = _header(headers, "Authorization")
+    header_lists = _header_lists(headers)
+
+    def first_value(name: str) -> str | None:
+        values = header_lists.get(name)
+        return values[0] if values else None
+
+    authorization = first_value("authorization")
     if authorization is None:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
     auth = _parse_authorization(authorization)
@@ -187,12 +184,12 @@ def verify_request(
                 f"SignedHeaders must include '{required}' (the request is signed without it)"
             )
     for name in auth.signed_headers:
-        if not _all_values(headers, name):
+        if name not in header_lists:
             raise IncompleteSignatureException(
                 f"SignedHeaders names '{name[:60]}', which the request does not carry"
             )
 
-    amz_date = _header(headers, "X-Amz-Date") or ""
+    amz_date = first_value("x-amz-date") or ""
     try:
         signed_at = datetime.datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(
             tzinfo=datetime.UTC
@@ -214,7 +211,7 @@ def verify_request(
             f"{earliest} .. {latest} (now {now.strftime(_AMZ_DATE_FORMAT)}, 15 min skew)"
         )
 
-    token = _header(headers, "X-Amz-Security-Token")
+    token = first_value("x-amz-security-token")
     if token is not None:
         if "x-amz-security-token" not in auth.signed_headers:
             raise IncompleteSignatureException("X-Amz-Security-Token must be signed")
@@ -229,7 +226,7 @@ def verify_request(
             "The request must carry the configured session token (X-Amz-Security-Token)."
         )
 
-    content_sha256 = _header(headers, "X-Amz-Content-SHA256")
+    content_sha256 = first_value("x-amz-content-sha256")
     body_sha256_hex = hashlib.sha256(body).hexdigest()
     if content_sha256 is not None and (
         content_sha256 in _UNSIGNED_PAYLOADS
@@ -243,7 +240,7 @@ def verify_request(
     # Host header's value, taken as sent.
     request = AWSRequest(method=method, url=f"http://emulator{path}", data=body)
     for name in auth.signed_headers:
-        for value in _all_values(headers, name):
+        for value in header_lists[name]:
             request.headers[name] = value
     request.context["timestamp"] = amz_date
     signer = _ReplaySigV4Auth(
@@ -251,7 +248,6 @@ def verify_request(
             credentials.access_key_id, credentials.secret_access_key, credentials.session_token
         ),
         auth.region,
-        auth.signed_headers,
     )
     canonical_request = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical_request)
