@@ -27,6 +27,7 @@ from apckx.ceremonies.migrate import (
     SKIPPED,
     KeyLog,
     MigrationOptions,
+    block_digest,
     key_log_path,
     run_migration,
 )
@@ -236,7 +237,9 @@ def test_key_imported_but_never_recorded_is_recovered(env: Env) -> None:
         env.journal_dir, "migrate", parameters={"kek_arn": env.kek_arn, "manifest": "manifest.csv"}
     )
     log = KeyLog(key_log_path(crashed.path))
-    log.write("importing", alias="alias/k0", line=2)
+    log.write(
+        "importing", alias="alias/k0", line=2, block_sha256=block_digest(rows[0]["key_block"])
+    )
     log.close()
     env.apc.import_key(
         key_material={
@@ -353,3 +356,14 @@ def test_dropped_connections(tmp_path: Path) -> None:
             assert env.apc.get_key(alias)["KeyCheckValue"].upper() == kcv
     finally:
         env.emulator.stop()
+
+
+def test_an_earlier_kcv_counts_only_for_the_same_block(env: Env) -> None:
+    """Same alias, another key's block and no kcv column: not 'already there'."""
+    rows, _ = _keys_rows(1)
+    assert run_migration(env.apc, _manifest(rows), _options(env)).ok
+    other_rows, _ = _keys_rows(1)  # alias/k0 again, a different key
+    result = run_migration(env.apc, _manifest(other_rows), _options(env))
+    assert result.outcomes[0].status == FAILED_KEY
+    assert "no KCV to check it against" in (result.outcomes[0].error or "")
+    assert run_migration(env.apc, _manifest(rows), _options(env)).outcomes[0].status == SKIPPED

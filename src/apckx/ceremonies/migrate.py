@@ -169,6 +169,11 @@ class _Earlier:
     key_arn: str
     kcv: str
     aliased: bool
+    block_sha256: str | None = None  # the key block it came from (a wrapped block: no secret)
+
+
+def block_digest(key_block: str) -> str:
+    return hashlib.sha256(key_block.strip().encode()).hexdigest()
 
 
 def manifest_digest(manifest: Manifest) -> str:
@@ -234,6 +239,8 @@ class EarlierRuns:
     keys: dict[str, _Earlier] = field(default_factory=dict)
     # alias -> ceremony id, for ImportKey calls whose answer was never recorded (a crash)
     unconfirmed: dict[str, str] = field(default_factory=dict)
+    # alias -> digest of the block an unconfirmed ImportKey sent
+    pending_blocks: dict[str, str] = field(default_factory=dict)
 
 
 def read_earlier_runs(journal_dir: Path, kek_arn: str) -> EarlierRuns:
@@ -254,17 +261,23 @@ def read_earlier_runs(journal_dir: Path, kek_arn: str) -> EarlierRuns:
             kind = event.get("event")
             if not isinstance(alias, str):
                 continue
+            digest = event.get("block_sha256")
+            digest = digest if isinstance(digest, str) else None
             if kind == "importing":
                 earlier.unconfirmed[alias] = ceremony_id
+                if digest:
+                    earlier.pending_blocks[alias] = digest
             elif kind == "key_imported" and isinstance(arn, str) and isinstance(kcv, str):
                 earlier.unconfirmed.pop(alias, None)
-                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False)
+                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False, block_sha256=digest)
             elif kind == "key_failed" and not event.get("ambiguous"):
                 earlier.unconfirmed.pop(alias, None)
             elif kind == "alias_created" and alias in earlier.keys:
                 previous = earlier.keys[alias]
                 if previous.key_arn == arn:
-                    earlier.keys[alias] = _Earlier(arn, previous.kcv, aliased=True)
+                    earlier.keys[alias] = _Earlier(
+                        arn, previous.kcv, aliased=True, block_sha256=previous.block_sha256
+                    )
     return earlier
 
 
@@ -368,16 +381,32 @@ class _Runner:
             alias = tags.get(ALIAS_TAG)
             if alias in wanted and tags.get(CEREMONY_TAG) == wanted[alias]:
                 kcv = str(summary.get("KeyCheckValue", "")).upper()
-                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False)
-                self.log.write("key_imported", alias=alias, key_arn=arn, kcv=kcv, recovered=True)
+                digest = earlier.pending_blocks.get(alias)
+                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False, block_sha256=digest)
+                self.log.write(
+                    "key_imported", alias=alias, key_arn=arn, kcv=kcv, recovered=True,
+                    block_sha256=digest,
+                )  # fmt: skip
 
     # -- one key --------------------------------------------------------------------------
     def expected_kcv(self, row: ManifestRow, earlier: _Earlier | None) -> str | None:
+        """The KCV the row's key must have, if anything says so."""
         if row.kcv:
             return row.kcv
         if row.key is not None:
             return compute_key_kcv(row.key, str(row.key_algorithm))
         return earlier.kcv if earlier else None
+
+    @staticmethod
+    def earlier_for(row: ManifestRow, earlier: _Earlier | None) -> _Earlier | None:
+        """An earlier run's key counts for this row only if it came from the same block, or
+        the row itself says which KCV to expect (then the KCV decides)."""
+        if earlier is None or row.kcv or row.key is not None:
+            return earlier
+        same_block = row.key_block is not None and earlier.block_sha256 == block_digest(
+            row.key_block
+        )
+        return earlier if same_block else None
 
     def key_matches(self, key_arn: str, expected_kcv: str) -> tuple[bool, str]:
         from apckx.crypto.kcv import kcv_matches
@@ -411,7 +440,8 @@ class _Runner:
 
         key_block, kcv_algorithm = self.key_block_for(row)
         tags = {**dict(row.tags), CEREMONY_TAG: self.ceremony_id, ALIAS_TAG: row.alias}
-        self.log.write("importing", alias=row.alias, line=row.line)
+        digest = block_digest(key_block)
+        self.log.write("importing", alias=row.alias, line=row.line, block_sha256=digest)
         key = self.call(
             lambda: self.service.import_key(
                 key_material={
@@ -427,7 +457,10 @@ class _Runner:
         )
         key_arn = str(key["KeyArn"])
         kcv = str(key.get("KeyCheckValue", "")).upper()
-        self.log.write("key_imported", alias=row.alias, key_arn=key_arn, kcv=kcv, line=row.line)
+        self.log.write(
+            "key_imported", alias=row.alias, key_arn=key_arn, kcv=kcv, line=row.line,
+            block_sha256=digest,
+        )  # fmt: skip
         if expected_kcv is not None and not kcv_matches(kcv, expected_kcv):
             raise KcvMismatchError(
                 f"APC imported {key_arn} with KCV {kcv}, expected {expected_kcv}; no alias created"
@@ -447,6 +480,7 @@ class _Runner:
         aliases: Mapping[str, str | None],
         earlier: _Earlier | None,
     ) -> KeyOutcome:
+        earlier = self.earlier_for(row, earlier)
         expected = self.expected_kcv(row, earlier)
         alias_exists = row.alias in aliases
         target = aliases.get(row.alias)
@@ -588,7 +622,14 @@ def run_migration(
     """
     options.check()
     started = time.monotonic()
-    kek = lookup_kek(service, options)
+    # The KEK lookup is paced and retried like every other call (the client has no retries).
+    kek = call_with_backoff(
+        lambda: lookup_kek(service, options),
+        TokenBucket(options.rate, options.burst),
+        max_attempts=options.max_attempts,
+        base=options.backoff_base,
+        idempotent=True,
+    )
     _check_rows_against_kek(manifest, kek, options.kek is not None)
     earlier = read_earlier_runs(options.journal_dir, kek.key_arn)
     journal = Journal.create(
