@@ -9,6 +9,8 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apckx.emulator.pytest_plugin import call_raw, make_emulator_client, sign_request
 from apckx.emulator.requestlog import (
@@ -265,3 +267,37 @@ def test_one_reset_is_absorbed_by_standard_retries() -> None:
         created = client.create_key(KeyAttributes=K0_AES, Exportable=True)
         assert created["ResponseMetadata"]["RetryAttempts"] == 1
         assert len(client.list_keys()["Keys"]) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=50),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=60),
+)
+def test_token_bucket_never_grants_more_than_burst_plus_rate(
+    rate: float, gaps: list[float]
+) -> None:
+    """Over any call pattern: granted <= burst + rate * elapsed (429s above the rate)."""
+    now = [0.0]
+    bucket = TokenBucket(rate, burst_for_rate(rate), clock=lambda: now[0])
+    granted = 0
+    for gap in gaps:
+        now[0] += gap
+        granted += bucket.try_acquire()
+    assert granted <= burst_for_rate(rate) + rate * now[0] + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=50),
+    slack=st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=60),
+)
+def test_token_bucket_never_refuses_a_caller_at_or_below_the_rate(
+    rate: float, slack: list[float]
+) -> None:
+    """Calls spaced at least 1/rate apart are never throttled (none below the rate)."""
+    now = [0.0]
+    bucket = TokenBucket(rate, burst_for_rate(rate), clock=lambda: now[0])
+    for extra in slack:
+        assert bucket.try_acquire()
+        now[0] += 1.0 / rate + extra

@@ -4,6 +4,7 @@ the environment of the machine running the tests."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,24 @@ def test_the_fixture_changes_no_environment_variable(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_factory_starts_configured_emulators_and_stops_them(apc_emulator_factory: Any) -> None:
+    from apckx.emulator.server import EmulatorConfig
+
+    first = apc_emulator_factory(EmulatorConfig(account_id="123456789012"))
+    second = apc_emulator_factory()
+    assert first.url != second.url
+    client = make_emulator_client(first.url)
+    client.create_alias(AliasName="alias/a")
+    assert make_emulator_client(second.url).list_aliases()["Aliases"] == []
+    arn = client.create_key(
+        KeyAttributes={
+            "KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY",
+            "KeyClass": "SYMMETRIC_KEY",
+            "KeyAlgorithm": "AES_256",
+            "KeyModesOfUse": {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True},
+        },
+        Exportable=True,
+    )["Key"]["KeyArn"]
+    assert ":123456789012:" in arn

@@ -12,7 +12,9 @@ from explicit arguments in an isolated botocore session: no ``AWS_*`` variable, 
 config file of the machine running the tests leaks into it, and the fixture changes no
 environment variable.
 
-Importing this module costs nothing: boto3 and the emulator load when a test asks.
+``apc_emulator_factory`` starts emulators with other settings (``EmulatorConfig``) and stops
+them after the test. Importing this module costs nothing: boto3 and the emulator load when a
+test asks.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -218,3 +220,25 @@ def apc_emulator() -> Iterator[EmulatorFixture]:
             client.close()
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def apc_emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
+    """Start emulators with your own settings; all are stopped after the test::
+
+    def test_throttled(apc_emulator_factory):
+        emulator = apc_emulator_factory(EmulatorConfig(rate_limit=5))
+        client = make_emulator_client(emulator.url)
+    """
+    started: list[RunningEmulator] = []
+
+    def start(config: EmulatorConfig | None = None) -> RunningEmulator:
+        emulator = start_test_emulator(config)
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield start
+    finally:
+        for emulator in reversed(started):
+            emulator.stop()

@@ -178,10 +178,11 @@ class TokenBucket:
     def try_acquire(self) -> bool:
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            elapsed = max(0.0, now - self._updated)
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
             self._updated = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            if self._tokens >= 1.0 - 1e-9:  # a caller exactly at the rate: float rounding
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return True
             return False
 
