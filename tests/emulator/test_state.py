@@ -59,6 +59,7 @@ def test_no_cleartext_in_the_file_and_key_file_is_0600(tmp_path: Path) -> None:
     assert key_file == tmp_path / "state.db.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(key_file.read_bytes()) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_refuses_a_key_file_readable_by_others(tmp_path: Path) -> None:

@@ -134,6 +134,12 @@ class SqliteStore:
         self._aead = AESGCM(load_or_create_master_key(self._master_key_path))
         self._lock = threading.Lock()
         try:
+            # Records are sealed, but nobody else needs to read even their ids: 0600 from the
+            # start (SQLite gives its -wal and -shm files the database file's mode).
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise ConfigError(f"cannot create emulator state {self.path}: {exc.strerror}") from None
+        try:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0
             )
