@@ -34,6 +34,15 @@ def console_script() -> list[str]:
 
 def heavy_imports(args: list[str]) -> dict[str, str]:
     """Heavy top-level packages imported, each with the first apckx module importing it."""
+    return _importtime(args)[0]
+
+
+def slowest_apckx_modules(args: list[str], count: int = 4) -> list[tuple[str, float]]:
+    """apckx's own modules with the largest self import time (ms), from -X importtime."""
+    return _importtime(args)[1][:count]
+
+
+def _importtime(args: list[str]) -> tuple[dict[str, str], list[tuple[str, float]]]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
         [PYTHON, "-X", "importtime", *args],
@@ -43,6 +52,7 @@ def heavy_imports(args: list[str]) -> dict[str, str]:
         check=True,
     )
     found: dict[str, str] = {}
+    own: list[tuple[str, float]] = []
     # importtime prints children before their parent; the innermost apckx module seen
     # after a heavy package's first line is the one that imported it.
     pending: list[str] = []
@@ -50,6 +60,9 @@ def heavy_imports(args: list[str]) -> dict[str, str]:
         if not line.startswith("import time:") or "|" not in line:
             continue
         name = line.rsplit("|", 1)[1].strip()
+        self_us = line.split(":", 1)[1].split("|")[0].strip()
+        if name.startswith("apckx") and self_us.isdigit():
+            own.append((name, int(self_us) / 1000))
         top = name.split(".")[0]
         if top in HEAVY and top not in found and top not in pending:
             pending.append(top)
@@ -59,7 +72,8 @@ def heavy_imports(args: list[str]) -> dict[str, str]:
             pending = []
     for package in pending:
         found[package] = "(not from apckx)"
-    return found
+    own.sort(key=lambda item: -item[1])
+    return found, own
 
 
 def main() -> None:
@@ -77,7 +91,9 @@ def main() -> None:
         else:
             wall = median_wall([*script, *args[2:]], repeat=options.repeat)
         heavy = heavy_imports(args) if label != "python -c pass" else {}
+        slowest = slowest_apckx_modules(args) if label != "python -c pass" else []
         figures[label] = {
+            "slowest_apckx_modules_ms": [(m, round(ms, 1)) for m, ms in slowest],
             "wall_ms": round(wall * 1000, 1),
             "ratio_to_python": round(wall / baseline, 2),
             "over_python_ms": round((wall - baseline) * 1000, 1),
