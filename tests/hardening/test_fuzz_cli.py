@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from apckx._cli import main
 from apckx.ceremonies.import_key import WorkingKeySpec, build_working_key_block, resolve_key_usage
+from apckx.cli import keyinput
 from apckx.emulator.server import RunningEmulator, start_emulator
 
 _EXAMPLES = int(os.environ.get("APCKX_FUZZ_EXAMPLES", "40"))
@@ -133,6 +134,10 @@ CASES: dict[str, tuple[bool, object]] = {
     "kcv --key-expect-kcv": (False, lambda u, v: [
         "kcv", "--key-env", "FUZZ_WORKING_KEY", f"--key-expect-kcv={v}"]),
     "tr31 inspect": (False, lambda u, v: ["tr31", "inspect", v]),
+    # Hex typed at masked prompts (the value is what getpass returns).
+    "import-kek --prompt": (True, lambda u, v: ["import-kek", *_aws(u["closed"]), "--prompt"]),
+    "import-kek --components": (True, lambda u, v: [
+        "import-kek", *_aws(u["closed"]), "--components", "2"]),
 }  # fmt: skip
 
 
@@ -174,7 +179,12 @@ def test_hex_options_fail_cleanly(cli_env: dict[str, str], case: str) -> None:
     def run(value: str) -> None:
         if case == "kcv --key-env":
             os.environ["FUZZ_VALUE"] = value.replace("\x00", "")
-        rc, out, err = run_cli(build(cli_env, value))  # type: ignore[operator]
+        typed = iter([value, KEK_HEX])  # --prompt reads one, --components 2 reads two
+        keyinput.DEFAULT_IO = keyinput.KeyInputIO(getpass=lambda prompt: next(typed))
+        try:
+            rc, out, err = run_cli(build(cli_env, value))  # type: ignore[operator]
+        finally:
+            keyinput.DEFAULT_IO = None
         check_outcome(rc, out, err, value, secret)
 
     run()
