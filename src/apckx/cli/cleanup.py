@@ -15,8 +15,8 @@ from pathlib import Path
 
 from apckx.ceremonies.cleanup import DEFAULT_DELETE_DAYS, CleanupAction
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR
-from apckx.cli._output import print_json, print_table, setup_debug_logging
-from apckx.cli.import_kek import add_retry_arguments
+from apckx.cli._aws import add_retry_arguments, check_aws_options, make_service
+from apckx.cli._output import print_json, print_table
 from apckx.errors import CeremonyError
 
 
@@ -53,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
         run_ceremony_cleanup,
     )
     from apckx.ceremonies.journal import Journal
-    from apckx.service.apc import ApcService
-    from apckx.service.client import check_endpoint_url, check_retry_options, make_client
 
     check_delete_days(args.delete_in_days)
     journal = Journal.load(args.journal_dir, args.ceremony) if args.ceremony else None
@@ -62,24 +60,11 @@ def run(args: argparse.Namespace) -> int:
         planned = plan_ceremony_cleanup(journal, delete_in_days=args.delete_in_days)
     else:
         planned = plan_alias_cleanup(args.aliases, delete_in_days=args.delete_in_days)
-    if args.endpoint_url is not None:
-        check_endpoint_url(args.endpoint_url)
-    check_retry_options(args.retry_mode, args.max_attempts)
+    check_aws_options(args)
     if args.dry_run:
         _print(planned, args.output, dry_run=True)
         return 0
-    setup_debug_logging(args.debug)
-    apc = ApcService(
-        make_client(
-            region=args.region,
-            profile=args.profile,
-            endpoint_url=args.endpoint_url,
-            retry_mode=args.retry_mode,
-            max_attempts=args.max_attempts,
-            debug=args.debug,
-            credentials=getattr(args, "credentials", None),
-        )
-    )
+    apc = make_service(args)
     if journal is not None:
         done = run_ceremony_cleanup(apc, journal, delete_in_days=args.delete_in_days)
     else:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR
 from apckx.cli import keyinput
+from apckx.cli._aws import add_retry_arguments, make_service
 from apckx.errors import InputError
 
 
@@ -55,8 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ecdh.add_argument("--receiver-alias")
     ecdh.add_argument("--root-alias")
     ecdh.add_argument("--trust-apc-root", metavar="SHA256")
-    from apckx.cli.import_kek import add_retry_arguments
-
     add_retry_arguments(parser)
 
 
@@ -111,7 +110,6 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         write_key_block,
     )
     from apckx.ceremonies.journal import COMPLETE, FAILED, Journal
-    from apckx.cli.import_key import _service
     from apckx.errors import ApckxError
 
     headers = ExportHeaders.from_options(
@@ -132,7 +130,7 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         raise InputError("--via kek needs --kek-id (the KEK in APC)")
     if via == "ecdh" and keyinput.key_source_given(args, name="kek"):
         raise InputError("--via ecdh derives its wrapping key: drop the KEK input")
-    apc = _service(args)
+    apc = make_service(args)
     journal = Journal.create(
         args.journal_dir, "export", parameters={"key": args.key, "via": via,
                                                 "kek_id": args.kek_id},

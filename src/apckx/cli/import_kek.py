@@ -29,24 +29,9 @@ from apckx.ceremonies.import_kek import (
 )
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR, DEFAULT_RECORDS_DIR
 from apckx.cli import keyinput
-from apckx.cli._output import print_json, print_rows, progress_printer, setup_debug_logging
+from apckx.cli._aws import add_retry_arguments, check_aws_options, make_service
+from apckx.cli._output import print_json, print_rows, progress_printer
 from apckx.errors import ApckxError
-
-
-def add_retry_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("retries (botocore)")
-    group.add_argument(
-        "--retry-mode",
-        choices=("standard", "adaptive", "legacy"),
-        default="standard",
-        help="botocore retry mode (default: standard; adaptive also rate-limits the client)",
-    )
-    group.add_argument(
-        "--max-attempts",
-        type=int,
-        default=5,
-        help="attempts per call including the first (default: 5)",
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +116,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     from apckx.ceremonies.import_kek import plan_kek_import
     from apckx.ceremonies.journal import check_ceremony_id
-    from apckx.service.client import check_endpoint_url, check_retry_options
 
     # Everything is checked before the key is read, and the key before any API call.
     plan = plan_kek_import(
@@ -154,9 +138,7 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     )
     if args.resume is not None:
         check_ceremony_id(args.resume)
-    if args.endpoint_url is not None:
-        check_endpoint_url(args.endpoint_url)
-    check_retry_options(args.retry_mode, args.max_attempts)
+    check_aws_options(args)
     kek = keyinput.read_key(args, plan.key_algorithm, name="kek", label="KEK", io=io)
     return run_with_key(args, plan, kek)
 
@@ -165,25 +147,13 @@ def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
     """Run the ceremony with an already read KEK (``apckx demo`` enters here too)."""
     from apckx.ceremonies.import_kek import run_kek_import
     from apckx.ceremonies.journal import write_ceremony_record
-    from apckx.service.apc import ApcService
-    from apckx.service.client import make_client
 
-    setup_debug_logging(args.debug)
-    client = make_client(
-        region=args.region,
-        profile=args.profile,
-        endpoint_url=args.endpoint_url,
-        retry_mode=args.retry_mode,
-        max_attempts=args.max_attempts,
-        debug=args.debug,
-        credentials=getattr(args, "credentials", None),
-    )
-    apc = ApcService(client)
+    apc = make_service(args)
     progress = progress_printer(True)  # stderr: stdout stays pure text or JSON
     details = {
         "key_source": keyinput.describe_key_source(args, name="kek"),
-        "region": client.meta.region_name,
-        "endpoint": client.meta.endpoint_url,
+        "region": apc.client.meta.region_name,
+        "endpoint": apc.client.meta.endpoint_url,
         "profile": args.profile,
     }
     try:

@@ -20,6 +20,7 @@ from typing import Any
 from apckx.ceremonies.import_key import ImportedKey
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR
 from apckx.cli import keyinput
+from apckx.cli._aws import add_retry_arguments, make_service
 from apckx.cli.kcv import add_key_source_arguments
 from apckx.errors import InputError
 
@@ -82,8 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ecdh.add_argument("--receiver-alias", help="default: import-kek's receiver alias")
     ecdh.add_argument("--root-alias", help="default: import-kek's sender root alias")
     ecdh.add_argument("--trust-apc-root", metavar="SHA256")
-    from apckx.cli.import_kek import add_retry_arguments
-
     add_retry_arguments(parser)
 
 
@@ -121,24 +120,6 @@ def _spec(args: argparse.Namespace) -> Any:
         exportability=normalize_exportability(args.exportability),
         key_version=check_key_version(args.key_version),
     )
-
-
-def _service(args: argparse.Namespace) -> Any:
-    from apckx.cli._output import setup_debug_logging
-    from apckx.service.apc import ApcService
-    from apckx.service.client import make_client
-
-    setup_debug_logging(args.debug)
-    client = make_client(
-        region=args.region,
-        profile=args.profile,
-        endpoint_url=args.endpoint_url,
-        retry_mode=args.retry_mode,
-        max_attempts=args.max_attempts,
-        debug=args.debug,
-        credentials=getattr(args, "credentials", None),
-    )
-    return ApcService(client)
 
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
@@ -179,7 +160,7 @@ def _run_key_block(args: argparse.Namespace, tags: dict[str, str]) -> int:
 
         print("Importing a TR-31 key block with this header:", file=sys.stderr)
         print(format_rows(format_header(info)), file=sys.stderr)
-    apc = _service(args)
+    apc = make_service(args)
     journal = Journal.create(
         args.journal_dir, "key", parameters={"via": "key-block", "kek_id": args.kek_id,
                                              "header": info["header"], "alias": args.alias},
@@ -213,7 +194,7 @@ def _run_under_kek(
     if not keyinput.key_source_given(args, name="kek"):
         raise InputError("the KEK's cleartext is needed to wrap the key: use --kek-file, "
                          "--kek-env, --prompt or --components")  # fmt: skip
-    apc = _service(args)
+    apc = make_service(args)
     # The KEK first: its algorithm comes from APC, and a wrong KEK stops us before the key.
     kek_key = apc.get_key(args.kek_id)
     kek_algorithm = str(kek_key["KeyAttributes"]["KeyAlgorithm"])
@@ -265,7 +246,7 @@ def _run_ecdh(args: argparse.Namespace, io: keyinput.KeyInputIO | None) -> int:
         certs_dir=args.certs_dir, trust_apc_root=args.trust_apc_root,
     )  # fmt: skip
     key = keyinput.read_key(args, spec.key_algorithm, name="key", label="working key", io=io)
-    apc = _service(args)
+    apc = make_service(args)
     from apckx.cli._output import progress_printer
 
     try:

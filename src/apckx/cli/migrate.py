@@ -118,10 +118,8 @@ def _duration(seconds: float) -> str:
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     from apckx.ceremonies.manifest import ManifestError, load_manifest
     from apckx.ceremonies.migrate import run_migration
-    from apckx.cli._output import setup_debug_logging
+    from apckx.cli._aws import make_service
     from apckx.errors import InputError
-    from apckx.service.apc import ApcService
-    from apckx.service.client import make_client
 
     options = MigrationOptions(
         kek_id=args.kek_id, rate=args.rate, workers=args.workers,
@@ -135,15 +133,11 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         raise
     rehearsal = [row.line for row in manifest.rows if row.is_rehearsal]
     kek: bytes | None = None
-    setup_debug_logging(args.debug)
     # No botocore retries: every attempt must go through our token bucket.
-    client = make_client(
-        region=args.region, profile=args.profile, endpoint_url=args.endpoint_url,
-        retry_mode="standard", max_attempts=1, debug=args.debug,
-        credentials=getattr(args, "credentials", None),
+    apc = make_service(
+        args, retry_mode="standard", max_attempts=1,
         max_pool_connections=max(10, args.workers + 2),
     )  # fmt: skip
-    apc = ApcService(client)
     if rehearsal:
         if not keyinput.key_source_given(args, name="kek"):
             raise InputError(
