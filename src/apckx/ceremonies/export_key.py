@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from apckx.ceremonies.import_key import (
 from apckx.errors import ConfigError, InputError, KcvMismatchError
 
 if TYPE_CHECKING:
+    from apckx.ceremonies.ecdh_session import EcdhSession
     from apckx.ceremonies.journal import Journal
     from apckx.crypto.tr31 import KeyBlockHeader
     from apckx.service.apc import ApcService
@@ -215,9 +215,9 @@ def export_over_ecdh(
     """ExportKey(DiffieHellmanTr31KeyBlock): APC's K3 key and our leaf derive the KBPK.
 
     The receiver K3 key, the sender root in APC and the local sender credentials are the
-    import-kek ceremony's, found (or created) by the same code.
+    import-kek ceremony's, found (or created) by the same code: :class:`EcdhSession`.
     """
-    from apckx.ceremonies.import_kek import KekImportCeremony
+    from apckx.ceremonies.ecdh_session import STRONGEST_DERIVE_KEY_ALGORITHM
     from apckx.crypto.certs import certificate_to_apc
     from apckx.crypto.ecdh import (
         check_ecdh_strength,
@@ -231,39 +231,34 @@ def export_over_ecdh(
 
     key_arn, key_algorithm = describe_exportable_key(service, key_id)
     curve = normalize_curve(options.curve)
-    derive_key_algorithm = options.derive_key_algorithm or {
-        "P256": "AES_128", "P384": "AES_192", "P521": "AES_256"
-    }[curve]  # fmt: skip
+    derive_key_algorithm = options.derive_key_algorithm or STRONGEST_DERIVE_KEY_ALGORITHM[curve]
     check_ecdh_strength(curve, derive_key_algorithm, key_algorithm)
     shared_info = (
         parse_shared_info_hex(options.shared_info_hex)
         if options.shared_info_hex
         else new_shared_info()
     )
-    plan = _ecdh_plan(options, curve, derive_key_algorithm, key_algorithm)
-    ceremony = KekImportCeremony(service, plan, journal)
-    fresh = not (plan.certs_dir / "sender_ca_cert.pem").exists()
-    credentials = load_or_create_sender_credentials(plan.certs_dir, curve)
-    # import-kek's lookup-or-create steps (private, same package): one code path for both.
-    receiver = ceremony._receiver(fresh)
-    apc_leaf, _apc_root = ceremony._receiver_certificate(receiver.arn)
-    creds_future: Future[Any] = Future()
-    creds_future.set_result(credentials)
-    root = ceremony._root(creds_future, fresh)
+    session, kdf_hash = _ecdh_session(service, journal, options, curve)
+    certs_dir = Path(options.certs_dir)
+    fresh = not (certs_dir / "sender_ca_cert.pem").exists()
+    credentials = load_or_create_sender_credentials(certs_dir, curve)
+    receiver = session.find_or_create_receiver(fresh)
+    apc_leaf, _apc_root = session.fetch_receiver_certificate(receiver.arn)
+    root = session.find_or_import_root(lambda: credentials, fresh)
     creds = credentials[0]
     for alias, arn, reused, role in (
-        (plan.receiver_alias, receiver.arn, receiver.reused, "receiver"),
-        (plan.root_alias, root.arn, root.reused, "root"),
+        (session.receiver_alias, receiver.arn, receiver.reused, "receiver"),
+        (session.root_alias, root.arn, root.reused, "root"),
     ):
         if not reused:
-            ceremony._set_alias(alias, arn, role)
+            session.set_alias(alias, arn, role)
     material: dict[str, Any] = {
         "PrivateKeyIdentifier": receiver.arn,
         "CertificateAuthorityPublicKeyIdentifier": root.arn,
         "PublicKeyCertificate": certificate_to_apc(creds.leaf_cert),
         "DeriveKeyAlgorithm": derive_key_algorithm,
-        "KeyDerivationFunction": plan.kdf,
-        "KeyDerivationHashAlgorithm": plan.kdf_hash,
+        "KeyDerivationFunction": options.kdf,
+        "KeyDerivationHashAlgorithm": kdf_hash,
         "DerivationData": {"SharedInformation": shared_info.hex().upper()},
     }
     block_headers = (headers or ExportHeaders()).to_apc()
@@ -275,8 +270,8 @@ def export_over_ecdh(
     kbpk = derive_kbpk(
         creds.leaf_key,
         apc_leaf.public_key(),
-        kdf=plan.kdf,
-        hash_algorithm=plan.kdf_hash,
+        kdf=options.kdf,
+        hash_algorithm=kdf_hash,
         key_algorithm=derive_key_algorithm,
         shared_info=shared_info,
     )
@@ -293,7 +288,7 @@ def export_over_ecdh(
             "receiver_key_arn": receiver.arn,
             "root_key_arn": root.arn,
             "shared_info_hex": shared_info.hex().upper(),
-            "derivation": f"ECDH {curve} {plan.kdf} {plan.kdf_hash} -> {derive_key_algorithm}",
+            "derivation": f"ECDH {curve} {options.kdf} {kdf_hash} -> {derive_key_algorithm}",
         },
     )  # fmt: skip
     journal.step("export", key_arn=key_arn, via="ecdh", kcv=result.kcv, header=header.raw,
@@ -301,10 +296,12 @@ def export_over_ecdh(
     return result
 
 
-def _ecdh_plan(
-    options: EcdhOptions, curve: str, derive_key_algorithm: str, key_algorithm: str
-) -> Any:
+def _ecdh_session(
+    service: ApcService, journal: Journal, options: EcdhOptions, curve: str
+) -> tuple[EcdhSession, str]:
+    """import-kek's parties (same default aliases), the options checked; and the KDF hash."""
     from apckx.ceremonies import import_kek
+    from apckx.ceremonies.ecdh_session import EcdhSession
 
     receiver_alias = import_kek.check_alias_name(
         options.receiver_alias or import_kek.RECEIVER_ALIAS, flag="--receiver-alias"
@@ -312,29 +309,20 @@ def _ecdh_plan(
     root_alias = import_kek.check_alias_name(
         options.root_alias or import_kek.ROOT_ALIAS, flag="--root-alias"
     )
-    kdf_hash = options.kdf_hash.upper().replace("-", "_")
-    if options.kdf not in import_kek.KDF_CHOICES:
-        raise InputError(f"--kdf must be one of {', '.join(import_kek.KDF_CHOICES)}")
-    if kdf_hash not in import_kek.KDF_HASH_CHOICES:
-        raise InputError(f"--kdf-hash must be one of {', '.join(import_kek.KDF_HASH_CHOICES)}")
-    return import_kek.KekImportPlan(
-        key_algorithm=key_algorithm,
-        header="",
+    kdf_hash = import_kek.check_kdf_options(options.kdf, options.kdf_hash)
+    session = EcdhSession(
+        service,
+        journal,
         curve=curve,
-        kdf=options.kdf,
-        kdf_hash=kdf_hash,
-        derive_key_algorithm=derive_key_algorithm,
-        shared_info=None,
         receiver_alias=receiver_alias,
         root_alias=root_alias,
-        kek_alias="alias/apckx-export-unused",
-        certs_dir=Path(options.certs_dir),
         trust_apc_root=(
             None
             if options.trust_apc_root is None
             else import_kek.normalize_fingerprint(options.trust_apc_root)
         ),
     )
+    return session, kdf_hash
 
 
 # -- writing it out ---------------------------------------------------------------------------

@@ -27,7 +27,6 @@ variables; the journal and the result carry ARNs, KCVs, fingerprints and names o
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -36,11 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apckx.ceremonies.ecdh_session import (
+    ROLE_TAG,
+    STRONGEST_DERIVE_KEY_ALGORITHM,
+    EcdhSession,
+    ReceiverKey,
+    SenderRoot,
+)
 from apckx.ceremonies.journal import COMPLETE, FAILED, ROLLED_BACK, Journal, Resource
 from apckx.errors import (
     ApckxError,
     CeremonyError,
-    CertificateError,
     ConfigError,
     InputError,
     KcvMismatchError,
@@ -49,14 +54,10 @@ from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
 _log = logging.getLogger("apckx.ceremony")
 
-CA_FINGERPRINT_TAG = "apckx:ca-sha256"
-ROLE_TAG = "apckx:role"
-
 RECEIVER_ALIAS = "alias/import-kek-ecdh-receiver"
 ROOT_ALIAS = "alias/import-kek-ecdh-sender-root"
 KEK_ALIAS = "alias/import-kek-ecdh-result"
 DEFAULT_HEADER = "D0000K0AB00E0000"
-RECEIVER_DERIVE_KEY_USAGE = "TR31_K1_KEY_BLOCK_PROTECTION_KEY"
 
 KEK_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
 KEK_USAGES = ("K0", "K1")
@@ -167,6 +168,37 @@ def normalize_fingerprint(text: str, *, flag: str = "--trust-apc-root") -> str:
     return cleaned
 
 
+def check_kdf_options(kdf: str, kdf_hash: str) -> str:
+    """Check ``--kdf`` and ``--kdf-hash``; returns the hash as APC names it (``SHA_256``)."""
+    if kdf not in KDF_CHOICES:
+        raise InputError(f"--kdf must be one of {', '.join(KDF_CHOICES)}")
+    kdf_hash = kdf_hash.upper().replace("-", "_")
+    if kdf_hash not in KDF_HASH_CHOICES:
+        raise InputError(f"--kdf-hash must be one of {', '.join(KDF_HASH_CHOICES)}")
+    return kdf_hash
+
+
+def check_derivation_options(
+    *, curve: str, kdf: str, kdf_hash: str, derive_key_algorithm: str | None
+) -> tuple[str, str, str]:
+    """``(curve, kdf_hash, derive_key_algorithm)`` normalized, in that order of checks.
+
+    The derived key defaults to the strongest the curve allows (never weaker than what it
+    wraps; :func:`apckx.crypto.ecdh.check_ecdh_strength` checks that afterwards).
+    """
+    from apckx.crypto.ecdh import normalize_curve
+
+    curve = normalize_curve(curve)
+    kdf_hash = check_kdf_options(kdf, kdf_hash)
+    if derive_key_algorithm is None:
+        derive_key_algorithm = STRONGEST_DERIVE_KEY_ALGORITHM[curve]
+    if derive_key_algorithm not in DERIVE_KEY_ALGORITHMS:
+        raise InputError(
+            f"--derive-key-algorithm must be one of {', '.join(DERIVE_KEY_ALGORITHMS)}"
+        )
+    return curve, kdf_hash, derive_key_algorithm
+
+
 def plan_kek_import(
     *,
     key_algorithm: str = "AES_256",
@@ -188,26 +220,14 @@ def plan_kek_import(
 ) -> KekImportPlan:
     """Check every choice against APC's rules and return the plan; InputError if any fails."""
     from apckx.crypto.attributes import check_wrapping_strength, normalize_key_usage
-    from apckx.crypto.ecdh import check_ecdh_strength, normalize_curve, parse_shared_info_hex
+    from apckx.crypto.ecdh import check_ecdh_strength, parse_shared_info_hex
     from apckx.crypto.tr31 import build_header, parse_header
 
     if key_algorithm not in KEK_ALGORITHMS:
         raise InputError(f"--key-algorithm must be one of {', '.join(KEK_ALGORITHMS)}")
-    curve = normalize_curve(curve)
-    if kdf not in KDF_CHOICES:
-        raise InputError(f"--kdf must be one of {', '.join(KDF_CHOICES)}")
-    kdf_hash = kdf_hash.upper().replace("-", "_")
-    if kdf_hash not in KDF_HASH_CHOICES:
-        raise InputError(f"--kdf-hash must be one of {', '.join(KDF_HASH_CHOICES)}")
-    if derive_key_algorithm is None:
-        # The strongest wrapping key the curve allows; never weaker than the KEK.
-        derive_key_algorithm = {"P256": "AES_128", "P384": "AES_192", "P521": "AES_256"}[curve]
-        if key_algorithm.startswith("TDES") and curve == "P256":
-            derive_key_algorithm = "AES_128"
-    if derive_key_algorithm not in DERIVE_KEY_ALGORITHMS:
-        raise InputError(
-            f"--derive-key-algorithm must be one of {', '.join(DERIVE_KEY_ALGORITHMS)}"
-        )
+    curve, kdf_hash, derive_key_algorithm = check_derivation_options(
+        curve=curve, kdf=kdf, kdf_hash=kdf_hash, derive_key_algorithm=derive_key_algorithm
+    )
     check_ecdh_strength(curve, derive_key_algorithm, key_algorithm)
     check_wrapping_strength(derive_key_algorithm, key_algorithm)
     if header is not None:
@@ -281,18 +301,6 @@ def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: st
 
 
 # -- the ceremony ---------------------------------------------------------------------------
-@dataclass
-class _Receiver:
-    arn: str
-    reused: bool
-
-
-@dataclass
-class _Root:
-    arn: str
-    reused: bool
-
-
 class KekImportCeremony:
     """One run. ``run()`` returns the result or raises; the journal is complete either way."""
 
@@ -315,6 +323,17 @@ class KekImportCeremony:
         self.progress = progress or (lambda _msg: None)
         self.timings: dict[str, float] = {}
         self._tags = {CEREMONY_TAG: journal.ceremony_id}
+        self.session = EcdhSession(
+            apc,
+            journal,
+            curve=plan.curve,
+            receiver_alias=plan.receiver_alias,
+            root_alias=plan.root_alias,
+            new_receiver_key=plan.new_receiver_key,
+            trust_apc_root=plan.trust_apc_root,
+            resume_from=resume_from,
+            progress=self.progress,
+        )
 
     # timing helper
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -365,6 +384,7 @@ class KekImportCeremony:
         from apckx.keystore import load_or_create_sender_credentials
 
         plan = self.plan
+        session = self.session
         fresh = self.credentials is None
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
             if self.credentials is not None:
@@ -376,23 +396,29 @@ class KekImportCeremony:
                     "local_credentials",
                     lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
                 )
-            receiver_future = pool.submit(self._timed, "receiver", lambda: self._receiver(fresh))
-            root_future = pool.submit(self._timed, "root", lambda: self._root(creds_future, fresh))
+            receiver_future = pool.submit(
+                self._timed, "receiver", lambda: session.find_or_create_receiver(fresh)
+            )
+            root_future = pool.submit(
+                self._timed, "root", lambda: session.find_or_import_root(creds_future.result, fresh)
+            )
             alias_futures: list[Future[Any]] = []
             try:
                 receiver = receiver_future.result()
                 if not receiver.reused:
                     alias_futures.append(
-                        pool.submit(self._set_alias, plan.receiver_alias, receiver.arn, "receiver")
+                        pool.submit(
+                            session.set_alias, plan.receiver_alias, receiver.arn, "receiver"
+                        )
                     )
                 apc_leaf, apc_root = self._timed(
-                    "receiver_certificate", lambda: self._receiver_certificate(receiver.arn)
+                    "receiver_certificate", lambda: session.fetch_receiver_certificate(receiver.arn)
                 )
                 creds, creds_created = creds_future.result()
                 root = root_future.result()
                 if not root.reused:
                     alias_futures.append(
-                        pool.submit(self._set_alias, plan.root_alias, root.arn, "root")
+                        pool.submit(session.set_alias, plan.root_alias, root.arn, "root")
                     )
                 key, shared_info_hex, local_kcv = self._timed(
                     "import_kek", lambda: self._import(kek, creds, apc_leaf, receiver, root)
@@ -407,7 +433,7 @@ class KekImportCeremony:
         # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
         self._timed(
             "kek_alias",
-            lambda: self._set_alias(plan.kek_alias, key_arn, "kek", probably_exists=not fresh),
+            lambda: session.set_alias(plan.kek_alias, key_arn, "kek", probably_exists=not fresh),
         )
         return KekImportResult(
             ceremony_id=self.journal.ceremony_id,
@@ -436,167 +462,9 @@ class KekImportCeremony:
             derive_key_algorithm=plan.derive_key_algorithm,
         )
 
-    # -- receiver ------------------------------------------------------------------------
-    def _receiver(self, fresh: bool) -> _Receiver:
-        plan = self.plan
-        candidate: str | None = None
-        if self.resume_from is not None:
-            previous = self.resume_from.find(kind="key", role="receiver")
-            candidate = previous.arn if previous else None
-        elif not plan.new_receiver_key and not fresh:
-            candidate = plan.receiver_alias
-        if candidate:
-            key = self.apc.find_key(candidate)
-            problem = None if key is None else self._receiver_problem(key)
-            if key is not None and problem is None:
-                arn = str(key["KeyArn"])
-                self.journal.record_resource(
-                    Resource(kind="key", role="receiver", arn=arn, created=False)
-                )
-                self.progress(f"reusing receiver key {arn}")
-                return _Receiver(arn, reused=True)
-            if key is not None:
-                self.progress(f"not reusing {candidate}: {problem}")
-        from apckx.crypto.ecdh import apc_key_algorithm
-
-        key = self.apc.create_key(
-            key_attributes={
-                "KeyAlgorithm": apc_key_algorithm(plan.curve),
-                "KeyClass": "ASYMMETRIC_KEY_PAIR",
-                "KeyModesOfUse": {"DeriveKey": True},
-                "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
-            },
-            exportable=True,
-            derive_key_usage=RECEIVER_DERIVE_KEY_USAGE,
-            tags={**self._tags, ROLE_TAG: "receiver"},
-        )
-        arn = str(key["KeyArn"])
-        self.journal.record_resource(Resource(kind="key", role="receiver", arn=arn))
-        self.progress(f"created receiver key {arn}")
-        return _Receiver(arn, reused=False)
-
-    def _receiver_problem(self, key: Key) -> str | None:
-        from apckx.crypto.ecdh import apc_key_algorithm
-
-        attrs = key.get("KeyAttributes", {})
-        if key.get("KeyState") != "CREATE_COMPLETE":
-            return f"state {key.get('KeyState')}"
-        if not key.get("Enabled", False):
-            return "disabled"
-        if attrs.get("KeyUsage") != "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT":
-            return f"usage {attrs.get('KeyUsage')}"
-        if attrs.get("KeyAlgorithm") != apc_key_algorithm(self.plan.curve):
-            return f"algorithm {attrs.get('KeyAlgorithm')}"
-        if not attrs.get("KeyModesOfUse", {}).get("DeriveKey", False):
-            return "no DeriveKey mode"
-        if key.get("DeriveKeyUsage") != RECEIVER_DERIVE_KEY_USAGE:
-            return f"DeriveKeyUsage {key.get('DeriveKeyUsage')}"
-        return None
-
-    def _receiver_certificate(self, receiver_arn: str) -> tuple[Any, Any]:
-        """GetPublicKeyCertificate, then verify APC's chain and the pinned root."""
-        from apckx.crypto.certs import certificate_from_apc, fingerprint_sha256, verify_apc_chain
-
-        leaf_text, chain_text = self.apc.get_public_key_certificate(receiver_arn)
-        try:
-            leaf = certificate_from_apc(leaf_text)
-            chain_root = certificate_from_apc(chain_text)
-        except ApckxError:
-            raise
-        except Exception:
-            raise CertificateError("APC's certificate or chain does not parse") from None
-        verify_apc_chain(leaf, chain_root, expected_curve=self.plan.curve)
-        root_fp = fingerprint_sha256(chain_root)
-        pinned = self.plan.trust_apc_root
-        if pinned is not None and not hmac.compare_digest(root_fp.encode(), pinned.encode()):
-            raise CertificateError(
-                f"APC's certificate chain root {root_fp} is not the one --trust-apc-root pins"
-            )
-        self.journal.step(
-            "verify_apc_certificate",
-            apc_root_fingerprint=root_fp,
-            apc_leaf_fingerprint=fingerprint_sha256(leaf),
-            pinned=pinned is not None,
-        )
-        return leaf, chain_root
-
-    # -- root ----------------------------------------------------------------------------
-    def _root(self, creds_future: Future[Any], fresh: bool) -> _Root:
-        from apckx.crypto.certs import certificate_to_apc, fingerprint_sha256
-        from apckx.crypto.ecdh import apc_key_algorithm, curve_name
-
-        plan = self.plan
-        candidate: str | None = None
-        if self.resume_from is not None:
-            previous = self.resume_from.find(kind="key", role="root")
-            candidate = previous.arn if previous else None
-        elif not fresh:
-            candidate = plan.root_alias
-        # The lookup needs no local credentials: it runs while they load.
-        found = self.apc.find_key(candidate) if candidate else None
-        creds, _created = creds_future.result()
-        ca_fp = fingerprint_sha256(creds.ca_cert)
-        ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
-        if found is not None and self._root_usable(found, ca_algorithm):
-            arn = str(found["KeyArn"])
-            tags = self.apc.list_tags_for_resource(arn)
-            tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
-            if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
-                self.journal.record_resource(
-                    Resource(kind="key", role="root", arn=arn, created=False)
-                )
-                self.progress(f"reusing sender root {arn}")
-                return _Root(arn, reused=True)
-            self.progress(f"{candidate} holds another CA; importing ours")
-        key = self.apc.import_key(
-            key_material={
-                "RootCertificatePublicKey": {
-                    "KeyAttributes": {
-                        "KeyAlgorithm": ca_algorithm,
-                        "KeyClass": "PUBLIC_KEY",
-                        "KeyModesOfUse": {"Verify": True},
-                        "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
-                    },
-                    "PublicKeyCertificate": certificate_to_apc(creds.ca_cert),
-                }
-            },
-            tags={**self._tags, ROLE_TAG: "root", CA_FINGERPRINT_TAG: ca_fp},
-        )
-        arn = str(key["KeyArn"])
-        self.journal.record_resource(Resource(kind="key", role="root", arn=arn))
-        self.progress(f"imported sender root {arn}")
-        return _Root(arn, reused=False)
-
-    @staticmethod
-    def _root_usable(key: Key, ca_algorithm: str) -> bool:
-        attrs = key.get("KeyAttributes", {})
-        return bool(
-            key.get("KeyState") == "CREATE_COMPLETE"
-            and key.get("Enabled", False)
-            and attrs.get("KeyClass") == "PUBLIC_KEY"
-            and attrs.get("KeyUsage") == "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE"
-            and attrs.get("KeyAlgorithm") == ca_algorithm
-        )
-
-    # -- aliases -------------------------------------------------------------------------
-    def _set_alias(
-        self, alias: str, key_arn: str, role: str, *, probably_exists: bool = False
-    ) -> None:
-        created = self.apc.set_alias(alias, key_arn, probably_exists=probably_exists)
-        self.journal.record_resource(
-            Resource(
-                kind="alias",
-                role=role,
-                alias=alias,
-                arn=key_arn,
-                created=True,
-                note=None if created else "existing alias updated",
-            )
-        )
-
     # -- the import ----------------------------------------------------------------------
     def _import(
-        self, kek: bytes, creds: Any, apc_leaf: Any, receiver: _Receiver, root: _Root
+        self, kek: bytes, creds: Any, apc_leaf: Any, receiver: ReceiverKey, root: SenderRoot
     ) -> tuple[Key, str, str]:
         from apckx.crypto.attributes import default_kcv_algorithm
         from apckx.crypto.certs import certificate_to_apc

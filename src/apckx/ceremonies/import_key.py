@@ -398,21 +398,12 @@ def plan_ecdh_key_import(
     TR-31 header differs: built from ``spec`` under the derived wrapping key.
     """
     from apckx.ceremonies import import_kek
-    from apckx.crypto.ecdh import check_ecdh_strength, normalize_curve, parse_shared_info_hex
+    from apckx.crypto.ecdh import check_ecdh_strength, parse_shared_info_hex
     from apckx.crypto.tr31 import build_header
 
-    curve = normalize_curve(curve)
-    if kdf not in import_kek.KDF_CHOICES:
-        raise InputError(f"--kdf must be one of {', '.join(import_kek.KDF_CHOICES)}")
-    kdf_hash = kdf_hash.upper().replace("-", "_")
-    if kdf_hash not in import_kek.KDF_HASH_CHOICES:
-        raise InputError(f"--kdf-hash must be one of {', '.join(import_kek.KDF_HASH_CHOICES)}")
-    if derive_key_algorithm is None:
-        derive_key_algorithm = {"P256": "AES_128", "P384": "AES_192", "P521": "AES_256"}[curve]
-    if derive_key_algorithm not in import_kek.DERIVE_KEY_ALGORITHMS:
-        raise InputError(
-            f"--derive-key-algorithm must be one of {', '.join(import_kek.DERIVE_KEY_ALGORITHMS)}"
-        )
+    curve, kdf_hash, derive_key_algorithm = import_kek.check_derivation_options(
+        curve=curve, kdf=kdf, kdf_hash=kdf_hash, derive_key_algorithm=derive_key_algorithm
+    )
     check_ecdh_strength(curve, derive_key_algorithm, spec.key_algorithm)
     header = build_header(
         key_usage=spec.key_usage,

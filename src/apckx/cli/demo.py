@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from apckx.ceremonies.cleanup import run_ceremony_cleanup
+    from apckx.ceremonies.ecdh_session import STRONGEST_DERIVE_KEY_ALGORITHM
     from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
     from apckx.ceremonies.journal import write_ceremony_record
     from apckx.cli.import_kek import print_result
@@ -49,14 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from apckx.service.client import make_client
 
     curve = normalize_curve(args.curve)
-    key_algorithm = (
-        args.key_algorithm
-        or {
-            "P256": "AES_128",
-            "P384": "AES_192",
-            "P521": "AES_256",
-        }[curve]
-    )
+    key_algorithm = args.key_algorithm or STRONGEST_DERIVE_KEY_ALGORITHM[curve]
     text = args.output == "text"
     out = sys.stdout if text else sys.stderr
     setup_debug_logging(args.debug)
