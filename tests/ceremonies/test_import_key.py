@@ -251,6 +251,86 @@ def test_import_working_key_over_ecdh(
     assert described["KeyAttributes"]["KeyAlgorithm"] == algorithm
 
 
+def test_working_key_over_ecdh_is_journaled_and_tagged_as_working(
+    apc: ApcService, tmp_path: Path
+) -> None:
+    """kind/role: a working key over ECDH is a "key" ceremony and a "working" key, not a KEK."""
+    key = generate_key("AES_128")
+    spec = WorkingKeySpec(resolve_key_usage("D0"), "AES_128")
+    plan = plan_ecdh_key_import(
+        spec, alias="alias/ecdh-dek", curve="P256", certs_dir=tmp_path / "certs"
+    )
+    journal_dir = tmp_path / "journal"
+    result, journal = run_kek_import(
+        apc, key, plan, journal_dir=journal_dir, kind="key", role="working"
+    )
+    assert journal.kind == "key" and result.ceremony_id.startswith("key-")
+    assert Journal.load(journal_dir, result.ceremony_id).kind == "key"
+    roles = [(r.kind, r.role) for r in journal.resources]
+    assert sorted(roles) == sorted(
+        [
+            ("key", "receiver"),
+            ("key", "root"),
+            ("alias", "receiver"),
+            ("alias", "root"),
+            ("key", "working"),
+            ("alias", "working"),
+        ]
+    )
+    assert "kek" not in {role for _kind, role in roles}
+    alias = next(r for r in journal.resources if r.kind == "alias" and r.role == "working")
+    assert alias.alias == "alias/ecdh-dek" and alias.arn == result.key_arn
+    tags = apc.list_tags_for_resource(result.key_arn)
+    assert tags["apckx:role"] == "working"
+    assert tags["apckx:ceremony"] == result.ceremony_id
+    # A "key" journal is not a KEK import: import-kek's --resume refuses it before any call.
+    calls_before = len(apc.calls)
+    kek_plan = plan_kek_import(key_algorithm="AES_128", curve="P256", certs_dir=tmp_path / "certs")
+    with pytest.raises(InputError, match="is not a KEK import"):
+        run_kek_import(
+            apc, KEK[:16], kek_plan, journal_dir=journal_dir, resume_id=result.ceremony_id
+        )
+    assert len(apc.calls) == calls_before
+
+
+def test_kek_import_keeps_kek_labels_by_default(apc: ApcService, tmp_path: Path) -> None:
+    plan = plan_kek_import(key_algorithm="AES_256", certs_dir=tmp_path / "certs")
+    result, journal = run_kek_import(apc, KEK, plan, journal_dir=tmp_path / "journal")
+    assert journal.kind == "kek" and result.ceremony_id.startswith("kek-")
+    assert {(r.kind, r.role) for r in journal.resources if r.arn == result.key_arn} == {
+        ("key", "kek"),
+        ("alias", "kek"),
+    }
+    assert apc.list_tags_for_resource(result.key_arn)["apckx:role"] == "kek"
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "resume_hint"), [("kek", "kek", True), ("key", "working", False)]
+)
+def test_failed_ecdh_import_hints_only_what_its_command_can_do(
+    apc: ApcService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    role: str,
+    resume_hint: bool,
+) -> None:
+    """import-kek can --resume; import-key --via ecdh cannot: its failure names cleanup only."""
+    from apckx.errors import CeremonyError, ServiceError
+
+    def unavailable(_key_identifier: str) -> tuple[str, str]:
+        raise ServiceError("GetPublicKeyCertificate", "InternalServerException", "down")
+
+    monkeypatch.setattr(apc, "get_public_key_certificate", unavailable)
+    plan = plan_kek_import(key_algorithm="AES_256", certs_dir=tmp_path / "certs")
+    with pytest.raises(CeremonyError) as failure:
+        run_kek_import(apc, KEK, plan, journal_dir=tmp_path / "journal", kind=kind, role=role)
+    message = str(failure.value)
+    assert message.startswith(f"ceremony {kind}-")
+    assert "roll back with: apckx cleanup --ceremony " in message  # the receiver was created
+    assert ("apckx import-kek --resume" in message) is resume_hint
+
+
 def test_ecdh_plan_enforces_curve_cap(tmp_path: Path) -> None:
     spec = WorkingKeySpec(resolve_key_usage("D0"), "AES_256")
     with pytest.raises(StrengthError):

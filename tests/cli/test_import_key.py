@@ -241,6 +241,53 @@ def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str
     )
 
 
+def test_import_over_ecdh_journal_says_working_key_and_cleans_up(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = generate_key("AES_128")
+    rc = main(
+        [
+            "import-key",
+            "--via",
+            "ecdh",
+            "--key-file",
+            str(_key_file(aws["tmp"], key)),
+            "--key-usage",
+            "D0",
+            "--key-algorithm",
+            "AES_128",
+            "--alias",
+            "alias/dek-ecdh",
+            "--certs-dir",
+            str(aws["tmp"] / "certs"),
+            "--output",
+            "json",
+            *aws["aws"],
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    cid = data["ceremony_id"]
+    assert cid.startswith("key-")
+    journal = json.loads((aws["tmp"] / ".apckx" / "ceremonies" / f"{cid}.json").read_text())
+    assert journal["kind"] == "key" and journal["status"] == "complete"
+    working = [r for r in journal["resources"] if r["role"] == "working"]
+    assert {(r["kind"], r["arn"]) for r in working} == {
+        ("key", data["key_arn"]),
+        ("alias", data["key_arn"]),
+    }
+    assert "kek" not in {r["role"] for r in journal["resources"]}
+    assert aws["apc"].list_tags_for_resource(data["key_arn"])["apckx:role"] == "working"
+    rc = main(["cleanup", "--ceremony", cid, *aws["aws"]])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert aws["apc"].get_key(data["key_arn"])["KeyState"] == "DELETE_PENDING"
+    assert "alias/dek-ecdh" not in {a["AliasName"] for a in aws["apc"].list_aliases()}
+    # The KEK the fixture imported (another ceremony) is untouched.
+    assert aws["apc"].get_key("alias/kek")["KeyState"] == "CREATE_COMPLETE"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -313,9 +313,13 @@ class KekImportCeremony:
         resume_from: Journal | None = None,
         progress: Callable[[str], None] | None = None,
         credentials: tuple[Any, bool] | None = None,
+        role: str = "kek",
     ) -> None:
-        """``credentials``: already loaded sender credentials; None to create them."""
+        """``credentials``: already loaded sender credentials; None to create them.
+        ``role``: the imported key's role in the journal and its ``apckx:role`` tag (``kek``;
+        ``working`` for a working key imported over ECDH)."""
         self.credentials = credentials
+        self.role = role
         self.apc = apc
         self.plan = plan
         self.journal = journal
@@ -374,10 +378,15 @@ class KekImportCeremony:
         cid = self.journal.ceremony_id
         detail = str(exc) if isinstance(exc, ApckxError) else type(exc).__name__
         created = [r for r in self.journal.resources if r.created]
-        hint = f"resume with: apckx import-kek --resume {cid} (and the same key input)"
+        hints = []
+        if self.journal.kind == "kek":  # only import-kek resumes
+            hints.append(f"resume with: apckx import-kek --resume {cid} (and the same key input)")
         if created:
-            hint += f"; or roll back with: apckx cleanup --ceremony {cid}"
-        return f"ceremony {cid} failed: {detail}; journal {self.journal.path}; {hint}"
+            hints.append(f"roll back with: apckx cleanup --ceremony {cid}")
+        hint = "; or ".join(hints)
+        return f"ceremony {cid} failed: {detail}; journal {self.journal.path}" + (
+            f"; {hint}" if hint else ""
+        )
 
     def _run(self, kek: bytes) -> KekImportResult:
         from apckx.crypto.certs import fingerprint_sha256
@@ -433,7 +442,9 @@ class KekImportCeremony:
         # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
         self._timed(
             "kek_alias",
-            lambda: session.set_alias(plan.kek_alias, key_arn, "kek", probably_exists=not fresh),
+            lambda: session.set_alias(
+                plan.kek_alias, key_arn, self.role, probably_exists=not fresh
+            ),
         )
         return KekImportResult(
             ceremony_id=self.journal.ceremony_id,
@@ -502,11 +513,11 @@ class KekImportCeremony:
                 }
             },
             key_check_value_algorithm=kcv_algorithm,
-            tags={**self._tags, ROLE_TAG: "kek"},
+            tags={**self._tags, ROLE_TAG: self.role},
         )
         arn = str(key["KeyArn"])
         apc_kcv = str(key.get("KeyCheckValue", ""))
-        self.journal.record_resource(Resource(kind="key", role="kek", arn=arn))
+        self.journal.record_resource(Resource(kind="key", role=self.role, arn=arn))
         if not kcv_matches(apc_kcv, local_kcv):
             self.journal.step("verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=local_kcv)
             raise KcvMismatchError(
@@ -541,17 +552,25 @@ def run_kek_import(
     journal_dir: Path,
     resume_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    kind: str = "kek",
+    role: str = "kek",
 ) -> tuple[KekImportResult, Journal]:
-    """Open a journal (or continue a failed one, same id) and run the ceremony."""
+    """Open a journal (or continue a failed one, same id) and run the ceremony.
+
+    ``kind`` names the journal (and the ceremony id's prefix), ``role`` the imported key in the
+    journal and in its ``apckx:role`` tag: ``kek``/``kek`` for import-kek, ``key``/``working``
+    for a working key over ECDH (``import-key --via ecdh``), as its other imports are named.
+    """
     from apckx.crypto.keys import check_key_material
 
-    check_key_material(kek, plan.key_algorithm, what="the KEK")
+    check_key_material(kek, plan.key_algorithm, what="the KEK" if role == "kek" else "the key")
     credentials = load_existing_sender_credentials(plan)
     resume_from: Journal | None = None
     if resume_id:
         journal = Journal.load(journal_dir, resume_id)
-        if journal.kind != "kek":
-            raise InputError(f"ceremony {resume_id} is not a KEK import")
+        if journal.kind != kind:
+            what = "a KEK import" if kind == "kek" else f"a {kind!r} ceremony"
+            raise InputError(f"ceremony {resume_id} is not {what}")
         if journal.status == COMPLETE:
             raise InputError(f"ceremony {resume_id} already completed; nothing to resume")
         if journal.status == ROLLED_BACK:
@@ -559,9 +578,15 @@ def run_kek_import(
         resume_from = Journal(journal.path, journal.to_record())  # snapshot before this run
         journal.restart(parameters=plan.to_record())
     else:
-        journal = Journal.create(journal_dir, "kek", parameters=plan.to_record())
+        journal = Journal.create(journal_dir, kind, parameters=plan.to_record())
     ceremony = KekImportCeremony(
-        apc, plan, journal, resume_from=resume_from, progress=progress, credentials=credentials
+        apc,
+        plan,
+        journal,
+        resume_from=resume_from,
+        progress=progress,
+        credentials=credentials,
+        role=role,
     )
     return ceremony.run(kek), journal
 

@@ -252,7 +252,7 @@ def _run_ecdh(args: argparse.Namespace, io: keyinput.KeyInputIO | None) -> int:
     try:
         outcome, journal = run_kek_import(
             apc, key, plan, journal_dir=args.journal_dir,
-            progress=progress_printer(args.output == "text"),
+            progress=progress_printer(args.output == "text"), kind="key", role="working",
         )  # fmt: skip
     finally:
         del key
