@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,7 @@ SAMPLE_ALIASES = [
 
 
 @pytest.fixture
-def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningEmulator, Any]]:
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.chdir(tmp_path)
+def emu(aws_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[RunningEmulator, Any]]:
     running = start_emulator(EmulatorConfig(request_log_path=tmp_path / "requests.jsonl"))
     client = make_emulator_client(running.url)
     try:

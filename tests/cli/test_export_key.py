@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,6 @@ import pytest
 
 from apckx._cli import main
 from apckx.ceremonies.export_key import read_component_file
-from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
 from apckx.ceremonies.import_key import (
     WorkingKeySpec,
     compute_key_kcv,
@@ -24,59 +21,37 @@ from apckx.ceremonies.import_key import (
 )
 from apckx.crypto.components import combine_components
 from apckx.crypto.keys import generate_key
-from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.service.apc import ApcService
 
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+# The factory of tests/cli/conftest.py: start(kek, *, certs_dir, journal_dir, ...).
+EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_apckx_loggers() -> Iterator[None]:
-    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
-    saved = []
-    for name in ("apckx", "apckx.service"):
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, list(logger.handlers)))
-        logger.setLevel(logging.WARNING)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
-    yield
-    for logger, level, handlers in saved:
-        logger.setLevel(level)
-        logger.handlers = handlers
+# Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 
 @pytest.fixture
-def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.chdir(tmp_path)
-    emulator = start_test_emulator()
-    apc = ApcService(make_emulator_client(emulator.url))
-    plan = plan_kek_import(
-        key_algorithm="AES_256", certs_dir=tmp_path / "certs", kek_alias="alias/kek"
+def aws(
+    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
+) -> dict[str, Any]:
+    emulator, apc = emulator_with_kek(
+        KEK, certs_dir=tmp_path / "certs", journal_dir=tmp_path / ".apckx" / "ceremonies"
     )
-    run_kek_import(apc, KEK, plan, journal_dir=tmp_path / ".apckx" / "ceremonies")
     key = generate_key("TDES_3KEY")
     spec = WorkingKeySpec(resolve_key_usage("P0"), "TDES_3KEY")
     import_under_kek(apc, kek_id="alias/kek", kek=KEK, key=key, spec=spec, alias="alias/zpk")
     kek_file = tmp_path / "kek.hex"
     kek_file.write_text(KEK.hex())
     kek_file.chmod(0o600)
-    try:
-        yield {
-            "apc": apc,
-            "kek_file": kek_file,
-            "tmp": tmp_path,
-            "key": key,
-            "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
-        }
-    finally:
-        emulator.stop()
+    return {
+        "apc": apc,
+        "kek_file": kek_file,
+        "tmp": tmp_path,
+        "key": key,
+        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+    }
 
 
 def test_export_block_to_stdout_then_reimport(

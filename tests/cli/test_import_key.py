@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apckx._cli import main
-from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
 from apckx.ceremonies.import_key import (
     WorkingKeySpec,
     build_working_key_block,
@@ -21,57 +18,37 @@ from apckx.ceremonies.import_key import (
     resolve_key_usage,
 )
 from apckx.crypto.keys import generate_key
-from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
-from apckx.emulator.server import EmulatorConfig
 from apckx.service.apc import ApcService
 
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+# The factory of tests/cli/conftest.py: start(kek, *, certs_dir, journal_dir, ...).
+EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_apckx_loggers() -> Iterator[None]:
-    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
-    saved = []
-    for name in ("apckx", "apckx.service"):
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, list(logger.handlers)))
-        logger.setLevel(logging.WARNING)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
-    yield
-    for logger, level, handlers in saved:
-        logger.setLevel(level)
-        logger.handlers = handlers
+# Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 
 @pytest.fixture
-def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws(
+    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
+) -> dict[str, Any]:
     """Emulator + a KEK with known cleartext + an AWS environment that knows only the emulator."""
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.chdir(tmp_path)
-    emulator = start_test_emulator(EmulatorConfig(request_log_path=tmp_path / "requests.jsonl"))
-    apc = ApcService(make_emulator_client(emulator.url))
-    plan = plan_kek_import(
-        key_algorithm="AES_256", certs_dir=tmp_path / "certs", kek_alias="alias/kek"
+    emulator, apc = emulator_with_kek(
+        KEK,
+        certs_dir=tmp_path / "certs",
+        journal_dir=tmp_path / ".apckx" / "ceremonies",
+        request_log_path=tmp_path / "requests.jsonl",
     )
-    run_kek_import(apc, KEK, plan, journal_dir=tmp_path / ".apckx" / "ceremonies")
     kek_file = tmp_path / "kek.hex"
     kek_file.write_text(KEK.hex())
     kek_file.chmod(0o600)
-    try:
-        yield {
-            "apc": apc,
-            "kek_file": kek_file,
-            "tmp": tmp_path,
-            "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
-        }
-    finally:
-        emulator.stop()
+    return {
+        "apc": apc,
+        "kek_file": kek_file,
+        "tmp": tmp_path,
+        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+    }
 
 
 def _key_file(tmp: Path, key: bytes) -> Path:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,8 @@ AES_HEX = "2B7E151628AED2A6ABF7158809CF4F3C"  # AES_128 CMAC KCV 7AD386
 HMAC_HEX = "00112233445566778899AABBCCDDEEFF"  # HMAC_SHA256 KCV E8A065
 
 
-@pytest.fixture(autouse=True)
-def _quiet_apckx_loggers() -> Iterator[None]:
-    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
-    saved = []
-    for name in ("apckx", "apckx.service"):
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, list(logger.handlers)))
-        logger.setLevel(logging.WARNING)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
-    yield
-    for logger, level, handlers in saved:
-        logger.setLevel(level)
-        logger.handlers = handlers
+# Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 
 def _key_file(tmp_path: Path, text: str) -> Path:

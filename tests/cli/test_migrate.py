@@ -4,20 +4,18 @@ killed half-way and resumed, each key imported exactly once."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apckx._cli import main
-from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
 from apckx.ceremonies.import_key import (
     WorkingKeySpec,
     build_working_key_block,
@@ -25,55 +23,34 @@ from apckx.ceremonies.import_key import (
     resolve_key_usage,
 )
 from apckx.crypto.keys import generate_key
-from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.emulator.requestlog import read_request_log
-from apckx.emulator.server import EmulatorConfig
 from apckx.service.apc import ApcService
 
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+# The factory of tests/cli/conftest.py: start(kek, *, certs_dir, journal_dir, ...).
+EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
+StartWithKek = Callable[..., tuple[Any, ApcService]]
 RATE = 20
 
 
-@pytest.fixture(autouse=True)
-def _quiet_apckx_loggers() -> Iterator[None]:
-    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
-    saved = []
-    for name in ("apckx", "apckx.service"):
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, list(logger.handlers)))
-        logger.setLevel(logging.WARNING)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
-    yield
-    for logger, level, handlers in saved:
-        logger.setLevel(level)
-        logger.handlers = handlers
+# Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 
 @pytest.fixture
-def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    env = {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return env
+def start_with_kek(tmp_path: Path, emulator_with_kek: EmulatorWithKek) -> StartWithKek:
+    """``start(**config)``: an emulator holding alias/kek, a client with 5 attempts per call."""
 
+    def start(**config: Any) -> tuple[Any, ApcService]:
+        return emulator_with_kek(
+            KEK,
+            certs_dir=tmp_path / "certs",
+            journal_dir=tmp_path / "kek-journal",
+            max_attempts=5,
+            **config,
+        )
 
-def _emulator_with_kek(tmp_path: Path, **config: Any) -> tuple[Any, ApcService]:
-    emulator = start_test_emulator(EmulatorConfig(**config))
-    apc = ApcService(make_emulator_client(emulator.url, max_attempts=5))
-    plan = plan_kek_import(
-        key_algorithm="AES_256", certs_dir=tmp_path / "certs", kek_alias="alias/kek"
-    )
-    run_kek_import(apc, KEK, plan, journal_dir=tmp_path / "kek-journal")
-    return emulator, apc
+    return start
 
 
 def _write_manifest(path: Path, count: int) -> dict[str, str]:
@@ -140,9 +117,12 @@ def test_bad_manifest_reports_every_line_before_any_call(
 
 
 def test_small_migration_progress_and_json(
-    aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_with_kek: StartWithKek,
 ) -> None:
-    emulator, _apc = _emulator_with_kek(tmp_path)
+    emulator, _apc = start_with_kek()
     try:
         manifest = tmp_path / "keys.csv"
         expected = _write_manifest(manifest, 6)
@@ -175,9 +155,12 @@ def test_small_migration_progress_and_json(
 
 
 def test_failed_key_gives_exit_code_1(
-    aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_with_kek: StartWithKek,
 ) -> None:
-    emulator, apc = _emulator_with_kek(tmp_path)
+    emulator, apc = start_with_kek()
     try:
         manifest = tmp_path / "keys.csv"
         _write_manifest(manifest, 3)
@@ -208,10 +191,13 @@ def test_failed_key_gives_exit_code_1(
 
 
 def test_200_keys_at_20_tps_killed_and_resumed(
-    aws_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_with_kek: StartWithKek,
 ) -> None:
     log_path = tmp_path / "requests.jsonl"
-    emulator, apc = _emulator_with_kek(tmp_path, rate_limit=RATE, request_log_path=log_path)
+    emulator, apc = start_with_kek(rate_limit=RATE, request_log_path=log_path)
     try:
         manifest = tmp_path / "hsm-export.csv"
         expected = _write_manifest(manifest, 200)

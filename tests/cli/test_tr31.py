@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +16,8 @@ KBPK = bytes.fromhex("89E88CF7931444F334BD7547FC3F380C")
 KEY = bytes(range(1, 33))
 
 
-@pytest.fixture(autouse=True)
-def _quiet_apckx_loggers() -> Iterator[None]:
-    """Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted."""
-    saved = []
-    for name in ("apckx", "apckx.service"):
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, list(logger.handlers)))
-        logger.setLevel(logging.WARNING)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, "_apckx", False)]
-    yield
-    for logger, level, handlers in saved:
-        logger.setLevel(level)
-        logger.handlers = handlers
+# Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 
 def _hmac_block() -> str:
