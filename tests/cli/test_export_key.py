@@ -54,10 +54,9 @@ def aws(
     }
 
 
-def test_export_block_to_stdout_then_reimport(
-    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
-    rc = main(
+def _export_under_kek(aws: dict[str, Any], *options: str) -> int:
+    """``apckx export-key --key alias/zpk`` under alias/kek (its cleartext from the file)."""
+    return main(
         [
             "export-key",
             "--key",
@@ -66,11 +65,16 @@ def test_export_block_to_stdout_then_reimport(
             "alias/kek",
             "--kek-file",
             str(aws["kek_file"]),
-            "--exportability",
-            "N",
+            *options,
             *aws["aws"],
         ]
     )
+
+
+def test_export_block_to_stdout_then_reimport(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = _export_under_kek(aws, "--exportability", "N")
     out, err = capsys.readouterr()
     assert rc == 0, err
     block = out.strip()
@@ -99,41 +103,13 @@ def test_export_block_to_stdout_then_reimport(
 
 def test_export_block_to_file(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     out_file = aws["tmp"] / "zpk.tr31"
-    rc = main(
-        [
-            "export-key",
-            "--key",
-            "alias/zpk",
-            "--kek-id",
-            "alias/kek",
-            "--kek-file",
-            str(aws["kek_file"]),
-            "--out",
-            str(out_file),
-            "--output",
-            "json",
-            *aws["aws"],
-        ]
-    )
+    rc = _export_under_kek(aws, "--out", str(out_file), "--output", "json")
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["out"] == str(out_file) and "key_block" not in data
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
     assert out_file.read_text().startswith("D")
-    rc = main(
-        [
-            "export-key",
-            "--key",
-            "alias/zpk",
-            "--kek-id",
-            "alias/kek",
-            "--kek-file",
-            str(aws["kek_file"]),
-            "--out",
-            str(out_file),
-            *aws["aws"],
-        ]
-    )
+    rc = _export_under_kek(aws, "--out", str(out_file))
     assert rc == 2 and "refusing to overwrite" in capsys.readouterr().err
 
 
@@ -181,18 +157,6 @@ def test_export_components_over_ecdh(
 def test_bad_options(
     aws: dict[str, Any], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "export-key",
-            "--key",
-            "alias/zpk",
-            "--kek-id",
-            "alias/kek",
-            "--kek-file",
-            str(aws["kek_file"]),
-            *extra,
-            *aws["aws"],
-        ]
-    )
+    rc = _export_under_kek(aws, *extra)
     err = capsys.readouterr().err
     assert rc == 2 and message in err and err.count("\n") == 1

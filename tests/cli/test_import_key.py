@@ -187,9 +187,11 @@ def test_import_key_block_shows_header(
     assert aws["apc"].get_key("alias/hmac")["KeyAttributes"]["KeyAlgorithm"] == "HMAC_SHA256"
 
 
-def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    key = generate_key("AES_256")
-    rc = main(
+def _import_over_ecdh(
+    aws: dict[str, Any], key: bytes, usage: str, algorithm: str, alias: str
+) -> int:
+    """``apckx import-key --via ecdh`` with the fixture's certs dir, JSON output."""
+    return main(
         [
             "import-key",
             "--via",
@@ -197,11 +199,11 @@ def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str
             "--key-file",
             str(_key_file(aws["tmp"], key)),
             "--key-usage",
-            "B0",
+            usage,
             "--key-algorithm",
-            "AES_256",
+            algorithm,
             "--alias",
-            "alias/bdk",
+            alias,
             "--certs-dir",
             str(aws["tmp"] / "certs"),
             "--output",
@@ -209,6 +211,11 @@ def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str
             *aws["aws"],
         ]
     )
+
+
+def test_import_over_ecdh(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = generate_key("AES_256")
+    rc = _import_over_ecdh(aws, key, "B0", "AES_256", "alias/bdk")
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)
@@ -222,26 +229,7 @@ def test_import_over_ecdh_journal_says_working_key_and_cleans_up(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = generate_key("AES_128")
-    rc = main(
-        [
-            "import-key",
-            "--via",
-            "ecdh",
-            "--key-file",
-            str(_key_file(aws["tmp"], key)),
-            "--key-usage",
-            "D0",
-            "--key-algorithm",
-            "AES_128",
-            "--alias",
-            "alias/dek-ecdh",
-            "--certs-dir",
-            str(aws["tmp"] / "certs"),
-            "--output",
-            "json",
-            *aws["aws"],
-        ]
-    )
+    rc = _import_over_ecdh(aws, key, "D0", "AES_128", "alias/dek-ecdh")
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)

@@ -53,6 +53,21 @@ def start_with_kek(tmp_path: Path, emulator_with_kek: EmulatorWithKek) -> StartW
     return start
 
 
+def _migrate_args(manifest: Path, endpoint_url: str, *options: str) -> list[str]:
+    """``apckx migrate MANIFEST --kek-id alias/kek [options]`` against ``endpoint_url``."""
+    return [
+        "migrate",
+        str(manifest),
+        "--kek-id",
+        "alias/kek",
+        *options,
+        "--endpoint-url",
+        endpoint_url,
+        "--region",
+        "us-east-1",
+    ]
+
+
 def _write_manifest(path: Path, count: int) -> dict[str, str]:
     """``count`` key_block rows (every other one with a kcv column); alias -> expected KCV."""
     expected: dict[str, str] = {}
@@ -94,18 +109,7 @@ def test_bad_manifest_reports_every_line_before_any_call(
         "alias/c,\n"
     )
     # An endpoint nobody listens on: any API call would fail differently.
-    rc = main(
-        [
-            "migrate",
-            str(manifest),
-            "--kek-id",
-            "alias/kek",
-            "--endpoint-url",
-            "http://127.0.0.1:9",
-            "--region",
-            "us-east-1",
-        ]
-    )
+    rc = main(_migrate_args(manifest, "http://127.0.0.1:9"))
     err = capsys.readouterr().err
     assert rc == 2
     lines = err.splitlines()
@@ -126,18 +130,7 @@ def test_small_migration_progress_and_json(
     try:
         manifest = tmp_path / "keys.csv"
         expected = _write_manifest(manifest, 6)
-        common = [
-            "migrate",
-            str(manifest),
-            "--kek-id",
-            "alias/kek",
-            "--rate",
-            "100",
-            "--endpoint-url",
-            emulator.url,
-            "--region",
-            "us-east-1",
-        ]
+        common = _migrate_args(manifest, emulator.url, "--rate", "100")
         assert main(common) == 0
         out, err = capsys.readouterr()
         assert "apckx: migrate: 6/6 keys: 6 done, 0 failed" in err
@@ -167,20 +160,7 @@ def test_failed_key_gives_exit_code_1(
         lines = manifest.read_text().splitlines()
         lines[2] = lines[2].replace(lines[2].split(",")[1][-4:], "0000")  # break one MAC
         manifest.write_text("\n".join(lines) + "\n")
-        rc = main(
-            [
-                "migrate",
-                str(manifest),
-                "--kek-id",
-                "alias/kek",
-                "--rate",
-                "100",
-                "--endpoint-url",
-                emulator.url,
-                "--region",
-                "us-east-1",
-            ]
-        )
+        rc = main(_migrate_args(manifest, emulator.url, "--rate", "100"))
         out, err = capsys.readouterr()
         assert rc == 1
         assert "failed" in out and "ValidationException" in out
@@ -202,20 +182,9 @@ def test_200_keys_at_20_tps_killed_and_resumed(
         manifest = tmp_path / "hsm-export.csv"
         expected = _write_manifest(manifest, 200)
         journal_dir = tmp_path / "journal"
-        args = [
-            "migrate",
-            str(manifest),
-            "--kek-id",
-            "alias/kek",
-            "--rate",
-            str(RATE),
-            "--journal-dir",
-            str(journal_dir),
-            "--endpoint-url",
-            emulator.url,
-            "--region",
-            "us-east-1",
-        ]
+        args = _migrate_args(
+            manifest, emulator.url, "--rate", str(RATE), "--journal-dir", str(journal_dir)
+        )
         first_started = time.time()  # measure the migration's calls only
         first = subprocess.Popen(
             [sys.executable, "-m", "apckx", *args],
