@@ -16,6 +16,7 @@ from typing import Any, cast
 from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR
 from apckx.cli import keyinput
 from apckx.cli._aws import add_retry_arguments, make_service
+from apckx.cli.import_key import add_ecdh_arguments
 from apckx.errors import InputError
 
 
@@ -46,16 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     out.add_argument("--out-dir", type=Path, metavar="DIR", help="where components go")
     out.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
-    ecdh = parser.add_argument_group("--via ecdh (as import-kek)")
-    ecdh.add_argument("--curve", default="P521", help="P256, P384, P521 (default P521)")
-    ecdh.add_argument("--kdf", default="NIST_SP800")
-    ecdh.add_argument("--kdf-hash", default="SHA_256")
-    ecdh.add_argument("--derive-key-algorithm", help="default: the strongest the curve allows")
-    ecdh.add_argument("--shared-info", metavar="HEX", help="default: fresh random")
-    ecdh.add_argument("--certs-dir", type=Path, default=Path("certs"))
-    ecdh.add_argument("--receiver-alias")
-    ecdh.add_argument("--root-alias")
-    ecdh.add_argument("--trust-apc-root", metavar="SHA256")
+    add_ecdh_arguments(parser)
     add_retry_arguments(parser)
 
 

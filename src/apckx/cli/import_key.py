@@ -73,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --key-block: the key's expected KCV, compared with APC's",
     )
     names.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
+    add_ecdh_arguments(parser)
+    add_retry_arguments(parser)
+
+
+def add_ecdh_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--via ecdh``: import-kek's derivation and parties (import-key and export-key)."""
     ecdh = parser.add_argument_group("--via ecdh (as import-kek)")
     ecdh.add_argument("--curve", default="P521", help="P256, P384, P521 (default P521)")
     ecdh.add_argument("--kdf", default="NIST_SP800", help="NIST_SP800 (default) or ANSI_X963")
@@ -83,7 +89,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ecdh.add_argument("--receiver-alias", help="default: import-kek's receiver alias")
     ecdh.add_argument("--root-alias", help="default: import-kek's sender root alias")
     ecdh.add_argument("--trust-apc-root", metavar="SHA256")
-    add_retry_arguments(parser)
 
 
 def parse_tag_options(values: list[str]) -> dict[str, str]:
