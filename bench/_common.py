@@ -140,16 +140,16 @@ def longest_chain(entries: Sequence[dict[str, Any]]) -> int:
 
 
 def stages(entries: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Group calls into stages: a call joins the current stage if it overlaps it."""
-    groups: list[list[str]] = []
-    stage_end = -1.0
-    for entry in sorted(entries, key=lambda e: e["start"]):
-        if groups and entry["start"] < stage_end:
-            groups[-1].append(entry["operation"])
-            stage_end = max(stage_end, entry["end"])
-        else:
-            groups.append([entry["operation"]])
-            stage_end = entry["end"]
+    """Calls grouped by round trip: a call's stage is the longest chain of calls that ended
+    before it started, plus one (so the number of stages equals :func:`longest_chain`)."""
+    ordered = sorted(entries, key=lambda e: e["start"])
+    depth: list[int] = []
+    for i, entry in enumerate(ordered):
+        before = [depth[j] for j in range(i) if ordered[j]["end"] <= entry["start"]]
+        depth.append(1 + max(before, default=0))
+    groups: list[list[str]] = [[] for _ in range(max(depth, default=0))]
+    for entry, level in zip(ordered, depth, strict=True):
+        groups[level - 1].append(entry["operation"])
     return groups
 
 
