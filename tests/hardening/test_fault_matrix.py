@@ -158,6 +158,16 @@ COMMANDS: dict[str, Command] = {
             "--journal-dir", str(work / "journal"),
         ],
     ),
+    # Over ECDH: the prepared receiver key and sender root (certs dir) are reused.
+    "export-key (ecdh)": Command(
+        ("GetKey", "ListTagsForResource", "GetPublicKeyCertificate", "ExportKey"),
+        lambda url, work: [
+            "export-key", *aws(url), "--key", "alias/work", "--via", "ecdh",
+            "--certs-dir", str(work / "certs"), "--out", str(work / "work.tr31"),
+            "--max-attempts", "3", "--journal-dir", str(work / "journal"),
+        ],
+        prepare=lambda work: shutil.copytree(Path("certs"), work / "certs"),
+    ),
     "migrate": Command(
         ("GetKey", "ListAliases", "ImportKey", "CreateAlias"),
         lambda url, work: [
