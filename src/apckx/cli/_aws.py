@@ -68,5 +68,6 @@ def make_service(
         debug=args.debug,
         credentials=getattr(args, "credentials", None),
         max_pool_connections=max_pool_connections,
+        require_credentials=True,
     )
     return ApcService(client)

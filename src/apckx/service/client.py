@@ -67,12 +67,16 @@ def make_client(
     debug: bool = False,
     credentials: tuple[str, str] | None = None,
     max_pool_connections: int = 10,
+    require_credentials: bool = False,
 ) -> Any:
     """Build a ``payment-cryptography`` client.
 
     ``credentials`` (access key id, secret) is for the embedded emulator only; normally the
     profile or environment supplies credentials through botocore's chain.
-    Raises ConfigError for an unknown profile or a missing region, InputError for bad options.
+    With ``require_credentials`` the credential chain is resolved now, so a ceremony without
+    credentials stops before it starts a journal or makes a call.
+    Raises ConfigError for an unknown profile, a missing region or (with
+    ``require_credentials``) missing credentials; InputError for bad options.
     """
     check_retry_options(retry_mode, max_attempts)
     if endpoint_url is not None:
@@ -93,6 +97,10 @@ def make_client(
         raise ConfigError(f"AWS profile {profile!r} not found in the AWS config files") from None
     if not session.region_name:
         raise ConfigError("no AWS region: pass --region or set AWS_REGION / a profile region")
+    if require_credentials and session.get_credentials() is None:
+        raise ConfigError(
+            "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
+        )
     config = botocore.config.Config(
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
