@@ -170,6 +170,43 @@ def test_failed_key_gives_exit_code_1(
         emulator.stop()
 
 
+def test_failed_key_with_json_output_says_so_on_stderr(
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_with_kek: StartWithKek,
+) -> None:
+    emulator, apc = start_with_kek()
+    try:
+        manifest = tmp_path / "keys.csv"
+        expected = _write_manifest(manifest, 3)
+        lines = manifest.read_text().splitlines()
+        lines[2] = lines[2].replace(lines[2].split(",")[1][-4:], "0000")  # break one MAC
+        manifest.write_text("\n".join(lines) + "\n")
+        args = _migrate_args(manifest, emulator.url, "--rate", "100", "--output", "json")
+        rc = main(args)
+        out, err = capsys.readouterr()
+        assert rc == 1
+        data = json.loads(out)  # stdout is the JSON record alone
+        assert (data["total"], data["imported"], data["failed"]) == (3, 2, 1)
+        failed = [k for k in data["keys"] if k["status"] == "failed"]
+        assert [k["alias"] for k in failed] == ["alias/migrated/key-001"]
+        assert err.splitlines() == [
+            "apckx: 1 key(s) failed; fix them and re-run the same command: keys already "
+            "imported are skipped"
+        ]
+        assert len(_d0_keys(apc)) == 2
+        # A clean re-run (the failed row dropped) succeeds with nothing on stderr.
+        manifest.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        data = json.loads(out)
+        assert err == "" and (data["total"], data["skipped"], data["failed"]) == (2, 2, 0)
+        assert {k["alias"] for k in data["keys"]} == set(expected) - {"alias/migrated/key-001"}
+    finally:
+        emulator.stop()
+
+
 def test_200_keys_at_20_tps_killed_and_resumed(
     aws_env: dict[str, str],
     tmp_path: Path,

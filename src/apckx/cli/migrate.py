@@ -197,11 +197,25 @@ def _print_errors(errors: list[str]) -> None:
 
 
 def print_summary(result: MigrationResult, output: str) -> None:
-    from apckx.cli._output import print_json, print_table
+    from apckx.cli._output import print_json
 
     if output == "json":
         print_json(result.to_record())
-        return
+    else:
+        _print_table(result)
+    failed = sum(1 for o in result.outcomes if o.status == FAILED_KEY)
+    if failed:
+        # Always, whatever --output: a failing run says so on stderr (JSON stays on stdout).
+        print(
+            f"apckx: {failed} key(s) failed; fix them and re-run the same command: "
+            "keys already imported are skipped",
+            file=sys.stderr,
+        )
+
+
+def _print_table(result: MigrationResult) -> None:
+    from apckx.cli._output import print_table
+
     rows = [
         (o.alias, o.status, o.key_arn or "-", o.kcv or "-", o.error or "") for o in result.outcomes
     ]
@@ -214,10 +228,3 @@ def print_summary(result: MigrationResult, output: str) -> None:
         f"({result.stats.calls} calls, {calls_per_second:.1f}/s, {result.stats.throttled} "
         f"throttled); ceremony {result.ceremony_id}"
     )
-    failed = [o for o in result.outcomes if o.status == FAILED_KEY]
-    if failed:
-        print(
-            f"apckx: {len(failed)} key(s) failed; fix them and re-run the same command: "
-            "keys already imported are skipped",
-            file=sys.stderr,
-        )
