@@ -342,6 +342,44 @@ def _write_new_file(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
+def _check_can_create_in(path: Path, directory: Path) -> None:
+    """``path`` can be created under ``directory``: the nearest existing ancestor is a
+    writable directory (a check before any API call; the write itself stays O_EXCL)."""
+    ancestor = directory
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"cannot create {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create {path}: no write permission in {ancestor}")
+
+
+def check_block_destination(path: Path) -> None:
+    """Refuse ``--out FILE`` before anything is exported: it must not exist (never
+    overwritten) and its directory must exist and be writable."""
+    if os.path.lexists(path):
+        raise ConfigError(f"{path} already exists: refusing to overwrite it")
+    directory = path.parent
+    if not os.path.lexists(directory):
+        raise ConfigError(f"cannot create {path}: directory {directory} does not exist")
+    _check_can_create_in(path, directory)
+
+
+def check_components_destination(out_dir: Path) -> None:
+    """Refuse ``--out-dir DIR`` before anything is exported: DIR must be an empty writable
+    directory, or one that can be created."""
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} is not a directory: --out-dir needs a new or empty one")
+    if out_dir.is_dir():
+        if any(out_dir.iterdir()):
+            raise ConfigError(f"{out_dir} already exists and is not empty: choose an empty "
+                              "--out-dir")  # fmt: skip
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot write in {out_dir}: no write permission")
+        return
+    _check_can_create_in(out_dir, out_dir.parent)
+
+
 def write_key_block(path: Path, key_block: str) -> None:
     """The TR-31 block (wrapped, yet kept 0600: it is still key material in transit)."""
     _write_new_file(path, key_block + "\n")
@@ -359,7 +397,7 @@ def write_components(
 ) -> list[ComponentFile]:
     """Split the key into ``count`` XOR components, one 0600 file each with its KCV.
 
-    ``out_dir`` is created 0700 if missing; existing component files are never overwritten.
+    ``out_dir`` is created 0700 if missing, and must be empty; nothing is ever overwritten.
     """
     from apckx.crypto.components import split_key
     from apckx.crypto.kcv import compute_kcv
@@ -367,6 +405,7 @@ def write_components(
 
     if not 2 <= count <= 9:
         raise InputError(f"--components must be between 2 and 9 (got {count})")
+    check_components_destination(out_dir)
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

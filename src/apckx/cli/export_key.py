@@ -96,6 +96,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     from apckx.ceremonies.export_key import (
         EcdhOptions,
         ExportHeaders,
+        check_block_destination,
+        check_components_destination,
         export_over_ecdh,
         export_under_kek,
         write_components,
@@ -113,10 +115,15 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
             raise InputError("--components needs --out-dir DIR for the component files")
         if not 2 <= args.split_components <= 9:
             raise InputError(f"--components must be between 2 and 9 (got {args.split_components})")
+        if args.out is not None:
+            raise InputError("--out is for the block; --components go to --out-dir DIR")
     elif args.out_dir is not None:
         raise InputError("--out-dir is for --components; use --out FILE for the block")
-    if args.out is not None and args.out.exists():
-        raise InputError(f"{args.out} already exists: refusing to overwrite it")
+    # The destination is checked before any API call: ExportKey must not run for nothing.
+    if args.split_components is not None:
+        check_components_destination(cast(Path, args.out_dir))
+    elif args.out is not None:
+        check_block_destination(args.out)
     via = args.via or ("kek" if args.kek_id else "ecdh")
     if via == "kek" and not args.kek_id:
         raise InputError("--via kek needs --kek-id (the KEK in APC)")
