@@ -4,11 +4,19 @@ aws-cli conventions: ``endpoint_url=None`` lets botocore apply
 ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY`` (and the profile's ``endpoint_url``) itself; AWS
 variables are never re-read by hand. Retries use botocore's own ``standard`` or ``adaptive``
 mode, which retry ThrottlingException and 5xx answers with jittered backoff.
+
+Building a client is most of a ceremony's local time, so the session gets a data loader
+(:func:`make_data_loader`) that does botocore's loading with two costs removed: listing every
+service directory (~400, twice) to learn that ``payment-cryptography`` exists, and parsing
+the 1.2 MB ``endpoints.json`` into ``OrderedDict`` objects (plain dicts keep the order too).
+Search paths, ``AWS_DATA_PATH``/``data_path`` and boto3's own data path are unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +65,49 @@ def enable_botocore_debug() -> None:
     boto3.set_stream_logger("botocore", logging.DEBUG)
 
 
+def make_data_loader(data_path: str | None = None) -> Any:
+    """A ``botocore.loaders.Loader`` for the one service apckx calls (see the module docstring).
+
+    ``data_path``: ``AWS_DATA_PATH``/the profile's ``data_path`` (``os.pathsep``-separated),
+    searched before the default paths, as botocore's own ``create_loader`` does.
+    """
+    import gzip
+
+    import botocore.exceptions
+    import botocore.loaders
+
+    class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):  # type: ignore[misc]
+        """botocore's ``.json``/``.json.gz`` loading, into plain (ordered) dicts."""
+
+        def load_file(self, file_path: str) -> Any:
+            for suffix, opener in ((".json", open), (".json.gz", gzip.open)):
+                full_path = file_path + suffix
+                if os.path.isfile(full_path):
+                    with opener(full_path, "rb") as handle:
+                        return json.loads(handle.read().decode("utf-8"))
+            return None
+
+    class ServiceLoader(botocore.loaders.Loader):  # type: ignore[misc]
+        """Lists only ``payment-cryptography`` (when a search path holds it): no directory scan."""
+
+        FILE_LOADER_CLASS = PlainJSONFileLoader
+
+        @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
+        def list_available_services(self, type_name: str) -> list[str]:
+            try:
+                self.list_api_versions(SERVICE_NAME, type_name)
+            except botocore.exceptions.DataNotFoundError:
+                return []
+            return [SERVICE_NAME]
+
+    extra_paths = None
+    if data_path is not None:  # botocore.loaders.create_loader's parsing
+        extra_paths = [
+            os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)
+        ]
+    return ServiceLoader(extra_search_paths=extra_paths)
+
+
 def make_client(
     *,
     region: str | None = None,
@@ -84,23 +135,30 @@ def make_client(
     import boto3
     import botocore.config
     import botocore.exceptions
+    import botocore.session
 
     del debug  # logging is configured by the CLI (apckx.cli._output.setup_debug_logging)
+    botocore_session = botocore.session.Session(profile=profile)
     try:
+        botocore_session.get_scoped_config()  # an unknown profile fails here, not later
+        botocore_session.register_component(
+            "data_loader", make_data_loader(botocore_session.get_config_variable("data_path"))
+        )
         session = boto3.Session(
-            profile_name=profile,
             region_name=region,
             aws_access_key_id=credentials[0] if credentials else None,
             aws_secret_access_key=credentials[1] if credentials else None,
+            botocore_session=botocore_session,
         )
-    except botocore.exceptions.ProfileNotFound:
-        raise ConfigError(f"AWS profile {profile!r} not found in the AWS config files") from None
-    if not session.region_name:
-        raise ConfigError("no AWS region: pass --region or set AWS_REGION / a profile region")
-    if require_credentials and session.get_credentials() is None:
-        raise ConfigError(
-            "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
-        )
+        if not session.region_name:
+            raise ConfigError("no AWS region: pass --region or set AWS_REGION / a profile region")
+        if require_credentials and session.get_credentials() is None:
+            raise ConfigError(
+                "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
+            )
+    except botocore.exceptions.ProfileNotFound as exc:
+        name = exc.kwargs.get("profile", profile)
+        raise ConfigError(f"AWS profile {name!r} not found in the AWS config files") from None
     config = botocore.config.Config(
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,

@@ -1,0 +1,124 @@
+"""make_client's session: the one-service data loader still finds, loads and calls APC."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import botocore.loaders
+import pytest
+
+from apckx.emulator.pytest_plugin import EmulatorFixture
+from apckx.errors import ConfigError
+from apckx.service.apc import ApcService
+from apckx.service.client import SERVICE_NAME, make_client, make_data_loader
+
+MODEL_DIR = Path(botocore.loaders.Loader.BUILTIN_DATA_PATH) / SERVICE_NAME
+
+
+@pytest.fixture
+def test_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("AWS_PROFILE", "AWS_DATA_PATH", "AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+
+
+def _custom_model(root: Path, version: str = "2099-01-01") -> Path:
+    """A copy of the installed model under ``root`` with a newer API version and one extra
+    (documentation-only) marker, as a customer's ``AWS_DATA_PATH`` model would be."""
+    (installed,) = [p for p in MODEL_DIR.iterdir() if (p / "service-2.json.gz").exists()]
+    target = root / SERVICE_NAME / version
+    target.mkdir(parents=True)
+    with gzip.open(installed / "service-2.json.gz", "rb") as handle:
+        model = json.loads(handle.read())
+    model["metadata"]["apiVersion"] = version
+    model["documentation"] = "custom model from AWS_DATA_PATH"
+    (target / "service-2.json").write_text(json.dumps(model), encoding="utf-8")
+    shutil.copy(installed / "endpoint-rule-set-1.json.gz", target)
+    return target
+
+
+def test_client_calls_the_emulator(apc_emulator: EmulatorFixture, test_credentials: None) -> None:
+    client = make_client(
+        region="us-east-1", endpoint_url=apc_emulator.url, require_credentials=True
+    )
+    apc = ApcService(client)
+    key = apc.create_key(
+        key_attributes={
+            "KeyAlgorithm": "AES_256",
+            "KeyClass": "SYMMETRIC_KEY",
+            "KeyModesOfUse": {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True},
+            "KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY",
+        },
+        exportable=True,
+    )
+    assert key["KeyState"] == "CREATE_COMPLETE"
+    assert apc.get_key(str(key["KeyArn"]))["KeyArn"] == key["KeyArn"]
+    assert client.meta.service_model.service_name == SERVICE_NAME
+    assert client.meta.endpoint_url == apc_emulator.url
+    client.close()
+
+
+def test_loader_lists_only_the_service_it_holds(tmp_path: Path) -> None:
+    loader = make_data_loader()
+    assert loader.list_available_services("service-2") == [SERVICE_NAME]
+    assert loader.list_available_services("no-such-type-9") == []
+    assert loader.load_service_model(SERVICE_NAME, "service-2")["metadata"]["serviceId"]
+    # The default search paths are kept: ~/.aws/models first, then botocore's own data.
+    assert loader.search_paths[-1] == botocore.loaders.Loader.BUILTIN_DATA_PATH
+    # Data loaded equals botocore's own loading, value for value.
+    stock = botocore.loaders.Loader()
+    assert loader.load_data("endpoints") == stock.load_data("endpoints")
+    assert loader.load_service_model(SERVICE_NAME, "service-2") == stock.load_service_model(
+        SERVICE_NAME, "service-2"
+    )
+
+
+def test_aws_data_path_model_is_honoured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, test_credentials: None
+) -> None:
+    _custom_model(tmp_path / "models")
+    monkeypatch.setenv("AWS_DATA_PATH", f"{tmp_path / 'nothing'}:{tmp_path / 'models'}")
+    client = make_client(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    assert client.meta.service_model.api_version == "2099-01-01"
+    assert client.meta.service_model.documentation == "custom model from AWS_DATA_PATH"
+
+
+def test_profile_data_path_is_honoured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, test_credentials: None
+) -> None:
+    _custom_model(tmp_path / "models", version="2098-06-30")
+    (tmp_path / "config").write_text(
+        f"[profile custom]\nregion = eu-west-1\ndata_path = {tmp_path / 'models'}\n",
+        encoding="utf-8",
+    )
+    client = make_client(profile="custom", endpoint_url="http://127.0.0.1:9")
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.service_model.api_version == "2098-06-30"
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_unknown_profile_is_one_config_error(
+    how: str, monkeypatch: pytest.MonkeyPatch, test_credentials: None
+) -> None:
+    kwargs: dict[str, Any] = {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:9"}
+    if how == "argument":
+        kwargs["profile"] = "nope"
+    else:
+        monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(ConfigError, match=r"AWS profile 'nope' not found"):
+        make_client(**kwargs)
+
+
+def test_unknown_profile_with_data_path_env_still_fails_early(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, test_credentials: None
+) -> None:
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"AWS profile 'nope' not found"):
+        make_client(region="us-east-1", profile="nope", require_credentials=True)
