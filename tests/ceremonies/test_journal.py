@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from apckx.ceremonies.journal import (
     list_journals,
     new_ceremony_id,
 )
+from apckx.emulator.pytest_plugin import EmulatorFixture
 from apckx.errors import InputError
 
 
@@ -61,3 +64,92 @@ def test_corrupt_journal_is_input_error(tmp_path: Path) -> None:
     (tmp_path / f"{cid}.json").write_text("{not json")
     with pytest.raises(InputError):
         Journal.load(tmp_path, cid)
+
+
+def _on_disk(journal: Journal) -> dict[str, Any]:
+    return json.loads(journal.path.read_text())  # type: ignore[no-any-return]
+
+
+def test_noted_steps_wait_for_the_next_save(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, "kek", parameters={})
+    journal.note_step("verify_apc_certificate", apc_root_fingerprint="AB" * 32)
+    assert _on_disk(journal)["steps"] == []  # in memory only
+    assert journal.steps[0]["step"] == "verify_apc_certificate"
+    journal.record_resource(Resource(kind="key", role="receiver", arn="arn:1"))
+    data = _on_disk(journal)  # the resource save carries the note with it
+    assert [s["step"] for s in data["steps"]] == ["verify_apc_certificate"]
+    assert data["resources"][0]["arn"] == "arn:1"
+    journal.note_step("verify_kcv", apc_kcv="ABCDEF", local_kcv="ABCDEF")
+    journal.finish(COMPLETE, outputs={"key_arn": "arn:2"})
+    data = _on_disk(journal)
+    assert [s["step"] for s in data["steps"]] == ["verify_apc_certificate", "verify_kcv"]
+    assert data["outputs"] == {"key_arn": "arn:2"}
+    assert data["status"] == COMPLETE
+
+
+def test_failed_note_and_plain_steps_are_written_at_once(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, "kek", parameters={})
+    journal.note_step("verify_kcv", status="failed", apc_kcv="000000", local_kcv="ABCDEF")
+    assert _on_disk(journal)["steps"][0]["status"] == "failed"
+    journal.step("cleanup", actions=[])
+    assert [s["step"] for s in _on_disk(journal)["steps"]] == ["verify_kcv", "cleanup"]
+
+
+def test_saves_fsync_resources_and_status_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two fsyncs (file, directory) per save; notes cost none."""
+    real_fsync = os.fsync
+    fsyncs: list[int] = []
+
+    def counting_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    journal = Journal.create(tmp_path, "kek", parameters={})
+    assert len(fsyncs) == 2
+    for name in ("verify_apc_certificate", "wrap_kek", "verify_kcv"):
+        journal.note_step(name)
+    assert len(fsyncs) == 2
+    journal.record_resource(Resource(kind="key", role="kek", arn="arn:k"))
+    journal.finish(COMPLETE, outputs={"key_arn": "arn:k"})
+    assert len(fsyncs) == 6
+
+
+def test_kek_ceremony_saves_once_per_resource(
+    apc_emulator: EmulatorFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh import-kek: the creation, one save per resource as APC confirms it, the finish.
+    Each save adds exactly one resource; the noted steps all reach the file."""
+    from apckx.ceremonies import journal as journal_module
+    from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
+    from apckx.service.apc import ApcService
+
+    snapshots: list[dict[str, Any]] = []
+    real_write = journal_module.write_json_atomic
+
+    def recording_write(path: Path, data: Any, *, mode: int = 0o600) -> None:
+        real_write(path, data, mode=mode)
+        snapshots.append(json.loads(path.read_text()))
+
+    monkeypatch.setattr(journal_module, "write_json_atomic", recording_write)
+    plan = plan_kek_import(certs_dir=tmp_path / "certs")
+    apc = ApcService(apc_emulator.client)
+    result, journal = run_kek_import(apc, bytes(range(32)), plan, journal_dir=tmp_path / "j")
+    created = [c.operation for c in apc.calls if c.operation in ("CreateKey", "ImportKey")]
+    aliases = [c.operation for c in apc.calls if c.operation in ("CreateAlias", "UpdateAlias")]
+    assert len(created) + len(aliases) == 6  # receiver, root, KEK and their three aliases
+    assert len(snapshots) == 1 + 6 + 1
+    counts = [len(s["resources"]) for s in snapshots]
+    assert counts == [0, 1, 2, 3, 4, 5, 6, 6]
+    assert [s["status"] for s in snapshots] == ["running"] * 7 + [COMPLETE]
+    final = _on_disk(journal)
+    assert final == snapshots[-1]
+    assert [s["step"] for s in final["steps"]] == [
+        "verify_apc_certificate",
+        "wrap_kek",
+        "verify_kcv",
+    ]
+    assert final["outputs"]["key_arn"] == result.key_arn
+    assert final["outputs"]["key_check_value"] == result.local_key_check_value

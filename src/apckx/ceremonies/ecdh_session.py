@@ -160,7 +160,7 @@ class EcdhSession:
             raise CertificateError(
                 f"APC's certificate chain root {root_fp} is not the one --trust-apc-root pins"
             )
-        self.journal.step(
+        self.journal.note_step(
             "verify_apc_certificate",
             apc_root_fingerprint=root_fp,
             apc_leaf_fingerprint=fingerprint_sha256(leaf),

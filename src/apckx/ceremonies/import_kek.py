@@ -370,8 +370,7 @@ class KekImportCeremony:
             [(c.started, c.started + c.duration_ms / 1000.0) for c in calls]
         )
         result.timings_ms = dict(self.timings)
-        self.journal.set_output(**result.to_record())
-        self.journal.finish(COMPLETE)
+        self.journal.finish(COMPLETE, outputs=result.to_record())
         return result
 
     def _failure_message(self, exc: BaseException) -> str:
@@ -498,7 +497,7 @@ class KekImportCeremony:
         del kbpk
         kcv_algorithm = default_kcv_algorithm(plan.key_algorithm)
         local_kcv = compute_kcv(kek, kcv_algorithm, key_algorithm=plan.key_algorithm)
-        self.journal.step("wrap_kek", shared_info_hex=shared_info_hex, local_kcv=local_kcv)
+        self.journal.note_step("wrap_kek", shared_info_hex=shared_info_hex, local_kcv=local_kcv)
         key = self.apc.import_key(
             key_material={
                 "DiffieHellmanTr31KeyBlock": {
@@ -519,12 +518,14 @@ class KekImportCeremony:
         apc_kcv = str(key.get("KeyCheckValue", ""))
         self.journal.record_resource(Resource(kind="key", role=self.role, arn=arn))
         if not kcv_matches(apc_kcv, local_kcv):
-            self.journal.step("verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=local_kcv)
+            self.journal.note_step(
+                "verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=local_kcv
+            )
             raise KcvMismatchError(
                 f"APC's KCV {apc_kcv or '(none)'} for {arn} does not match the local KCV "
                 f"{local_kcv}; the alias {plan.kek_alias} was not pointed at it"
             )
-        self.journal.step("verify_kcv", apc_kcv=apc_kcv, local_kcv=local_kcv)
+        self.journal.note_step("verify_kcv", apc_kcv=apc_kcv, local_kcv=local_kcv)
         return key, shared_info_hex, local_kcv
 
 

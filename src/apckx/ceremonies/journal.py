@@ -1,9 +1,16 @@
 """The ceremony journal: ``<journal_dir>/<id>.json``, so nothing created is ever lost.
 
 Every resource is recorded the moment APC confirms it, and the file is rewritten atomically
-(temp file, fsync, ``os.replace``) after every step, so a crash leaves either the previous or
-the next complete journal. The journal holds ARNs, aliases, names, KCVs and step states: never
-key material. ``apckx cleanup --ceremony <id>`` and ``--resume <id>`` read it.
+(temp file, fsync, ``os.replace``, directory fsync), so a crash leaves either the previous or
+the next complete journal. What is written at once: the journal's creation, every resource,
+outputs, a restart, the final status and any step a caller records with :meth:`Journal.step`.
+Steps that create nothing and only log progress (a certificate verified, a key block wrapped,
+a KCV matched) can be recorded with :meth:`Journal.note_step`: kept in memory and written with
+the next save, so a ceremony pays two fsyncs per resource, not per line of history. A crash
+can lose such a note, never a resource, an output or a status.
+
+The journal holds ARNs, aliases, names, KCVs and step states: never key material.
+``apckx cleanup --ceremony <id>`` and ``--resume <id>`` read it.
 """
 
 from __future__ import annotations
@@ -209,7 +216,7 @@ class Journal:
                 return resource
         return None
 
-    # -- updates (each one saved at once) ----------------------------------------------------
+    # -- updates (each saved at once, but note_step) --------------------------------------
     def save(self) -> None:
         with self._lock:
             self._data["updated_at"] = _now_iso()
@@ -227,11 +234,19 @@ class Journal:
             self.save()
 
     def step(self, name: str, status: str = "done", **details: Any) -> None:
-        """Record a step's outcome (``done``, ``failed``, ``skipped``...)."""
+        """Record a step's outcome (``done``, ``failed``, ``skipped``...), written at once."""
+        with self._lock:
+            self.note_step(name, status, **details)
+            self.save()
+
+    def note_step(self, name: str, status: str = "done", **details: Any) -> None:
+        """Record a step that created nothing in memory only: it is written with the next
+        save (a resource, outputs, the finish). A ``failed`` step is written at once."""
         entry = {"step": name, "status": status, "at": _now_iso(), **details}
         with self._lock:
             self._data["steps"].append(entry)
-            self.save()
+            if status == "failed":
+                self.save()
 
     def set_output(self, **values: Any) -> None:
         with self._lock:
@@ -249,8 +264,13 @@ class Journal:
             self._data["steps"].append({"step": "resume", "status": "done", "at": _now_iso()})
             self.save()
 
-    def finish(self, status: str, *, error: str | None = None) -> None:
+    def finish(
+        self, status: str, *, error: str | None = None, outputs: dict[str, Any] | None = None
+    ) -> None:
+        """Write the final status (and ``outputs``, in the same save)."""
         with self._lock:
+            if outputs:
+                self._data["outputs"].update(outputs)
             self._data["status"] = status
             self._data["error"] = error
             self._data["finished_at"] = _now_iso()
