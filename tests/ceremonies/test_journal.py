@@ -113,15 +113,20 @@ def test_saves_fsync_resources_and_status_only(
         journal.note_step(name)
     assert len(fsyncs) == 2
     journal.record_resource(Resource(kind="key", role="kek", arn="arn:k"))
-    journal.finish(COMPLETE, outputs={"key_arn": "arn:k"})
+    alias = Resource(kind="alias", role="kek", alias="alias/k", arn="arn:k")
+    journal.finish(COMPLETE, outputs={"key_arn": "arn:k"}, resources=[alias])
     assert len(fsyncs) == 6
+    data = _on_disk(journal)
+    assert [r["kind"] for r in data["resources"]] == ["key", "alias"]
+    assert data["status"] == COMPLETE
 
 
 def test_kek_ceremony_saves_once_per_resource(
     apc_emulator: EmulatorFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fresh import-kek: the creation, one save per resource as APC confirms it, the finish.
-    Each save adds exactly one resource; the noted steps all reach the file."""
+    """A fresh import-kek: the creation, then one save per resource as APC confirms it, the
+    last (the KEK's alias) together with the final status. Each save adds exactly one
+    resource; the noted steps all reach the file."""
     from apckx.ceremonies import journal as journal_module
     from apckx.ceremonies.import_kek import plan_kek_import, run_kek_import
     from apckx.service.apc import ApcService
@@ -140,10 +145,11 @@ def test_kek_ceremony_saves_once_per_resource(
     created = [c.operation for c in apc.calls if c.operation in ("CreateKey", "ImportKey")]
     aliases = [c.operation for c in apc.calls if c.operation in ("CreateAlias", "UpdateAlias")]
     assert len(created) + len(aliases) == 6  # receiver, root, KEK and their three aliases
-    assert len(snapshots) == 1 + 6 + 1
-    counts = [len(s["resources"]) for s in snapshots]
-    assert counts == [0, 1, 2, 3, 4, 5, 6, 6]
-    assert [s["status"] for s in snapshots] == ["running"] * 7 + [COMPLETE]
+    assert len(snapshots) == 1 + 6
+    assert [len(s["resources"]) for s in snapshots] == [0, 1, 2, 3, 4, 5, 6]
+    assert [s["status"] for s in snapshots] == ["running"] * 6 + [COMPLETE]
+    last = snapshots[-1]["resources"][-1]
+    assert (last["kind"], last["role"], last["arn"]) == ("alias", "kek", result.key_arn)
     final = _on_disk(journal)
     assert final == snapshots[-1]
     assert [s["step"] for s in final["steps"]] == [

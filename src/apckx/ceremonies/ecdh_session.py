@@ -235,17 +235,28 @@ class EcdhSession:
 
     # -- aliases -------------------------------------------------------------------------
     def set_alias(
-        self, alias: str, key_arn: str, role: str, *, probably_exists: bool = False
-    ) -> None:
-        """Point ``alias`` at ``key_arn`` (CreateAlias, or UpdateAlias) and journal it."""
+        self,
+        alias: str,
+        key_arn: str,
+        role: str,
+        *,
+        probably_exists: bool = False,
+        record: bool = True,
+    ) -> Resource:
+        """Point ``alias`` at ``key_arn`` (CreateAlias, or UpdateAlias) and journal it.
+
+        ``record=False``: the caller journals the returned resource itself, at once (a
+        ceremony's last alias is saved together with its final status).
+        """
         created = self.apc.set_alias(alias, key_arn, probably_exists=probably_exists)
-        self.journal.record_resource(
-            Resource(
-                kind="alias",
-                role=role,
-                alias=alias,
-                arn=key_arn,
-                created=True,
-                note=None if created else "existing alias updated",
-            )
+        resource = Resource(
+            kind="alias",
+            role=role,
+            alias=alias,
+            arn=key_arn,
+            created=True,
+            note=None if created else "existing alias updated",
         )
+        if record:
+            self.journal.record_resource(resource)
+        return resource

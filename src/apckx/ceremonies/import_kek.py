@@ -351,7 +351,7 @@ class KekImportCeremony:
         first_call = len(self.apc.calls)
         started = time.perf_counter()
         try:
-            result = self._run(kek)
+            result, kek_alias = self._run(kek)
         except ApckxError as exc:
             self.journal.finish(FAILED, error=str(exc))
             error_type: type[ApckxError] = CeremonyError
@@ -363,14 +363,19 @@ class KekImportCeremony:
         except Exception as exc:
             self.journal.finish(FAILED, error=type(exc).__name__)
             raise CeremonyError(self._failure_message(exc)) from None
-        self.timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
-        calls = self.apc.calls_since(first_call)
-        result.api_calls = len(calls)
-        result.sequential_calls = longest_call_chain(
-            [(c.started, c.started + c.duration_ms / 1000.0) for c in calls]
-        )
-        result.timings_ms = dict(self.timings)
-        self.journal.finish(COMPLETE, outputs=result.to_record())
+        try:
+            self.timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
+            calls = self.apc.calls_since(first_call)
+            result.api_calls = len(calls)
+            result.sequential_calls = longest_call_chain(
+                [(c.started, c.started + c.duration_ms / 1000.0) for c in calls]
+            )
+            result.timings_ms = dict(self.timings)
+        except BaseException:
+            self.journal.record_resource(kek_alias)
+            raise
+        # One save: the alias APC just confirmed, the outputs and the final status.
+        self.journal.finish(COMPLETE, outputs=result.to_record(), resources=[kek_alias])
         return result
 
     def _failure_message(self, exc: BaseException) -> str:
@@ -387,7 +392,9 @@ class KekImportCeremony:
             f"; {hint}" if hint else ""
         )
 
-    def _run(self, kek: bytes) -> KekImportResult:
+    def _run(self, kek: bytes) -> tuple[KekImportResult, Resource]:
+        """The ceremony up to the KEK alias; returns the result and that alias's resource,
+        not yet journaled."""
         from apckx.crypto.certs import fingerprint_sha256
         from apckx.keystore import load_or_create_sender_credentials
 
@@ -395,18 +402,21 @@ class KekImportCeremony:
         session = self.session
         fresh = self.credentials is None
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
+            # The first call goes out first: local work started before it would hold the GIL
+            # while its request is being built.
+            receiver_future = pool.submit(
+                self._timed, "receiver", lambda: session.find_or_create_receiver(fresh)
+            )
+            creds_future: Future[Any]
             if self.credentials is not None:
-                loaded = self.credentials
-                creds_future: Future[Any] = pool.submit(lambda: loaded)
+                creds_future = Future()
+                creds_future.set_result(self.credentials)
             else:  # new sender credentials, generated while APC creates the receiver key
                 creds_future = pool.submit(
                     self._timed,
                     "local_credentials",
                     lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
                 )
-            receiver_future = pool.submit(
-                self._timed, "receiver", lambda: session.find_or_create_receiver(fresh)
-            )
             root_future = pool.submit(
                 self._timed, "root", lambda: session.find_or_import_root(creds_future.result, fresh)
             )
@@ -438,14 +448,7 @@ class KekImportCeremony:
             for future in alias_futures:
                 future.result()
         key_arn = str(key["KeyArn"])
-        # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
-        self._timed(
-            "kek_alias",
-            lambda: session.set_alias(
-                plan.kek_alias, key_arn, self.role, probably_exists=not fresh
-            ),
-        )
-        return KekImportResult(
+        result = KekImportResult(
             ceremony_id=self.journal.ceremony_id,
             key_arn=key_arn,
             key_alias=plan.kek_alias,
@@ -471,6 +474,15 @@ class KekImportCeremony:
             kdf_hash=plan.kdf_hash,
             derive_key_algorithm=plan.derive_key_algorithm,
         )
+        # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
+        # Nothing runs between this call and the save of its alias (:meth:`run`).
+        kek_alias = self._timed(
+            "kek_alias",
+            lambda: session.set_alias(
+                plan.kek_alias, key_arn, self.role, probably_exists=not fresh, record=False
+            ),
+        )
+        return result, kek_alias
 
     # -- the import ----------------------------------------------------------------------
     def _import(

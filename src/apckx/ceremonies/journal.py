@@ -265,10 +265,17 @@ class Journal:
             self.save()
 
     def finish(
-        self, status: str, *, error: str | None = None, outputs: dict[str, Any] | None = None
+        self,
+        status: str,
+        *,
+        error: str | None = None,
+        outputs: dict[str, Any] | None = None,
+        resources: Iterable[Resource] = (),
     ) -> None:
-        """Write the final status (and ``outputs``, in the same save)."""
+        """Write the final status, with ``outputs`` and the last ``resources`` (a resource APC
+        has just confirmed) in the same save."""
         with self._lock:
+            self._data["resources"].extend(r.to_record() for r in resources)
             if outputs:
                 self._data["outputs"].update(outputs)
             self._data["status"] = status
