@@ -80,11 +80,12 @@ class EcdhSession:
         self.tags = {CEREMONY_TAG: journal.ceremony_id}
 
     # -- receiver ------------------------------------------------------------------------
-    def find_or_create_receiver(self, fresh: bool) -> ReceiverKey:
+    def find_or_create_receiver(self, fresh: bool, *, record: bool = True) -> ReceiverKey:
         """The journal's (on resume) or the receiver alias's key if usable, else CreateKey.
 
         ``fresh``: new sender credentials, which nothing in APC can be paired with yet: no
-        lookup, a new receiver key.
+        lookup, a new receiver key. ``record=False``: the caller journals
+        :meth:`receiver_resource` itself, at once (while it fetches APC's certificate).
         """
         candidate: str | None = None
         if self.resume_from is not None:
@@ -96,12 +97,11 @@ class EcdhSession:
             key = self.apc.find_key(candidate)
             problem = None if key is None else self.receiver_problem(key)
             if key is not None and problem is None:
-                arn = str(key["KeyArn"])
-                self.journal.record_resource(
-                    Resource(kind="key", role="receiver", arn=arn, created=False)
-                )
-                self.progress(f"reusing receiver key {arn}")
-                return ReceiverKey(arn, reused=True)
+                receiver = ReceiverKey(str(key["KeyArn"]), reused=True)
+                if record:
+                    self.journal.record_resource(self.receiver_resource(receiver))
+                self.progress(f"reusing receiver key {receiver.arn}")
+                return receiver
             if key is not None:
                 self.progress(f"not reusing {candidate}: {problem}")
         from apckx.crypto.ecdh import apc_key_algorithm
@@ -117,10 +117,16 @@ class EcdhSession:
             derive_key_usage=RECEIVER_DERIVE_KEY_USAGE,
             tags={**self.tags, ROLE_TAG: "receiver"},
         )
-        arn = str(key["KeyArn"])
-        self.journal.record_resource(Resource(kind="key", role="receiver", arn=arn))
-        self.progress(f"created receiver key {arn}")
-        return ReceiverKey(arn, reused=False)
+        receiver = ReceiverKey(str(key["KeyArn"]), reused=False)
+        if record:
+            self.journal.record_resource(self.receiver_resource(receiver))
+        self.progress(f"created receiver key {receiver.arn}")
+        return receiver
+
+    @staticmethod
+    def receiver_resource(receiver: ReceiverKey) -> Resource:
+        """The journal's entry for the receiver key (``created=False`` when reused)."""
+        return Resource(kind="key", role="receiver", arn=receiver.arn, created=not receiver.reused)
 
     def receiver_problem(self, key: Key) -> str | None:
         """Why ``key`` can't serve as the receiver on this curve, or None if it can."""

@@ -405,7 +405,9 @@ class KekImportCeremony:
             # The first call goes out first: local work started before it would hold the GIL
             # while its request is being built.
             receiver_future = pool.submit(
-                self._timed, "receiver", lambda: session.find_or_create_receiver(fresh)
+                self._timed,
+                "receiver",
+                lambda: session.find_or_create_receiver(fresh, record=False),
             )
             creds_future: Future[Any]
             if self.credentials is not None:
@@ -421,17 +423,26 @@ class KekImportCeremony:
                 self._timed, "root", lambda: session.find_or_import_root(creds_future.result, fresh)
             )
             alias_futures: list[Future[Any]] = []
+            receiver_saved: Future[None] | None = None
             try:
                 receiver = receiver_future.result()
+                # The receiver is journaled while APC's certificate is fetched (a read);
+                # its alias and the KEK import wait for that save to be on disk.
+                receiver_saved = pool.submit(
+                    self.journal.record_resource, session.receiver_resource(receiver)
+                )
                 if not receiver.reused:
-                    alias_futures.append(
-                        pool.submit(
-                            session.set_alias, plan.receiver_alias, receiver.arn, "receiver"
-                        )
-                    )
+                    saved = receiver_saved
+
+                    def set_receiver_alias() -> Resource:
+                        saved.result()  # the key is on disk before an alias names it
+                        return session.set_alias(plan.receiver_alias, receiver.arn, "receiver")
+
+                    alias_futures.append(pool.submit(set_receiver_alias))
                 apc_leaf, apc_root = self._timed(
                     "receiver_certificate", lambda: session.fetch_receiver_certificate(receiver.arn)
                 )
+                receiver_saved.result()
                 creds, creds_created = creds_future.result()
                 root = root_future.result()
                 if not root.reused:
@@ -443,7 +454,8 @@ class KekImportCeremony:
                 )
             finally:
                 # Let every started step finish (and journal itself) before reporting.
-                for future in [creds_future, receiver_future, root_future, *alias_futures]:
+                pending = [creds_future, receiver_future, root_future, *alias_futures]
+                for future in [*pending, *([receiver_saved] if receiver_saved else [])]:
                     future.exception()
             for future in alias_futures:
                 future.result()
