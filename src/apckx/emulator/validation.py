@@ -132,16 +132,21 @@ def _check_structure(shape: Any, value: Any, path: str) -> list[str]:
     return problems
 
 
-def _check_length(shape: Any, size: int, path: str, what: str) -> list[str]:
+def _check_bounds(shape: Any, number: int, path: str, what: str, subject: str) -> list[str]:
+    """The model's ``min``/``max`` on a length or a value, in AWS's wording."""
     low = shape.metadata.get("min")
     high = shape.metadata.get("max")
-    if low is not None and size < low:
-        return [f"Value at '{path}' failed to satisfy constraint: Member must have {what} "
+    if low is not None and number < low:
+        return [f"{subject} at '{path}' failed to satisfy constraint: Member must have {what} "
                 f"greater than or equal to {low}"]
-    if high is not None and size > high:
-        return [f"Value at '{path}' failed to satisfy constraint: Member must have {what} "
+    if high is not None and number > high:
+        return [f"{subject} at '{path}' failed to satisfy constraint: Member must have {what} "
                 f"less than or equal to {high}"]
     return []
+
+
+def _check_length(shape: Any, size: int, path: str, what: str) -> list[str]:
+    return _check_bounds(shape, size, path, what, "Value")
 
 
 def _check_list(shape: Any, value: Any, path: str) -> list[str]:
@@ -190,15 +195,7 @@ def _check_string(shape: Any, value: Any, path: str) -> list[str]:
 def _check_integer(shape: Any, value: Any, path: str) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, int):
         return _type_problem(path, "an integer", value)
-    low = shape.metadata.get("min")
-    high = shape.metadata.get("max")
-    if low is not None and value < low:
-        return [f"{_value_text(shape, value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have value greater than or equal to {low}"]
-    if high is not None and value > high:
-        return [f"{_value_text(shape, value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {high}"]
-    return []
+    return _check_bounds(shape, value, path, "value", _value_text(shape, value))
 
 
 def _check_boolean(shape: Any, value: Any, path: str) -> list[str]:
