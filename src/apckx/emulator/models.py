@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -165,8 +165,24 @@ def refusals(context: str) -> Iterator[None]:
 # --- records ------------------------------------------------------------------------------
 
 
+class _StoredRecord:
+    """A dataclass kept in the state store as a JSON-able dict.
+
+    ``from_record`` ignores fields it does not know, so a state file written by a newer
+    emulator still opens.
+    """
+
+    def to_record(self) -> Record:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{name: value for name, value in record.items() if name in names})
+
+
 @dataclass
-class KeyRecord:
+class KeyRecord(_StoredRecord):
     """One key as the emulator holds it; ``to_record``/``from_record`` for the store."""
 
     key_id: str
@@ -223,17 +239,9 @@ class KeyRecord:
             raise ValidationException(f"Key {self.arn} is not an ECC key pair")
         return key
 
-    def to_record(self) -> Record:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> KeyRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in record.items() if name in names})
-
 
 @dataclass
-class AccountCa:
+class AccountCa(_StoredRecord):
     """The account's ECC P-521 root for one region (spec 5.5)."""
 
     certificate_pem: str
@@ -241,13 +249,6 @@ class AccountCa:
     not_after: float
     private_key_pem: str = field(repr=False)
 
-    def to_record(self) -> Record:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> AccountCa:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in record.items() if name in names})
 
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.certificate_pem.encode())
