@@ -84,6 +84,13 @@ def _write_manifest(path: Path, count: int) -> dict[str, str]:
     return expected
 
 
+def _break_mac_of_second_row(path: Path) -> None:
+    """Change the last MAC characters of the manifest's second key block to 0000."""
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[1][-4:], "0000")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _d0_keys(apc: ApcService) -> list[dict[str, Any]]:
     return [
         k
@@ -157,9 +164,7 @@ def test_failed_key_gives_exit_code_1(
     try:
         manifest = tmp_path / "keys.csv"
         _write_manifest(manifest, 3)
-        lines = manifest.read_text().splitlines()
-        lines[2] = lines[2].replace(lines[2].split(",")[1][-4:], "0000")  # break one MAC
-        manifest.write_text("\n".join(lines) + "\n")
+        _break_mac_of_second_row(manifest)
         rc = main(_migrate_args(manifest, emulator.url, "--rate", "100"))
         out, err = capsys.readouterr()
         assert rc == 1
@@ -180,9 +185,7 @@ def test_failed_key_with_json_output_says_so_on_stderr(
     try:
         manifest = tmp_path / "keys.csv"
         expected = _write_manifest(manifest, 3)
-        lines = manifest.read_text().splitlines()
-        lines[2] = lines[2].replace(lines[2].split(",")[1][-4:], "0000")  # break one MAC
-        manifest.write_text("\n".join(lines) + "\n")
+        _break_mac_of_second_row(manifest)
         args = _migrate_args(manifest, emulator.url, "--rate", "100", "--output", "json")
         rc = main(args)
         out, err = capsys.readouterr()
@@ -197,6 +200,7 @@ def test_failed_key_with_json_output_says_so_on_stderr(
         ]
         assert len(_d0_keys(apc)) == 2
         # A clean re-run (the failed row dropped) succeeds with nothing on stderr.
+        lines = manifest.read_text().splitlines()
         manifest.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
         assert main(args) == 0
         out, err = capsys.readouterr()
