@@ -161,6 +161,7 @@ def test_vector_files_are_present() -> None:
     names = sorted(p.name for p in VECTORS_DIR.iterdir())
     assert names == [
         "README.md",
+        "dataplane",
         "kcv.json",
         "kdf_ansi_x963.json",
         "kdf_concat_sp800_56a.json",
@@ -172,9 +173,12 @@ def test_vector_files_are_present() -> None:
 
 @pytest.mark.skipif(not SHARED_VECTORS_DIR.is_dir(), reason="../shared/vectors not beside the repo")
 def test_vector_copies_match_shared() -> None:
-    for shared in sorted(SHARED_VECTORS_DIR.iterdir()):
+    for shared in sorted(SHARED_VECTORS_DIR.rglob("*")):
         if shared.suffix in (".json", ".md"):
-            assert (VECTORS_DIR / shared.name).read_bytes() == shared.read_bytes(), shared.name
+            relative = shared.relative_to(SHARED_VECTORS_DIR)
+            copy = VECTORS_DIR / relative
+            assert copy.is_file(), f"{relative} is not copied into tests/vectors"
+            assert copy.read_bytes() == shared.read_bytes(), str(relative)
 
 
 @cases("tr31_wrap_unwrap.json")
