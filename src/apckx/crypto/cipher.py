@@ -16,6 +16,7 @@ never quotes the data or the key.
 
 from __future__ import annotations
 
+from cryptography.hazmat.decrepit.ciphers import modes as decrepit_modes
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
@@ -51,7 +52,8 @@ def _algorithm(key: bytes, family: str) -> CipherAlgorithm:
     if family == "TDES":
         if len(key) not in _TDES_LENGTHS:
             raise InputError(f"a TDES key is 16 or 24 bytes (got {len(key)})")
-        return TripleDES(key)
+        # TDES_2KEY is K1||K2||K1 (keying option 2).
+        return TripleDES(key + key[:8] if len(key) == 16 else key)
     if family == "AES":
         if len(key) not in _AES_LENGTHS:
             raise InputError(f"an AES key is 16, 24 or 32 bytes (got {len(key)})")
@@ -78,8 +80,9 @@ def _check_inputs(key: bytes, family: str, mode: str, data: bytes,
     if segment is not None and segment > size * 8:
         raise InputError(f"{mode} needs a block of at least {segment} bits; {family} has "
                          f"{size * 8}")
-    if len(data) % size:
-        raise InputError(f"{family} data must be a multiple of {size} bytes (got {len(data)})")
+    if mode in ("ECB", "CBC") and len(data) % size:
+        raise InputError(f"{family} {mode} data must be a multiple of {size} bytes "
+                         f"(got {len(data)})")
     if iv is None:
         iv = bytes(size)
     if len(iv) != size:
@@ -123,11 +126,11 @@ def _run(key: bytes, family: str, mode: str, data: bytes, iv: bytes | None,
     elif mode == "CBC":
         cipher_mode = modes.CBC(iv)
     elif mode == "OFB":
-        cipher_mode = modes.OFB(iv)
+        cipher_mode = decrepit_modes.OFB(iv)
     elif segment == size * 8:
-        cipher_mode = modes.CFB(iv)
+        cipher_mode = decrepit_modes.CFB(iv)
     elif segment == 8:
-        cipher_mode = modes.CFB8(iv)
+        cipher_mode = decrepit_modes.CFB8(iv)
     else:
         assert segment is not None  # noqa: S101 (every other mode is CFB-s)
         return _cfb_bits(algorithm, iv, data, segment, decrypt=decrypt)
@@ -138,8 +141,9 @@ def _run(key: bytes, family: str, mode: str, data: bytes, iv: bytes | None,
 
 def encrypt_symmetric(key: bytes, family: str, mode: str, plaintext: bytes,
                       iv: bytes | None = None) -> bytes:
-    """Encrypt whole blocks with TDES or AES (``family``) in an APC ``mode``; IV zero if
-    None. No padding: APC wants the caller to pad."""
+    """Encrypt with TDES or AES (``family``) in an APC ``mode``; IV zero if None. No
+    padding: ECB and CBC take whole blocks, the stream modes (CFB*, OFB) any whole number of
+    bytes (APC itself asks for whole blocks in every mode; the emulator checks that)."""
     return _run(key, family, mode, plaintext, iv, decrypt=False)
 
 

@@ -93,6 +93,12 @@ def _run_symmetric(key: DataKey, values: Params, data: bytes, *, decrypt: bool,
     iv_hex = values.get("InitializationVector")
     iv = None if iv_hex is None else _hex(iv_hex)
     family = cipher_family(key.key_algorithm)
+    size = cipher.block_size(family)
+    if len(data) % size:  # APC: whole blocks in every mode, the stream modes too
+        raise ValidationException(
+            f"{operation}: {family} data must be a multiple of {size} bytes (got "
+            f"{len(data)}); pad it yourself"
+        )
     if values["Mode"] == "ECB" and iv is not None:
         raise ValidationException(f"{operation}: ECB takes no InitializationVector")
     try:
