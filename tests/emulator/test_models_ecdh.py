@@ -27,8 +27,8 @@ from apckx.crypto.ecdh import CURVES, derive_kbpk, new_shared_info
 from apckx.crypto.kcv import compute_kcv
 from apckx.crypto.keys import generate_key
 from apckx.crypto.tr31 import build_header, unwrap_key_block, wrap_key_block
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ValidationException
-from apckx.emulator.models import BackendRegistry
 
 from .conftest import ACCOUNT, REGION, Call, FakeClock
 

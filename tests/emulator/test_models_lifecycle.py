@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from apckx.crypto.kcv import compute_kcv
+from apckx.emulator.control import keys
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
     ValidationException,
 )
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
 
 from .conftest import ACCOUNT, REGION, Call, FakeClock, RecordingStore
@@ -278,7 +279,7 @@ def test_list_keys_default_page_is_50(registry: BackendRegistry, call: Call) -> 
     attributes = {"KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
                   "KeyAlgorithm": "AES_128", "KeyModesOfUse": {"NoRestrictions": True}}
     for _ in range(51):
-        backend.create_key(attributes, exportable=True)
+        keys.create_key(backend, attributes, exportable=True)
     first = call("ListKeys")
     assert len(first["Keys"]) == 50
     assert len(call("ListKeys", NextToken=first["NextToken"])["Keys"]) == 1

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from apckx.crypto.kcv import compute_kcv
 from apckx.crypto.keys import generate_key
 from apckx.crypto.tr31 import build_header, inspect_key_block, unwrap_key_block, wrap_key_block
+from apckx.emulator.control import keys
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ResourceNotFoundException, ValidationException
-from apckx.emulator.models import BackendRegistry
 
 from .conftest import ACCOUNT, REGION, Call
 
@@ -353,7 +354,7 @@ def test_round_trip_between_two_accounts(registry: BackendRegistry, call: Call,
     header = build_header(key_usage=K0, key_algorithm="AES_256", kbpk_algorithm="AES_256")
     attributes = {"KeyUsage": K0, "KeyClass": "SYMMETRIC_KEY", "KeyAlgorithm": "AES_256",
                   "KeyModesOfUse": {"NoRestrictions": True}}
-    receiver = other.create_key(attributes, exportable=True)
+    receiver = keys.create_key(other, attributes, exportable=True)
     # hand the receiver's KEK material to our account by wrapping it under our KEK
     receiver_kek = receiver.secret()
     ours = import_block(call, kek_arn, wrap_key_block(kek, header, receiver_kek))
