@@ -405,3 +405,29 @@ def _fuzz_kbpk(create_key: CreateKey) -> str:
     if marker not in _KBPKS:
         _KBPKS[marker] = create_key(K1, "AES_256")["KeyArn"]
     return _KBPKS[marker]
+
+
+@pytest.mark.parametrize(("blocks", "size"), [
+    ({"KS": "A" * 108}, 112),
+    ({"KS": "A" * 50, "KV": "B" * 54}, 112),
+    ({"KS": "A" * 109}, None),  # the model's value limit (108) already refuses it
+    ({"KS": "A" * 60, "KV": "B" * 49}, 117),
+    ({"K1": "A" * 30, "K2": "B" * 30, "K3": "C" * 30}, 102),
+])
+def test_optional_blocks_over_112_characters_are_refused(
+        create_key: CreateKey, call: Call, registry: BackendRegistry,
+        blocks: dict[str, str], size: int | None) -> None:
+    """The model: "Optional block character limit is 112 characters", 4 of them per block
+    for its id and length."""
+    kbpk_arn = create_key(K1, "AES_256")["KeyArn"]
+    key_arn = create_key(K0, "AES_128")["KeyArn"]
+    if size is None:
+        with pytest.raises(ValidationException, match="OptionalBlocks"):
+            export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+    elif size > 112:
+        with pytest.raises(ValidationException, match=f"take {size} characters.*at most 112"):
+            export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+    else:
+        wrapped = export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+        header, _ = unwrap_key_block(secret(registry, kbpk_arn), wrapped["KeyMaterial"])
+        assert all(header.block(block_id) == value for block_id, value in blocks.items())

@@ -24,7 +24,11 @@ from apckx.emulator.control.key_exchange.common import (
 )
 from apckx.emulator.control.key_exchange.dispatch import EXPORTERS, IMPORTERS
 from apckx.emulator.control.records import KeyRecord, all_modes
-from apckx.emulator.exceptions import SerializationException, UnknownOperationException
+from apckx.emulator.exceptions import (
+    SerializationException,
+    UnknownOperationException,
+    ValidationException,
+)
 from apckx.emulator.validation import operation_model, prune_input, validate_input
 
 Params = Mapping[str, Any]
@@ -104,6 +108,16 @@ def _page(items: list[Body], token: str | None, name: str) -> Body:
     return body
 
 
+def _refuse_replication(params: Params) -> None:
+    """Multi-region replication is not emulated: refused, never silently ignored."""
+    if params.get("ReplicationRegions"):
+        raise ValidationException(
+            "ReplicationRegions is not supported by the apckx emulator: it does not replicate "
+            "keys between regions. Leave ReplicationRegions out and create or import the key "
+            "in each region you need (the region comes from the request's credential scope)"
+        )
+
+
 class PaymentCryptographyResponse:
     """One method per implemented operation, named as botocore names it."""
 
@@ -113,6 +127,7 @@ class PaymentCryptographyResponse:
     # keys
 
     def create_key(self, params: Params) -> Body:
+        _refuse_replication(params)
         key = keys.create_key(
             self.account, params["KeyAttributes"], exportable=params["Exportable"],
             enabled=params.get("Enabled", True),
@@ -155,6 +170,7 @@ class PaymentCryptographyResponse:
     # import / export: the KeyMaterial member picks the function (key_exchange.dispatch)
 
     def import_key(self, params: Params) -> Body:
+        _refuse_replication(params)
         material: Params = params["KeyMaterial"]
         member = next(iter(material))
         importer = IMPORTERS.get(member)

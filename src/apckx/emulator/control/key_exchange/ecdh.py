@@ -34,7 +34,7 @@ from apckx.emulator.control.key_exchange.tr31 import (
     import_key_block,
     wrap_for_export,
 )
-from apckx.emulator.control.records import K0, K1, K3, KeyRecord
+from apckx.emulator.control.records import K1, K3, KeyRecord
 from apckx.emulator.exceptions import ValidationException
 
 
@@ -73,10 +73,11 @@ def derive_ecdh_kbpk(account: AccountState, params: EcdhParameters
         raise ValidationException(
             f"PrivateKeyIdentifier {k3.arn} must be a {K3} ECC key pair with DeriveKey"
         )
-    if k3.derive_key_usage not in (None, K0, K1):
+    if k3.derive_key_usage != K1:
         raise ValidationException(
-            f"PrivateKeyIdentifier {k3.arn} has DeriveKeyUsage {k3.derive_key_usage}: "
-            f"TR-31 wrapping needs {K1} (or {K0})"
+            f"PrivateKeyIdentifier {k3.arn} has DeriveKeyUsage "
+            f"{k3.derive_key_usage or '(none)'}: a key pair that wraps keys over ECDH must be "
+            f"created with DeriveKeyUsage {K1}"
         )
     curve = str(ecdh.normalize_curve(k3.key_algorithm))
     _, ca_certificate = certificate_authority(
@@ -103,6 +104,11 @@ def derive_ecdh_kbpk(account: AccountState, params: EcdhParameters
             f"block: use one of {', '.join(TR31_WRAPPING_ALGORITHMS)}"
         )
     shared_info = bytes.fromhex(params.shared_information_hex)
+    if 0 in shared_info:
+        raise ValidationException(
+            "DerivationData.SharedInformation must not contain zero bytes (00); use fresh "
+            "random bytes from 01 to FF"
+        )
     with refusals("cannot derive the wrapping key"):
         kbpk: bytes = ecdh.derive_kbpk(
             k3.private_key(), leaf_public_key, kdf=params.key_derivation_function,

@@ -42,6 +42,11 @@ _EXPORTABILITY_RANK = {"E": 2, "S": 1, "N": 0}
 # Optional blocks dropped on import: KP (KCV of the wrapping key, UG keys-import) and the
 # padding block, which the wrapper recomputes.
 _DROPPED_OPTIONAL_BLOCKS = ("KP", "PB")
+# The model's KeyBlockHeaders.OptionalBlocks: "Optional block character limit is 112
+# characters. For each optional block, 2 characters are reserved for optional block ID and 2
+# characters reserved for optional block length."
+MAX_OPTIONAL_BLOCKS_CHARACTERS = 112
+_OPTIONAL_BLOCK_OVERHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,13 @@ def export_header(key: KeyRecord, kbpk_algorithm: str,
             key_version = overrides.key_version
         if overrides.optional_blocks:
             optional_blocks = list(overrides.optional_blocks.items())
+            size = sum(_OPTIONAL_BLOCK_OVERHEAD + len(value) for _, value in optional_blocks)
+            if size > MAX_OPTIONAL_BLOCKS_CHARACTERS:
+                raise ValidationException(
+                    f"KeyBlockHeaders.OptionalBlocks take {size} characters (4 per block for "
+                    f"its id and length, plus its value); at most "
+                    f"{MAX_OPTIONAL_BLOCKS_CHARACTERS} are allowed"
+                )
     with refusals("KeyBlockHeaders"):
         attributes.validate_key_attributes(
             {"KeyUsage": key.key_usage, "KeyClass": key.key_class,
