@@ -638,3 +638,26 @@ def test_build_tr34_header() -> None:
         tr34.build_tr34_header(key_usage="K0", key_algorithm="HMAC_SHA256")
     with pytest.raises(InputError):
         tr34.build_tr34_header(key_usage="B0", key_algorithm="AES_128", mode_of_use="B")
+
+
+def test_dukpt_initial_key_header_round_trip(pki: Pki) -> None:
+    header = tr34.build_tr34_header(
+        key_usage="B1", key_algorithm="TDES_2KEY", mode_of_use="X", exportability="S"
+    )
+    assert header == "D9999B1TX00S0000"
+    built = tr34.build_key_block(
+        TDES_KEY,
+        header,
+        signing_key=pki.kdh.key,
+        signing_certificate=pki.kdh.cert,
+        wrapping_certificate=pki.krd[2048].cert,
+        nonce=NONCE,
+    )
+    opened = tr34.open_key_block(
+        built, pki.krd[2048].key, signing_certificate=pki.kdh.cert, nonce=NONCE
+    )
+    assert opened.key == TDES_KEY
+    assert opened.key_attributes is None  # APC has no KeyUsage for B1
+    assert opened.exportable is True
+    with pytest.raises(KeyBlockError, match="B1"):
+        tr34.build_tr34_header(key_usage="B1", key_algorithm="TDES_2KEY", mode_of_use="B")

@@ -53,6 +53,7 @@ from apckx.errors import InputError, IntegrityError, KeyBlockError, StrengthErro
 
 __all__ = [
     "CONTENT_CIPHERS",
+    "EXTRA_USAGE_CODES",
     "KEY_BLOCK_FORMAT",
     "CertificateId",
     "OpenedKeyBlock",
@@ -62,6 +63,7 @@ __all__ = [
     "certificate_id",
     "check_nonce",
     "check_tr34_strength",
+    "key_attributes_from_header",
     "key_block_from_hex",
     "key_block_to_hex",
     "open_key_block",
@@ -320,11 +322,16 @@ class OpenedKeyBlock:
     header: str
     key: bytes = field(repr=False)
     key_algorithm: str
-    key_attributes: dict[str, object]
+    #: None for a usage APC has no KeyAttributes for (B1, a DUKPT initial key).
+    key_attributes: dict[str, object] | None
     exportable: bool
 
 
 # --- header and strength --------------------------------------------------------------------
+
+
+#: TR-31 usage codes TR-34 may carry that have no APC KeyUsage (APC's IPEK export uses B1).
+EXTRA_USAGE_CODES = frozenset({"B1"})
 
 
 def build_tr34_header(
@@ -337,13 +344,16 @@ def build_tr34_header(
 ) -> str:
     """The 16-character key block header TR-34 carries: TR-31's fixed header with version
     ``D`` and length ``9999`` ("ignored in TR-34", as AWS's sample builds it), no optional
-    blocks. ``key_usage`` is a TR-31 code ("K0") or APC's name."""
+    blocks. ``key_usage`` is a TR-31 code ("K0"), APC's name, or "B1" (a DUKPT initial key,
+    which APC exports but has no KeyUsage for). APC's usage/mode rules are checked."""
     from apckx.crypto.attributes import KEY_USAGES, normalize_key_usage
 
-    usage = KEY_USAGES[normalize_key_usage(key_usage)]
+    usage = (
+        key_usage if key_usage in EXTRA_USAGE_CODES else KEY_USAGES[normalize_key_usage(key_usage)]
+    )
     family = key_algorithm.split("_")[0]
     codes = {"TDES": "T", "AES": "A"}
-    if family not in codes:
+    if family not in codes or key_algorithm not in _KEY_LENGTH_HINT:
         raise KeyBlockError(f"TR-34 carries TDES and AES keys (got {key_algorithm!r})")
     header = f"D9999{usage}{codes[family]}{mode_of_use}{key_version}{exportability}0000"
     if not _HEADER_RE.fullmatch(header) or len(header) != 16:
@@ -351,8 +361,22 @@ def build_tr34_header(
             "mode of use, key version and exportability must be upper-case letters or digits "
             "(1, 2 and 1 characters)"
         )
-    header_to_key_attributes(parse_header(header), _KEY_LENGTH_HINT[key_algorithm])
+    if usage in EXTRA_USAGE_CODES:
+        if mode_of_use not in ("X", "N") or exportability not in ("E", "N", "S"):
+            raise KeyBlockError("a B1 (DUKPT initial key) header has mode X or N, and E, N or S")
+    else:
+        header_to_key_attributes(parse_header(header), _KEY_LENGTH_HINT[key_algorithm])
     return header
+
+
+def key_attributes_from_header(header: str, key_length: int) -> dict[str, object] | None:
+    """APC's KeyAttributes for a TR-34 header, or None for a usage APC has no name for (B1).
+
+    ``KeyBlockError`` for a header APC would refuse."""
+    parsed = parse_header(header)
+    if parsed.key_usage in EXTRA_USAGE_CODES:
+        return None
+    return header_to_key_attributes(parsed, key_length)
 
 
 _KEY_LENGTH_HINT = {"TDES_2KEY": 16, "TDES_3KEY": 24, "AES_128": 16, "AES_192": 24, "AES_256": 32}
@@ -592,7 +616,7 @@ def build_key_block(
     if not isinstance(signing_certificate.public_key(), rsa.RSAPublicKey):
         raise InputError("the KDH signing certificate must hold an RSA key")
     check_tr34_strength(rsa_algorithm_for(krd_key), key_algorithm, content_cipher)
-    header_to_key_attributes(parse_header(header), len(key))
+    key_attributes_from_header(header, len(key))
     content_key = os.urandom(cipher.key_length) if content_key is None else content_key
     iv = os.urandom(cipher.block_size) if iv is None else iv
     if len(content_key) != cipher.key_length or len(iv) != cipher.block_size:
@@ -907,7 +931,7 @@ def open_key_block(
     key_algorithm = _key_algorithm(parsed.header, len(key))
     check_tr34_strength(rsa_algorithm, key_algorithm, parsed.content_cipher)
     header = parse_header(parsed.header)
-    attributes = header_to_key_attributes(header, len(key))
+    attributes = key_attributes_from_header(parsed.header, len(key))
     return OpenedKeyBlock(
         header=parsed.header,
         key=key,
