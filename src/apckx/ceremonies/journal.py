@@ -180,6 +180,7 @@ class Resource:
     created: bool = True  # False: reused (cleanup leaves it alone)
     at: str = field(default_factory=_now_iso)
     note: str | None = None
+    previous: str | None = None  # for an alias moved with --replace: the key it named before
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -194,6 +195,7 @@ class Resource:
             created=bool(data.get("created", True)),
             at=str(data.get("at", "")),
             note=data.get("note"),
+            previous=data.get("previous"),
         )
 
 
@@ -458,7 +460,14 @@ def read_key_log(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-_GONE_OUTCOMES = ("deleted", "deletion scheduled", "already gone", "already DELETE_")
+_GONE_OUTCOMES = (
+    "deleted",
+    "deletion scheduled",
+    "already gone",
+    "already DELETE_",
+    "pointed back",
+    "skipped: now points",
+)
 
 
 def created_resources(journal: Journal) -> tuple[set[str], set[str]]:
@@ -483,8 +492,8 @@ def summarize_journal(journal: Journal) -> dict[str, Any]:
         if step.get("step") != "cleanup":
             continue
         for action in step.get("actions") or []:
-            outcome = str(action.get("outcome") or "")
-            if isinstance(action, dict) and outcome.startswith(_GONE_OUTCOMES):
+            outcome = str(action.get("outcome") or "") if isinstance(action, dict) else ""
+            if outcome.startswith(_GONE_OUTCOMES):
                 removed.add(str(action.get("target")))
     data = journal.to_record()
     return {
