@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol, cast
 
 from apckx import __version__
+from apckx._hardening import disable_core_dumps
 from apckx.errors import ApckxError
 
 
@@ -124,6 +125,7 @@ def _dash_dash_value(args_list: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run apckx. Returns the process exit code; never raises."""
+    disable_core_dumps()  # before any key is read: no core file holds a typed component
     args_list = list(sys.argv[1:] if argv is None else argv)
     option = _dash_dash_value(args_list)
     if option is not None:
