@@ -45,6 +45,9 @@ ALIAS_PATTERN = re.compile(r"alias/[a-zA-Z0-9/_-]+")  # AliasName [M], 7..256
 KCV_PATTERN = re.compile(r"[0-9a-fA-F]{4,16}")  # KeyCheckValue [M]
 TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 200  # Tag [M]
 MAX_ERRORS_SHOWN = 50
+#: A manifest is read whole and checked before any call: these bound the memory it takes.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_MANIFEST_ROWS = 100_000
 
 
 class ManifestError(InputError):
@@ -331,7 +334,14 @@ def parse_manifest_text(text: str, name: str, *, fmt: str | None = None) -> Mani
     rows: list[ManifestRow] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
-    for line, record in records:
+    for count, (line, record) in enumerate(records, start=1):
+        if count > MAX_MANIFEST_ROWS:
+            raise ManifestError(
+                [
+                    f"{name}:{line}: more than {MAX_MANIFEST_ROWS} rows: split the manifest "
+                    "and migrate the parts one after another"
+                ]
+            )
         if "__error__" in record:
             errors.append(f"{name}:{line}: {record['__error__']}")
             continue
@@ -355,11 +365,12 @@ def parse_manifest_text(text: str, name: str, *, fmt: str | None = None) -> Mani
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file (UTF-8, CSV or JSON lines)."""
+    from apckx._hardening import read_regular_file
+
     path = Path(path)
+    content = read_regular_file(path, limit=MAX_MANIFEST_BYTES, what="manifest")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"cannot read manifest {path}: {exc.strerror}") from None
+        text = content.data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"manifest {path} is not UTF-8 text") from None
     return parse_manifest_text(text, path.name)
