@@ -368,7 +368,7 @@ def load_manifest(path: str | Path) -> Manifest:
     from apckx._hardening import read_regular_file
 
     path = Path(path)
-    content = read_regular_file(path, limit=MAX_MANIFEST_BYTES, what="manifest")
+    content = read_regular_file(path, limit=MAX_MANIFEST_BYTES, what="cannot read manifest")
     try:
         text = content.data.decode("utf-8-sig")
     except UnicodeDecodeError:
