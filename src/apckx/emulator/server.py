@@ -40,6 +40,7 @@ from typing import Any, Literal
 from apckx.emulator import data, responses, rest_json, sts
 from apckx.emulator.auth import SERVICE_NAME as SIGNING_NAME
 from apckx.emulator.auth import Caller, EmulatorCredentials, Policy, verify_request
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
     InternalServerException,
@@ -48,7 +49,6 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
 from apckx.emulator.validation import service_model
