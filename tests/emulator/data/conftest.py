@@ -46,17 +46,18 @@ class DataPlane:
     data: Any
     kek_arn: str = ""
     kek: bytes = field(default=b"", repr=False)
+    ecdh: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
         return self.emulator.url
 
-    def ensure_kek(self) -> str:
-        """A K0 AES-256 KEK whose cleartext the test knows (imported over ECDH once)."""
-        if self.kek_arn:
-            return self.kek_arn
+    def ensure_ecdh(self) -> dict[str, Any]:
+        """The ECDH parties (made once): an imported root CA, an APC K3 key pair (DeriveKeyUsage
+        K1), and a leaf certificate and key on the test's side."""
+        if self.ecdh:
+            return self.ecdh
         client = self.control
-        self.kek = os.urandom(32)
         ca_key, ca_cert = certs.new_sender_ca("P521")
         root_arn = client.import_key(KeyMaterial={"RootCertificatePublicKey": {
             "KeyAttributes": ROOT_ATTRIBUTES,
@@ -67,20 +68,42 @@ class DataPlane:
             DeriveKeyUsage="TR31_K1_KEY_BLOCK_PROTECTION_KEY")["Key"]["KeyArn"]
         apc_cert = certs.certificate_from_apc(
             client.get_public_key_certificate(KeyIdentifier=k3_arn)["KeyCertificate"])
+        self.ecdh = {"root": root_arn, "k3": k3_arn, "leaf_key": leaf_key,
+                     "leaf_cert": leaf_cert, "apc_public_key": apc_cert.public_key()}
+        return self.ecdh
+
+    def ecdh_block(self, key: bytes, usage: str, algorithm: str,
+                   modes: Mapping[str, bool] | str = "B", *,
+                   derive_key_algorithm: str = KEK_ALGORITHM,
+                   exportability: str = "E") -> dict[str, Any]:
+        """A ``DiffieHellmanTr31KeyBlock`` member carrying ``key`` (ImportKey's and
+        TranslateKeyMaterial's incoming form)."""
+        party = self.ensure_ecdh()
         shared_info = ecdh.new_shared_info()
-        kbpk = ecdh.derive_kbpk(leaf_key, apc_cert.public_key(), shared_info=shared_info,
-                                key_algorithm=KEK_ALGORITHM)
-        header = tr31.build_header(key_usage="TR31_K0_KEY_ENCRYPTION_KEY",
-                                   key_algorithm=KEK_ALGORITHM, kbpk_algorithm=KEK_ALGORITHM)
-        self.kek_arn = client.import_key(KeyMaterial={"DiffieHellmanTr31KeyBlock": {
-            "PrivateKeyIdentifier": k3_arn,
-            "CertificateAuthorityPublicKeyIdentifier": root_arn,
-            "PublicKeyCertificate": certs.certificate_to_apc(leaf_cert),
-            "DeriveKeyAlgorithm": KEK_ALGORITHM,
+        kbpk = ecdh.derive_kbpk(party["leaf_key"], party["apc_public_key"],
+                                shared_info=shared_info, key_algorithm=derive_key_algorithm)
+        header = tr31.build_header(key_usage=usage, key_algorithm=algorithm,
+                                   kbpk_algorithm=derive_key_algorithm, modes_of_use=modes,
+                                   exportability=exportability)
+        return {
+            "PrivateKeyIdentifier": party["k3"],
+            "CertificateAuthorityPublicKeyIdentifier": party["root"],
+            "PublicKeyCertificate": certs.certificate_to_apc(party["leaf_cert"]),
+            "DeriveKeyAlgorithm": derive_key_algorithm,
             "KeyDerivationFunction": "NIST_SP800",
             "KeyDerivationHashAlgorithm": "SHA_256",
             "DerivationData": {"SharedInformation": shared_info.hex()},
-            "WrappedKeyBlock": tr31.wrap_key_block(kbpk, header, self.kek)}})["Key"]["KeyArn"]
+            "WrappedKeyBlock": tr31.wrap_key_block(kbpk, header, key),
+        }
+
+    def ensure_kek(self) -> str:
+        """A K0 AES-256 KEK whose cleartext the test knows (imported over ECDH once)."""
+        if self.kek_arn:
+            return self.kek_arn
+        self.kek = os.urandom(32)
+        member = self.ecdh_block(self.kek, "TR31_K0_KEY_ENCRYPTION_KEY", KEK_ALGORITHM)
+        self.kek_arn = self.control.import_key(
+            KeyMaterial={"DiffieHellmanTr31KeyBlock": member})["Key"]["KeyArn"]
         return self.kek_arn
 
     def wrap(self, key: bytes, usage: str, algorithm: str,

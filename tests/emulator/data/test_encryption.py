@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from apckx.crypto import cipher, kcv
+from apckx.crypto import cipher, emv, kcv
 
 from .conftest import DataPlane
 
@@ -121,4 +121,34 @@ def test_refusals(data_plane: DataPlane, attributes: dict[str, Any], plaintext: 
     arn = data_plane.import_key(os.urandom(16), D0, "AES_128", "B")
     with pytest.raises(data_plane.data.exceptions.ValidationException, match=message):
         data_plane.data.encrypt_data(KeyIdentifier=arn, PlainText=plaintext,
+                                     EncryptionAttributes=attributes)
+
+
+@pytest.mark.parametrize(("derivation", "pan", "mode"), [
+    ("EMV_OPTION_A", "5413339000001513", "CBC"),
+    ("EMV_OPTION_B", "541333900000151300", "ECB"),
+])
+def test_emv_encryption_uses_the_card_session_key(data_plane: DataPlane, derivation: str,
+                                                  pan: str, mode: str) -> None:
+    imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    arn = data_plane.import_key(imk, "TR31_E1_EMV_MKEY_CONFIDENTIALITY", "TDES_2KEY", "X")
+    session_data = "000B000000000000"
+    attributes = {"Emv": {"MajorKeyDerivationMode": derivation, "PrimaryAccountNumber": pan,
+                          "PanSequenceNumber": "01", "SessionDerivationData": session_data,
+                          "Mode": mode}}
+    data = os.urandom(16)
+    answer = data_plane.data.encrypt_data(KeyIdentifier=arn, PlainText=data.hex(),
+                                          EncryptionAttributes=attributes)
+    icc = emv.derive_icc_master_key(imk, pan, "01", mode=derivation)
+    session_key = emv.derive_session_key(icc, "EMV_COMMON_SESSION_KEY",
+                                         application_cryptogram=bytes.fromhex(session_data))
+    assert bytes.fromhex(answer["CipherText"]) == cipher.encrypt_symmetric(
+        session_key, "TDES", mode, data)
+    assert answer["KeyCheckValue"] == "08D7B4"
+    back = data_plane.data.decrypt_data(KeyIdentifier=arn, CipherText=answer["CipherText"],
+                                        DecryptionAttributes=attributes)
+    assert back["PlainText"] == data.hex().upper()
+    with pytest.raises(data_plane.data.exceptions.ValidationException, match="KeyUsage"):
+        d0 = data_plane.import_key(imk, D0, "TDES_2KEY", "B")
+        data_plane.data.encrypt_data(KeyIdentifier=d0, PlainText=data.hex(),
                                      EncryptionAttributes=attributes)

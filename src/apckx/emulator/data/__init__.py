@@ -35,6 +35,7 @@ FAMILIES: dict[str, str] = {
     "EncryptData": "encryption",
     "DecryptData": "encryption",
     "ReEncryptData": "encryption",
+    "TranslateKeyMaterial": "translation",
 }
 
 IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset(FAMILIES)

@@ -4,6 +4,9 @@
   with an optional IV (zero by default); the data must be whole cipher blocks (APC wants the
   caller to pad). The key may be a dynamic one: ``WrappedKey.Tr31KeyBlock``, a D0 TR-31 block
   under the KEK that ``KeyIdentifier`` names.
+- **Emv**: an E1 or E6 TDES_2KEY issuer master key (DeriveKey): ICC master key by Option A
+  or B, common session key from ``SessionDerivationData``, TDES ECB or CBC
+  (:mod:`apckx.crypto.emv` and :mod:`apckx.crypto.cipher`).
 - **Asymmetric**: a D1 RSA key; encryption with the key pair or an imported public key,
   decryption with the key pair; PKCS1, OAEP_SHA1/256/512 or no padding (raw RSA).
 
@@ -19,11 +22,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apckx import errors
-from apckx.crypto import certs, cipher
+from apckx.crypto import certs, cipher, emv
 from apckx.emulator.data.keys import (
     BLOCK_ALGORITHMS,
     D0,
     D1,
+    E1,
+    E6,
     RSA_ALGORITHMS,
     DataKey,
     KeyContext,
@@ -167,7 +172,40 @@ def _transform(context: KeyContext, identifier: str, attributes: Params,
     if kind == "Asymmetric":
         key = _asymmetric_key(context, identifier, direction)
         return key, _run_asymmetric(key, values, data, decrypt=decrypt, operation=operation)
+    if kind == "Emv":
+        key = context.key(identifier, operation=operation, usages=(E1, E6),
+                          modes=("DeriveKey",), algorithms=("TDES_2KEY",), role=direction.role)
+        return key, _run_emv(key, values, data, decrypt=decrypt, operation=operation)
     raise _not_available(kind, operation)
+
+
+def _run_emv(key: DataKey, values: Params, data: bytes, *, decrypt: bool,
+             operation: str) -> bytes:
+    """EMV: the card's ICC master key (Option A/B from the IMK, PAN and PSN), then the
+    common session key with R = SessionDerivationData (8 bytes: the ATC padded with zeros,
+    or the ARQC), then TDES in ECB or CBC (CBC when Mode is absent, as for DUKPT)."""
+    mode = values.get("Mode", "CBC")
+    iv_hex = values.get("InitializationVector")
+    if len(data) % 8:
+        raise ValidationException(
+            f"{operation}: TDES data must be a multiple of 8 bytes (got {len(data)}); pad it "
+            "yourself"
+        )
+    if mode == "ECB" and iv_hex is not None:
+        raise ValidationException(f"{operation}: ECB takes no InitializationVector")
+    try:
+        icc_master_key = emv.derive_icc_master_key(
+            key.secret(), values["PrimaryAccountNumber"], values["PanSequenceNumber"],
+            mode=values["MajorKeyDerivationMode"])
+        session_key = emv.derive_session_key(
+            icc_master_key, "EMV_COMMON_SESSION_KEY",
+            application_cryptogram=_hex(values["SessionDerivationData"]))
+        iv = None if iv_hex is None else _hex(iv_hex)
+        if decrypt:
+            return cipher.decrypt_symmetric(session_key, "TDES", mode, data, iv)
+        return cipher.encrypt_symmetric(session_key, "TDES", mode, data, iv)
+    except errors.ApckxError as exc:
+        raise _crypto_refusal(operation, exc) from None
 
 
 def encrypt_data(context: KeyContext, params: Params) -> Body:

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from apckx import errors
-from apckx.crypto import attributes, kcv, keys, tr31
+from apckx.crypto import attributes, keys, tr31
+from apckx.emulator.control.keys import compute_symmetric_kcv, kcv_algorithm_for
 from apckx.emulator.exceptions import ValidationException
 
 Params = Mapping[str, Any]
@@ -220,8 +221,8 @@ class KeyContext:
             attributes.validate_key_attributes(key_attributes)
             algorithm = str(key_attributes["KeyAlgorithm"])
             keys.check_key_material(material, algorithm, what="the wrapped key")
-            kcv_name = kcv_algorithm or str(attributes.default_kcv_algorithm(algorithm))
-            check_value = kcv.compute_kcv(material, kcv_name, key_algorithm=algorithm)
+            kcv_name = kcv_algorithm_for(algorithm, kcv_algorithm)
+            check_value = compute_symmetric_kcv(material, algorithm, kcv_name)
         except errors.IntegrityError:
             raise ValidationException(
                 f"{role}: the TR-31 key block failed its integrity check under "
