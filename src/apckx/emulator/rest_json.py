@@ -98,20 +98,30 @@ def operation_name(method: str, path: str) -> str | None:
     return None if matched is None else matched[0].operation
 
 
-def parse_request(route: Route, path_values: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """The operation's input: the JSON body plus the path parameters, validated against the
-    data plane's input shape (one ``ValidationException`` listing every problem) and pruned
-    to the model's members."""
+def read_request(path_values: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The JSON body (``SerializationException`` if it is not a JSON object) with the path
+    parameters merged in (the URI wins over a body member of the same name); not validated."""
     try:
         request = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise SerializationException("Request body is not valid JSON") from None
     if not isinstance(request, dict):
         raise SerializationException("Request body must be a JSON object")
-    request.update(path_values)  # the URI wins over a body member of the same name
+    request.update(path_values)
+    return request
+
+
+def validate_request(route: Route, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The operation's input: ``request`` validated against the data plane's input shape
+    (one ``ValidationException`` listing every problem) and pruned to the model's members."""
     input_shape = data_service_model().operation_model(route.operation).input_shape
     validate_shape(input_shape, request)
     return prune_shape(input_shape, request)
+
+
+def parse_request(route: Route, path_values: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """:func:`read_request` then :func:`validate_request`."""
+    return validate_request(route, read_request(path_values, body))
 
 
 def serialize_output(result: Mapping[str, Any]) -> bytes:

@@ -408,8 +408,9 @@ class EmulatorApp:
                 raise UnknownOperationException(
                     f"Operation {route.operation} is not implemented by the apckx emulator"
                 )
-            params = rest_json.parse_request(route, path_values, body)
-            self._admit(route.operation, caller, data.plane_of(route.operation, params))
+            request = rest_json.read_request(path_values, body)
+            self._admit(route.operation, caller, data.plane_of(route.operation, request))
+            params = rest_json.validate_request(route, request)
             result = data.dispatch(
                 self.registry, route.operation, params,
                 account_id=self.config.account_id, region=caller.region,
