@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from apckx.crypto import cipher, emv, kcv
+from apckx.crypto import certs, cipher, ecdh, emv, kcv
 
 from .conftest import DataPlane
 
@@ -152,3 +152,46 @@ def test_emv_encryption_uses_the_card_session_key(data_plane: DataPlane, derivat
         d0 = data_plane.import_key(imk, D0, "TDES_2KEY", "B")
         data_plane.data.encrypt_data(KeyIdentifier=d0, PlainText=data.hex(),
                                      EncryptionAttributes=attributes)
+
+
+def test_ecdh_derived_key(data_plane: DataPlane) -> None:
+    party = data_plane.ensure_ecdh()  # its K3 key has DeriveKeyUsage K1
+    k3 = data_plane.control.create_key(
+        KeyAttributes={"KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
+                       "KeyClass": "ASYMMETRIC_KEY_PAIR", "KeyAlgorithm": "ECC_NIST_P521",
+                       "KeyModesOfUse": {"DeriveKey": True}},
+        Exportable=True, DeriveKeyUsage=D0)["Key"]["KeyArn"]
+    apc_public_key = certs.certificate_from_apc(data_plane.control.get_public_key_certificate(
+        KeyIdentifier=k3)["KeyCertificate"]).public_key()
+    shared_info = ecdh.new_shared_info()
+    derivation = {
+        "CertificateAuthorityPublicKeyIdentifier": party["root"],
+        "PublicKeyCertificate": certs.certificate_to_apc(party["leaf_cert"]),
+        "KeyAlgorithm": "AES_256", "KeyDerivationFunction": "NIST_SP800",
+        "KeyDerivationHashAlgorithm": "SHA_512", "SharedInformation": shared_info.hex()}
+    wrapped = {"WrappedKeyMaterial": {"DiffieHellmanSymmetricKey": derivation}}
+    data = os.urandom(32)
+    answer = data_plane.data.encrypt_data(
+        KeyIdentifier=k3, PlainText=data.hex(), EncryptionAttributes=symmetric("CBC"),
+        WrappedKey=wrapped)
+    key = ecdh.derive_kbpk(party["leaf_key"], apc_public_key, kdf="NIST_SP800",
+                           hash_algorithm="SHA_512", key_algorithm="AES_256",
+                           shared_info=shared_info)
+    assert answer["KeyArn"] == k3
+    assert answer["KeyCheckValue"] == kcv.compute_kcv(key, "CMAC")
+    assert bytes.fromhex(answer["CipherText"]) == cipher.encrypt_symmetric(key, "AES", "CBC",
+                                                                          data)
+    back = data_plane.data.decrypt_data(KeyIdentifier=k3, CipherText=answer["CipherText"],
+                                        DecryptionAttributes=symmetric("CBC"),
+                                        WrappedKey=wrapped)
+    assert back["PlainText"] == data.hex().upper()
+    with pytest.raises(data_plane.data.exceptions.ValidationException,
+                       match="DeriveKeyUsage TR31_K1"):
+        data_plane.data.encrypt_data(
+            KeyIdentifier=party["k3"], PlainText=data.hex(),
+            EncryptionAttributes=symmetric("CBC"), WrappedKey=wrapped)
+    zero = {"WrappedKeyMaterial": {"DiffieHellmanSymmetricKey": dict(
+        derivation, SharedInformation="00" + shared_info.hex()[2:])}}
+    with pytest.raises(data_plane.data.exceptions.ValidationException, match="zero bytes"):
+        data_plane.data.encrypt_data(KeyIdentifier=k3, PlainText=data.hex(),
+                                     EncryptionAttributes=symmetric("CBC"), WrappedKey=zero)

@@ -72,11 +72,11 @@ def _symmetric_key(context: KeyContext, identifier: str, wrapped: Params | None,
                    direction: _Direction) -> DataKey:
     if wrapped is not None:
         material = wrapped["WrappedKeyMaterial"]
-        if "Tr31KeyBlock" not in material:
-            raise ValidationException(
-                f"{direction.operation}: WrappedKeyMaterial.DiffieHellmanSymmetricKey is not "
-                "implemented by the apckx emulator for data encryption; send a Tr31KeyBlock"
-            )
+        if "DiffieHellmanSymmetricKey" in material:
+            return context.derive_ecdh_key(
+                identifier, material["DiffieHellmanSymmetricKey"], operation=direction.operation,
+                usage=D0, modes=(direction.mode,), role=direction.role,
+                kcv_algorithm=wrapped.get("KeyCheckValueAlgorithm"))
         kek = context.resolve(identifier, role=direction.role)
         return context.unwrap_tr31_key(
             kek, material["Tr31KeyBlock"], operation=direction.operation, usages=(D0,),

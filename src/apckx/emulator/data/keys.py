@@ -16,7 +16,8 @@ the KeyAlgorithm and the KeyModesOfUse against what the operation needs. It retu
 without holding it. ``output()`` gives the ``KeyArn`` and ``KeyCheckValue`` every data-plane
 output carries. Refusals are ``ValidationException`` (unknown keys
 ``ResourceNotFoundException``), worded to say what the key lacks; they never carry key
-material. Wrapped (dynamic) working keys come from :meth:`KeyContext.unwrap_tr31_key`.
+material. Wrapped (dynamic) working keys come from :meth:`KeyContext.unwrap_tr31_key` (a
+TR-31 block under a KEK) and :meth:`KeyContext.derive_ecdh_key` (``DiffieHellmanSymmetricKey``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from apckx import errors
-from apckx.crypto import attributes, keys, tr31
+from apckx.crypto import attributes, certs, ecdh, keys, tr31
+from apckx.emulator.control.certificates import (
+    certificate_authority,
+    check_ca_strength,
+    load_certificate,
+)
+from apckx.emulator.control.common import ECC_CURVES, key_algorithm_of, to_datetime
 from apckx.emulator.control.keys import compute_symmetric_kcv, kcv_algorithm_for
 from apckx.emulator.exceptions import ValidationException
 
@@ -240,3 +247,75 @@ class KeyContext:
         require_key(working, operation=operation, usages=usages, modes=modes,
                     algorithms=BLOCK_ALGORITHMS, role=role)
         return working
+
+    def derive_ecdh_key(self, identifier: str, derivation: Params, *, operation: str,
+                        usage: str, modes: Collection[str],
+                        algorithms: Collection[str] = BLOCK_ALGORITHMS,
+                        kcv_algorithm: str | None = None,
+                        role: str = "KeyIdentifier") -> DataKey:
+        """A dynamic working key derived by ECDH (``WrappedKeyMaterial.DiffieHellmanSymmetricKey``):
+        ``identifier`` names a K3 ECC key pair (DeriveKey) created with ``DeriveKeyUsage``
+        ``usage``; ``derivation`` is the EcdhDerivationAttributes member (the imported CA, the
+        counterparty's certificate, KeyAlgorithm, KDF, hash, SharedInformation). The
+        certificate is checked as ImportKey checks it; the key is the KDF output of
+        KeyAlgorithm's length. The result carries the K3 key's ARN and the derived key's KCV
+        and has ``modes`` (the flags the caller needs; a derived key has no header)."""
+        account = self.backend
+        with account.lock:
+            k3 = account.resolve_usable_key(identifier, role)
+            if (k3.key_usage != K3 or k3.key_class != "ASYMMETRIC_KEY_PAIR"
+                    or k3.key_algorithm not in ECC_CURVES or not k3.modes.get("DeriveKey")):
+                raise ValidationException(
+                    f"{role} {k3.arn} must be a {K3} ECC key pair with DeriveKey to derive a "
+                    "key by ECDH"
+                )
+            if k3.derive_key_usage != usage:
+                raise ValidationException(
+                    f"{role} {k3.arn} has DeriveKeyUsage {k3.derive_key_usage or '(none)'}; "
+                    f"{operation} with a DiffieHellmanSymmetricKey needs {usage}"
+                )
+            _, ca_certificate = certificate_authority(
+                account, derivation["CertificateAuthorityPublicKeyIdentifier"],
+                "CertificateAuthorityPublicKeyIdentifier")
+            private_key = k3.private_key()
+            now = to_datetime(account.now())
+            arn, curve_algorithm = k3.arn, k3.key_algorithm
+        leaf = load_certificate(derivation["PublicKeyCertificate"], "PublicKeyCertificate")
+        leaf_public_key = leaf.public_key()
+        if not isinstance(leaf_public_key, ec.EllipticCurvePublicKey):
+            raise ValidationException("PublicKeyCertificate must hold an ECC public key for ECDH")
+        if key_algorithm_of(leaf_public_key) != curve_algorithm:
+            raise ValidationException(
+                f"PublicKeyCertificate is not on {curve_algorithm}, the curve of {arn}: the "
+                "curves must match"
+            )
+        check_ca_strength(ca_certificate, leaf, "PublicKeyCertificate")
+        algorithm = derivation["KeyAlgorithm"]
+        if algorithm not in algorithms:
+            raise ValidationException(
+                f"DiffieHellmanSymmetricKey.KeyAlgorithm {algorithm} cannot be used by "
+                f"{operation}; use one of {', '.join(sorted(algorithms))}"
+            )
+        shared_info = bytes.fromhex(derivation["SharedInformation"])
+        if 0 in shared_info:
+            raise ValidationException(
+                "SharedInformation must not contain zero bytes (00); use fresh random bytes "
+                "from 01 to FF"
+            )
+        curve = str(ecdh.normalize_curve(curve_algorithm))
+        try:
+            certs.verify_certificate(leaf, ca_certificate, now=now, expected_curve=curve)
+            ecdh.check_ecdh_strength(curve, algorithm, algorithm)
+            material: bytes = ecdh.derive_kbpk(
+                private_key, leaf_public_key, kdf=derivation["KeyDerivationFunction"],
+                hash_algorithm=derivation["KeyDerivationHashAlgorithm"],
+                key_algorithm=algorithm, shared_info=shared_info)
+        except errors.ApckxError as exc:
+            raise ValidationException(f"DiffieHellmanSymmetricKey: {exc}") from None
+        kcv_name = kcv_algorithm_for(algorithm, kcv_algorithm)
+        return DataKey(
+            arn=arn, key_usage=usage, key_class="SYMMETRIC_KEY", key_algorithm=algorithm,
+            modes=frozenset(modes), key_check_value=compute_symmetric_kcv(
+                material, algorithm, kcv_name),
+            key_check_value_algorithm=kcv_name, material=material,
+        )
