@@ -64,6 +64,9 @@ class AccountState:
         self.keys: dict[str, KeyRecord] = {}
         self.aliases: dict[str, str | None] = {}
         self.account_ca: AccountCa | None = None
+        #: Records of other kinds (import/export tokens, the RSA account CA...), by kind
+        #: then ident; a module that adds a kind reads here and writes with save_record.
+        self.records: dict[str, dict[str, Record]] = {}
 
     # persistence ---------------------------------------------------------------------------
 
@@ -77,6 +80,8 @@ class AccountState:
             self.aliases[ident] = key_arn_value if isinstance(key_arn_value, str) else None
         elif kind == "account_ca":
             self.account_ca = AccountCa.from_record(record)
+        else:
+            self.records.setdefault(kind, {})[ident] = record
 
     def save_key(self, key: KeyRecord) -> None:
         """Write one key through to the store."""
@@ -86,6 +91,11 @@ class AccountState:
         """Write one alias through to the store."""
         record: Record = {"AliasName": name, "KeyArn": self.aliases[name]}
         self.store.put("alias", self.account_id, self.region, name, record)
+
+    def save_record(self, kind: str, ident: str, record: Record) -> None:
+        """Keep and write through a record of another kind (see ``records``)."""
+        self.records.setdefault(kind, {})[ident] = record
+        self.store.put(kind, self.account_id, self.region, ident, record)
 
     def save_account_ca(self, ca: AccountCa) -> None:
         """Keep ``ca`` as the account CA and write it through."""
