@@ -52,6 +52,7 @@ def _requests(log: Path) -> list[str]:
         (["--input", "pan=12"], "--input pan must be 12..19 digits"),
         (["--input", "colour=red"], "--input: unknown name 'colour'"),
         (["--input", "pan"], "--input takes NAME=VALUE"),
+        (["--input", "0123456789ABCDEF0123=1"], "unknown name (a value?)"),
         (["--expect", "cvv=12a"], "--expect cvv must be 3..5 digits"),
         (["--expect", "mac=ABC"], "--expect mac must be 8..128 hex"),
         (["--input", "pin=1234", "--input", "pin=4321"], "--input pin is given twice"),
@@ -96,3 +97,4 @@ def test_a_kek_has_no_data_plane_check(
     operations = _requests(aws["log"])
     assert "GetKey" in operations  # the log is read: the refusals above made no call at all
     assert not [op for op in operations if op.endswith(("Data", "Mac"))]
+

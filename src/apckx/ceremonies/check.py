@@ -124,9 +124,10 @@ def parse_pairs(values: Sequence[str], *, flag: str, allowed: Mapping[str, Any])
         name, sep, value = item.partition("=")
         name = name.strip().lower()
         if not sep or not name:
-            raise InputError(f"{flag} takes NAME=VALUE (got {item.split('=')[0]!r} with no '=')")
+            raise InputError(f"{flag} takes NAME=VALUE (an item has no '=')")
         if name not in allowed:
-            raise InputError(f"{flag}: unknown name {name!r}; known: {', '.join(allowed)}")
+            shown = repr(name) if re.fullmatch(r"[a-z][a-z0-9-]{0,29}", name) else "(a value?)"
+            raise InputError(f"{flag}: unknown name {shown}; known: {', '.join(allowed)}")
         if name in pairs:
             raise InputError(f"{flag} {name} is given twice")
         value = value.strip()
@@ -916,3 +917,38 @@ def _check_kcv(ctx: _Context, key: Key) -> None:
         ctx.add(
             "KCV", ["GetKey"], MISMATCH, "the cleartext's KCV differs from APC's: not the same key"
         )
+
+
+def describe_outcome(result: KeyCheck) -> str:
+    """One line for a summary table: ``ok``, or the outcome and the first step that failed."""
+    if result.ok:
+        return OK
+    bad = next((s for s in result.steps if s.outcome not in (OK, SKIPPED)), None)
+    return f"{result.outcome}: {bad.check}" if bad else result.outcome
+
+
+def make_migration_check(
+    apc: ApcService, data: ApcDataService
+) -> Callable[[Any, Any, Callable[[], Any]], str]:
+    """``migrate --check``'s hook: after each key is in place, run :func:`check_key` on it with
+    the row's ``check_input`` / ``expect`` columns (and its cleartext for ``key_hex`` rows),
+    paced by ``pace``. Returns one line; never raises (a check cannot fail the import)."""
+
+    def check(row: Any, outcome: Any, pace: Callable[[], Any]) -> str:
+        try:
+            pace()
+            key = apc.get_key(str(outcome.key_arn))
+            usage = str(key["KeyAttributes"]["KeyUsage"])
+            if usage not in CHECKS or usage in NOT_SUPPORTED_YET:
+                return f"skipped: no data-plane check for {usage}"
+            result = check_key(
+                apc, data, key, cleartext=row.key, inputs=dict(row.check_inputs),
+                expects=dict(row.expects), pace=lambda: pace(),
+            )  # fmt: skip
+        except InputError as exc:
+            return f"skipped: {exc}"
+        except ApckxError as exc:
+            return f"failed: {exc}"
+        return describe_outcome(result)
+
+    return check
