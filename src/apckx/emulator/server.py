@@ -2,9 +2,13 @@
 
 One request goes through these steps, in order, and stops at the first error:
 
-1. ``POST /`` only (anything else is a 4xx JSON error); a body of at most
-   ``max_body_bytes`` with a ``Content-Length``.
-2. SigV4 signature (:mod:`apckx.emulator.auth`); the credential scope gives the region.
+1. The body is read (at most ``max_body_bytes``, with a ``Content-Length``) before anything
+   is refused, so a refused request leaves its keep-alive connection clean. The protocol is
+   chosen by path (``EmulatorApp._handle``): ``POST /`` is AWS JSON 1.0; any other path is a
+   404 JSON error, any other method a 405.
+2. SigV4 signature (:mod:`apckx.emulator.auth`), with the protocol's headers signed
+   (``x-amz-target`` and ``content-type`` for JSON 1.0); the credential scope gives the
+   region.
 3. ``X-Amz-Target: PaymentCryptographyControlPlane.<Op>`` naming an implemented operation,
    ``Content-Type: application/x-amz-json-1.0``.
 4. The policy file, if any (``AccessDeniedException`` naming the action).
@@ -15,11 +19,17 @@ One request goes through these steps, in order, and stops at the first error:
 Every answer carries ``x-amzn-RequestId``; errors are ``{"__type", "message"}`` with the
 Smithy model's HTTP status. An unexpected exception becomes a generic
 ``InternalServerException`` and the server keeps serving.
+
+Against hostile clients: at most ``max_connections`` connections at once (more are answered
+503 and closed), an absolute ``request_deadline`` from a request's first byte to its answer
+(a client that trickles bytes is cut off), the idle keep-alive timeout, and a back-off when
+``accept`` fails for want of descriptors (EMFILE) instead of a busy loop.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import ipaddress
 import json
 import logging
@@ -38,8 +48,14 @@ from types import TracebackType
 from typing import Any, Literal
 
 from apckx.emulator import data, responses, rest_json, sts
-from apckx.emulator.auth import SERVICE_NAME as SIGNING_NAME
-from apckx.emulator.auth import Caller, EmulatorCredentials, Policy, verify_request
+from apckx.emulator.auth import (
+    JSON_RPC_SIGNED_HEADERS,
+    REST_JSON_SIGNED_HEADERS,
+    Caller,
+    EmulatorCredentials,
+    Policy,
+    verify_request,
+)
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -62,6 +78,24 @@ DEFAULT_ACCOUNT_ID = "111122223333"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # Idle keep-alive connections are closed after this many seconds.
 IDLE_CONNECTION_TIMEOUT = 120.0
+DEFAULT_MAX_CONNECTIONS = 256
+# From a request's first byte to its answer, whatever the client's pace.
+DEFAULT_REQUEST_DEADLINE = 60.0
+# accept() failing for want of descriptors or memory: wait before trying again.
+_ACCEPT_BACKOFF_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF_FIRST = 0.05
+_ACCEPT_BACKOFF_MAX = 1.0
+_TOO_MANY_CONNECTIONS_BODY = (
+    b'{"__type":"ServiceUnavailableException","message":"The emulator has too many open '
+    b'connections; retry later."}'
+)
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY_CONNECTIONS_BODY)).encode()
+    + b"\r\n\r\n" + _TOO_MANY_CONNECTIONS_BODY
+)
+# Deeper JSON than this is refused: AWS request bodies are a few levels deep.
+MAX_JSON_DEPTH = 32
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _INTERNAL_ERROR_MESSAGE = (
     "The emulator hit an internal error; the request had no effect or a partial one. "
@@ -69,7 +103,7 @@ _INTERNAL_ERROR_MESSAGE = (
 )
 
 FaultKind = Literal["throttle", "error", "reset"]
-# The rate-limit planes, with APC's default quotas per account and region (calls/s).
+# The rate-limit planes (APC counts them apart; default quotas in emulator/quotas.py).
 CONTROL_PLANE = "control-plane"
 SYMMETRIC_DATA_PLANE = data.SYMMETRIC_PLANE
 ASYMMETRIC_DATA_PLANE = data.ASYMMETRIC_PLANE
@@ -222,6 +256,8 @@ class EmulatorConfig:
     state_path: Path | None = None
     request_log_path: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE  # seconds
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for settings the emulator must not start with."""
@@ -245,6 +281,13 @@ class EmulatorConfig:
             raise ConfigError("--key-quota and --alias-quota must be 0 or more")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
+        if self.max_connections < 1:
+            raise ConfigError(f"--max-connections must be 1 or more (got {self.max_connections})")
+        if not self.request_deadline > 0:
+            raise ConfigError(
+                f"--request-deadline must be a positive number of seconds "
+                f"(got {self.request_deadline})"
+            )
         for fault in self.faults:
             served = responses.IMPLEMENTED_OPERATIONS | data.IMPLEMENTED_OPERATIONS
             if fault.operation != "*" and fault.operation not in served:
@@ -260,6 +303,31 @@ class EmulatorConfig:
         if plane == ASYMMETRIC_DATA_PLANE:
             return self.asymmetric_rate_limit
         return self.rate_limit
+
+
+def json_depth(value: object) -> int:
+    """How deeply a parsed JSON value nests (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Sequence[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _shown_path(raw_request_line: bytes) -> str:
+    """The path of a (maybe garbled) request line, printable and short, for the log."""
+    words = raw_request_line.split()
+    path = words[1] if len(words) >= 2 else b""
+    text = path[:200].decode("latin-1")
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def _is_loopback(host: str) -> bool:
@@ -343,16 +411,7 @@ class EmulatorApp:
         return operation
 
     def handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Answer one POST; raises :class:`_ConnectionResetError` for an injected reset.
-
-        The protocol is chosen from the request: a form-encoded ``POST /`` is STS (query),
-        any other ``POST /`` the control plane (JSON 1.0), any other path the data plane
-        (rest-json). Each answers its errors in its own form.
-        """
-        if sts.is_sts_request(path, headers.get("Content-Type")):
-            return self._handle_sts(method=method, path=path, headers=headers, body=body)
-        if path.split("?", 1)[0] != "/":
-            return self._handle_data(method=method, path=path, headers=headers, body=body)
+        """Answer one ``POST /``; raises :class:`_ConnectionResetError` for an injected reset."""
         try:
             return self._handle(method=method, path=path, headers=headers, body=body)
         except ApcServiceException as error:
@@ -363,13 +422,19 @@ class EmulatorApp:
             logger.error("internal error handling a request: %s", type(exc).__name__)
             return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
-    def _verify(self, method: str, path: str, headers: Any, body: bytes,
-                service: str = SIGNING_NAME) -> Caller:
-        return verify_request(
-            method=method, path=path, headers=headers, body=body,
-            credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
-            service=service,
-        )
+    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """Choose the protocol by path (and content type), then run its pipeline.
+
+        The control plane is AWS JSON 1.0 at ``POST /``. Another protocol (REST-JSON paths,
+        a query protocol at ``/`` told apart by its content type) is one more branch here,
+        ahead of the JSON 1.0 target logic, with its own signed-header rule
+        (:mod:`apckx.emulator.auth`).
+        """
+        if sts.is_sts_request(path, headers.get("Content-Type")):
+            return self._handle_sts(method=method, path=path, headers=headers, body=body)
+        if path == "/":
+            return self._handle_json_rpc(method=method, path=path, headers=headers, body=body)
+        return self._handle_data(method=method, path=path, headers=headers, body=body)
 
     def _admit(self, operation: str, caller: Caller, plane: str) -> None:
         """Policy, the plane's rate limit, then injected faults (in that order)."""
@@ -393,7 +458,8 @@ class EmulatorApp:
             raise _ConnectionResetError
 
     def _handle_data(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """One data-plane (rest-json) call: the control plane's checks, then the operation."""
+        """One data-plane (rest-json) call: the control plane's checks, then the operation.
+        Answers its errors in rest-json form itself."""
         matched = rest_json.match_route(method, path)
         operation = None if matched is None else matched[0].operation
         try:
@@ -402,13 +468,22 @@ class EmulatorApp:
                     f"No such path {path[:120]!r}: data-plane paths are the "
                     f"payment-cryptography-data model's, control-plane calls POST /"
                 )
-            caller = self._verify(method, path, headers, body)
+            caller = verify_request(
+                method=method, path=path, headers=headers, body=body,
+                credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
+                required_signed_headers=REST_JSON_SIGNED_HEADERS,
+            )
             route, path_values = matched
             if route.operation not in data.IMPLEMENTED_OPERATIONS:
                 raise UnknownOperationException(
                     f"Operation {route.operation} is not implemented by the apckx emulator"
                 )
             request = rest_json.read_request(path_values, body)
+            if json_depth(request) > MAX_JSON_DEPTH:
+                raise SerializationException(
+                    f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS "
+                    "request bodies are a few levels deep"
+                )
             self._admit(route.operation, caller, data.plane_of(route.operation, request))
             params = rest_json.validate_request(route, request)
             result = data.dispatch(
@@ -440,7 +515,11 @@ class EmulatorApp:
         request_id = str(uuid.uuid4())
         operation: str | None = None
         try:
-            caller = self._verify(method, path, headers, body, service=sts.SIGNING_NAME)
+            caller = verify_request(
+                method=method, path=path, headers=headers, body=body,
+                credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
+                service=sts.SIGNING_NAME, required_signed_headers=REST_JSON_SIGNED_HEADERS,
+            )
             operation = sts.parse_action(body)
             payload = sts.caller_identity_xml(
                 account_id=self.config.account_id, access_key_id=caller.access_key_id,
@@ -454,9 +533,18 @@ class EmulatorApp:
         answer.request_id = request_id
         return answer
 
-    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+    def _handle_json_rpc(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """AWS JSON 1.0: signature, target, content type, policy, rate, faults, dispatch."""
         config = self.config
-        caller = self._verify(method, path, headers, body)
+        caller = verify_request(
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            credentials=config.credentials,
+            now=datetime.datetime.now(datetime.UTC),
+            required_signed_headers=JSON_RPC_SIGNED_HEADERS,
+        )
         operation = self._resolve_operation(headers.get("X-Amz-Target"))
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != JSON_CONTENT_TYPE:
@@ -468,8 +556,17 @@ class EmulatorApp:
             request = json.loads(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError):
             raise SerializationException("Request body is not valid JSON") from None
+        except RecursionError:
+            raise SerializationException(
+                "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
+            ) from None
         if not isinstance(request, dict):
             raise SerializationException("Request body must be a JSON object")
+        if json_depth(request) > MAX_JSON_DEPTH:
+            raise SerializationException(
+                f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS request "
+                "bodies are a few levels deep"
+            )
         try:
             result = self._dispatch(
                 self.registry,
@@ -514,6 +611,35 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log (``--request-log``) is the record of requests."""
 
+    _request_start: float | None = None
+
+    def _peek_first_byte(self) -> bytes:
+        reader = self.rfile
+        peek = getattr(reader, "peek", None)  # a BufferedReader (rbufsize -1) has it
+        return bytes(peek(1)) if peek is not None else b"?"
+
+    def _raw_request_line(self) -> bytes:
+        line = getattr(self, "raw_requestline", b"")
+        return line if isinstance(line, bytes) else b""
+
+    def handle_one_request(self) -> None:
+        """Wait (idle timeout) for a request's first byte, then serve it under the absolute
+        request deadline: the server cuts the connection once it passes."""
+        try:
+            first = self._peek_first_byte()
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        if not first:
+            self.close_connection = True
+            return
+        self._request_start = time.time()
+        self.server.arm_deadline(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.disarm_deadline(self.connection)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed request lines and unknown methods: a JSON error, not stdlib's HTML."""
         if self.request_version == "HTTP/0.9":  # an unparsable request line: answer as 1.1
@@ -521,7 +647,13 @@ class _Handler(BaseHTTPRequestHandler):
         error = SerializationException(message or HTTPStatus(code).phrase)
         error.status = code
         self.close_connection = True
-        self._send_answer(_error_answer(error), str(uuid.uuid4()))
+        request_id = str(uuid.uuid4())
+        start = self._request_start or time.time()
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), code, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
+        self._send_answer(_error_answer(error), request_id)
 
     def handle_expect_100(self) -> bool:
         """Send ``100 Continue`` at once (the write buffer would otherwise hold it back)."""
@@ -563,7 +695,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise _PayloadTooLarge(
                 f"Request body is {length} bytes; the emulator accepts at most {limit}"
             )
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client hung up mid-body
+            self.close_connection = True
+            raise SerializationException(
+                f"Request body ended after {len(body)} of {length} bytes (Content-Length)"
+            )
+        return body
 
     def _reset_connection(self) -> None:
         """Abort with a TCP RST (SO_LINGER 0), answering nothing."""
@@ -577,6 +715,7 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.time()
         operation = (app.operation_from_target(self.headers.get("X-Amz-Target"))
                      or rest_json.operation_name(self.command, self.path) or "-")
+        path = _shown_path(self._raw_request_line())
         if not self.server.enter_request():
             self.close_connection = True
             self._send_answer(
@@ -586,6 +725,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             try:
+                # Read (drain) the body before anything can refuse the request, so the next
+                # request on this keep-alive connection starts where it should.
                 body = self._read_body()
                 answer = app.handle(
                     method=self.command, path=self.path, headers=self.headers, body=body
@@ -593,21 +734,19 @@ class _Handler(BaseHTTPRequestHandler):
             except ApcServiceException as error:
                 answer = _error_answer(error)
             except _ConnectionResetError:
-                app.log_request(
-                    RequestLogEntry(request_id, operation, start, time.time(), 0, "ConnectionReset")
-                )
+                app.log_request(RequestLogEntry(
+                    request_id, operation, start, time.time(), 0, "ConnectionReset", path=path
+                ))
                 self._reset_connection()
                 return
             request_id = answer.request_id or request_id
             if app.config.latency_ms:
                 time.sleep(app.config.latency_ms / 1000.0)
             # Logged before the answer goes out, so a client holding the answer finds the line.
-            app.log_request(
-                RequestLogEntry(
-                    request_id, answer.operation or operation, start, time.time(),
-                    answer.status, answer.error_type,
-                )
-            )
+            app.log_request(RequestLogEntry(
+                request_id, answer.operation or operation, start, time.time(), answer.status,
+                answer.error_type, path=path,
+            ))
             self._send_answer(answer, request_id)
         finally:
             self.server.leave_request()
@@ -618,13 +757,16 @@ class _Handler(BaseHTTPRequestHandler):
         error = _MethodNotAllowed(
             f"{self.command} is not supported: the emulator answers POST / with X-Amz-Target"
         )
+        try:
+            self._read_body()  # drained, so the connection stays usable
+        except ApcServiceException:
+            self.close_connection = True  # too large or chunked: closed instead
         answer = _error_answer(error)
         answer.extra_headers["Allow"] = "POST"
-        # A body we don't read would poison a keep-alive connection.
-        self.close_connection = bool(self.headers.get("Content-Length", "0") != "0")
-        self.server.app.log_request(
-            RequestLogEntry(request_id, "-", start, time.time(), error.status, error.error_type)
-        )
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), error.status, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
         self._send_answer(answer, request_id)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
@@ -639,6 +781,8 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         self.address_family = family
         self.app = app
         self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._accept_backoff = 0.0
         self._in_flight = 0
         self._stopping = False
         self._idle = threading.Condition()
@@ -651,14 +795,72 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         if not isinstance(error, ConnectionError | TimeoutError):
             logger.error("connection handler failed: %s", type(error).__name__)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """``accept``, backing off when descriptors (or buffers) run out: the listening socket
+        stays readable then, and retrying at once would spin a core."""
+        try:
+            accepted: tuple[socket.socket, Any] = super().get_request()
+        except OSError as exc:
+            if exc.errno in _ACCEPT_BACKOFF_ERRNOS:
+                if self._accept_backoff == 0.0:
+                    logger.warning("accept failed (%s); backing off", errno.errorcode.get(
+                        exc.errno or 0, "error"))
+                self._accept_backoff = min(
+                    _ACCEPT_BACKOFF_MAX, max(_ACCEPT_BACKOFF_FIRST, self._accept_backoff * 2))
+                time.sleep(self._accept_backoff)
+            raise
+        self._accept_backoff = 0.0
+        return accepted
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
-            self._connections.add(request)
+            full = len(self._connections) >= self.app.config.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            # Answered without a thread: one non-blocking send, then closed.
+            try:
+                request.setblocking(False)
+                request.send(_TOO_MANY_CONNECTIONS)
+            except OSError:
+                pass
+            self.app.log_request(RequestLogEntry(
+                str(uuid.uuid4()), "-", time.time(), time.time(), 503,
+                "ServiceUnavailableException", path=None,
+            ))
+            self.shutdown_request(request)
+            return
         super().process_request(request, client_address)
+
+    def arm_deadline(self, connection: socket.socket) -> None:
+        """Start a request's absolute deadline on ``connection``."""
+        config = self.app.config
+        limit = config.request_deadline + config.latency_ms / 1000.0
+        with self._idle:
+            self._deadlines[connection] = time.monotonic() + limit
+
+    def disarm_deadline(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Between polls of the listening socket: cut connections past their deadline (the
+        handler's blocked read or write then fails, and its thread ends)."""
+        now = time.monotonic()
+        with self._idle:
+            overdue = [conn for conn, due in self._deadlines.items() if now >= due]
+            for connection in overdue:
+                del self._deadlines[connection]
+        for connection in overdue:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def shutdown_request(self, request: Any) -> None:
         with self._idle:
             self._connections.discard(request)
+            self._deadlines.pop(request, None)
         super().shutdown_request(request)
 
     def enter_request(self) -> bool:
