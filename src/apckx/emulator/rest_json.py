@@ -105,6 +105,10 @@ def read_request(path_values: Mapping[str, str], body: bytes) -> dict[str, Any]:
         request = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise SerializationException("Request body is not valid JSON") from None
+    except RecursionError:
+        raise SerializationException(
+            "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
+        ) from None
     if not isinstance(request, dict):
         raise SerializationException("Request body must be a JSON object")
     request.update(path_values)

@@ -36,6 +36,10 @@ FAMILIES: dict[str, str] = {
     "DecryptData": "encryption",
     "ReEncryptData": "encryption",
     "TranslateKeyMaterial": "translation",
+    "GenerateMac": "mac",
+    "VerifyMac": "mac",
+    "GenerateCardValidationData": "card_validation",
+    "VerifyCardValidationData": "card_validation",
 }
 
 IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset(FAMILIES)
