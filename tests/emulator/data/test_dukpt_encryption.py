@@ -19,8 +19,9 @@ B0 = "TR31_B0_BASE_DERIVATION_KEY"
 D0 = "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY"
 TDES = [e for e in json.loads((VECTORS_DIR / "dukpt_tdes.json").read_text())
         if "data_request_key" in e]
-AES = [e for e in json.loads((VECTORS_DIR / "dukpt_aes.json").read_text())
-       if "data_encryption_key_aes128" in e]
+AES = [(e, algorithm) for e in json.loads((VECTORS_DIR / "dukpt_aes.json").read_text())
+       for algorithm in ("AES_128", "AES_256")
+       if f"data_encryption_key_{algorithm.lower().replace('_', '')}" in e]
 
 
 def dukpt_attributes(ksn: str, **extra: str) -> dict[str, Any]:
@@ -47,17 +48,18 @@ def test_tdes_dukpt_data_keys(data_plane: DataPlane, entry: dict[str, Any]) -> N
         assert back["PlainText"] == data.hex().upper()
 
 
-@pytest.mark.parametrize("entry", AES, ids=[e["id"] for e in AES])
-def test_aes_dukpt_data_keys(data_plane: DataPlane, entry: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("entry", "algorithm"), AES, ids=[f"{e['id']}-{a}" for e, a in AES])
+def test_aes_dukpt_data_keys(data_plane: DataPlane, entry: dict[str, Any],
+                             algorithm: str) -> None:
     bdk = data_plane.import_key(bytes.fromhex(entry["bdk"]), B0, entry["bdk_algorithm"], "X")
     data, iv = os.urandom(32), os.urandom(16)
     attributes = dukpt_attributes(entry["ksn"], DukptKeyVariant="REQUEST",
-                                  DukptKeyDerivationType="AES_128", Mode="CBC",
+                                  DukptKeyDerivationType=algorithm, Mode="CBC",
                                   InitializationVector=iv.hex())
     answer = data_plane.data.encrypt_data(KeyIdentifier=bdk, PlainText=data.hex(),
                                           EncryptionAttributes=attributes)
-    expected = cipher.encrypt_symmetric(bytes.fromhex(entry["data_encryption_key_aes128"]),
-                                        "AES", "CBC", data, iv)
+    working = entry[f"data_encryption_key_{algorithm.lower().replace('_', '')}"]
+    expected = cipher.encrypt_symmetric(bytes.fromhex(working), "AES", "CBC", data, iv)
     assert answer["CipherText"] == expected.hex().upper()
 
 

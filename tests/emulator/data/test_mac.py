@@ -96,17 +96,23 @@ def test_x9_24_1_dukpt_macs(data_plane: DataPlane, entry: dict[str, Any]) -> Non
         assert answer["Mac"] == expected
 
 
-def test_aes_dukpt_cmac_matches_the_working_key(data_plane: DataPlane) -> None:
-    entry = next(e for e in load("dukpt_aes.json") if e.get("mac_generation_key_aes128"))
+AES_DUKPT = [(e, algorithm) for e in load("dukpt_aes.json") for algorithm in ("AES_128", "AES_256")
+             if e.get(f"mac_generation_key_{algorithm.lower().replace('_', '')}")]
+
+
+@pytest.mark.parametrize(("entry", "algorithm"), AES_DUKPT,
+                         ids=[f"{e['id']}-{a}" for e, a in AES_DUKPT])
+def test_aes_dukpt_cmac_uses_the_x9_24_3_mac_key(data_plane: DataPlane, entry: dict[str, Any],
+                                                 algorithm: str) -> None:
     bdk = data_plane.import_key(bytes.fromhex(entry["bdk"]), B0, entry["bdk_algorithm"], "X")
     message = os.urandom(24)
     answer = data_plane.data.generate_mac(
         KeyIdentifier=bdk, MessageData=message.hex(),
         GenerationAttributes={"DukptCmac": {"KeySerialNumber": entry["ksn"],
                                             "DukptKeyVariant": "REQUEST",
-                                            "DukptDerivationType": "AES_128"}})
-    expected = mac.generate_cmac(bytes.fromhex(entry["mac_generation_key_aes128"]), message,
-                                 key_algorithm="AES_128")
+                                            "DukptDerivationType": algorithm}})
+    working = bytes.fromhex(entry[f"mac_generation_key_{algorithm.lower().replace('_', '')}"])
+    expected = mac.generate_cmac(working, message, key_algorithm=algorithm)
     assert answer["Mac"] == expected.hex().upper()
 
 
