@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol, cast
 
 from apckx import __version__
+from apckx._hardening import disable_core_dumps
 from apckx.errors import ApckxError
 
 
@@ -159,6 +160,7 @@ def _dash_dash_value(args_list: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run apckx. Returns the process exit code; never raises, never prints a traceback."""
+    disable_core_dumps()  # before any key is read: no core file holds a typed component
     try:
         code = _run(argv)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
