@@ -339,7 +339,19 @@ class KekImportCeremony:
             trust_apc_root=plan.trust_apc_root,
             resume_from=resume_from,
             progress=self.progress,
+            hints=self._party_hints(),
         )
+
+    def _party_hints(self) -> Any:
+        """The last ceremony's ARNs for this certs dir (its second reads go out in parallel)."""
+        from apckx.ceremonies.party_hints import PartyHints
+        from apckx.crypto.certs import fingerprint_sha256
+
+        plan, meta = self.plan, self.apc.client.meta
+        scope = [str(meta.endpoint_url), str(meta.region_name), plan.receiver_alias,
+                 plan.root_alias, plan.curve]  # fmt: skip
+        ca = fingerprint_sha256(self.credentials[0].ca_cert) if self.credentials else None
+        return PartyHints(plan.certs_dir, scope, ca)
 
     # timing helper
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
