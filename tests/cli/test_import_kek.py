@@ -147,13 +147,13 @@ def test_json_output_fields(emu: Emu, capsys: pytest.CaptureFixture[str]) -> Non
     for field in (
         "ceremony_id",
         "key_arn",
-        "key_alias",
-        "key_check_value",
+        "alias",
+        "kcv",
         "receiver_key_arn",
         "root_key_arn",
     ):
         assert data[field]
-    assert data["key_check_value"] == data["local_key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == data["local_kcv"] == kcv(KEK_HEX, "AES_256")
     assert data["header"].startswith("D") and data["header"][5:] == "K0AB00E0000"
     assert len(data["shared_info_hex"]) == 32  # fresh random 16 bytes by default
 
@@ -332,7 +332,7 @@ def test_components_via_injected_prompts(
     assert rc == 0, err
     combined = combine_components([bytes.fromhex(c) for c in components])
     expected = kcv(combined.hex(), "AES_256")
-    assert data["key_check_value"] == expected
+    assert data["kcv"] == expected
     assert len(prompts) == 3 and "component 2 of 3" in prompts[1]
     for component in components:
         assert f"KCV: {kcv(component, 'AES_256')}" in err
@@ -346,7 +346,7 @@ def test_prompt_and_expect_kcv(
     monkeypatch.setattr(keyinput, "DEFAULT_IO", io)
     rc, data, err = run_json(emu, capsys, "--prompt", "--expect-kcv", kcv(KEK_HEX, "AES_256"))
     assert rc == 0, err
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
 
 
 def test_expect_kcv_mismatch_calls_nothing(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
@@ -367,11 +367,11 @@ def test_kek_file_stdin_and_env(
     rc, data, err = run_json(emu, capsys, "--kek-file", str(key_file))
     assert rc == 0, err
     assert "readable by other users" not in err
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(AES128_HEX * 2))
     rc, data, _ = run_json(emu, capsys, "--kek-file", "-")
     assert rc == 0
-    assert data["key_check_value"] == kcv(AES128_HEX * 2, "AES_256")
+    assert data["kcv"] == kcv(AES128_HEX * 2, "AES_256")
     monkeypatch.setenv("MY_KEK", KEK_HEX)
     rc, data, err = run_json(emu, capsys, "--kek-env", "MY_KEK")
     assert rc == 0
@@ -460,7 +460,7 @@ def test_console_script_subprocess(emu: Emu, workdir: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     assert KEK_HEX not in proc.stdout + proc.stderr
 
 
@@ -490,7 +490,7 @@ def test_throttling_is_absorbed_by_retries(
         log = read_request_log(emulator.log_path)
         throttled = [e for e in log if e.error == "ThrottlingException"]
         assert len(throttled) == 2 and {e.operation for e in throttled} == {operation}
-        assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+        assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     finally:
         emulator.running.stop()
 
