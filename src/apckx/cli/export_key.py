@@ -87,7 +87,9 @@ def _optional_blocks(values: list[str]) -> dict[str, str]:
     for value in values:
         block_id, sep, data = value.partition("=")
         if not sep or len(block_id) != 2 or not data:
-            raise InputError(f"--optional-block {value[:30]!r} must be ID=VALUE (e.g. LB=HSM1)")
+            raise InputError(
+                "--optional-block must be ID=VALUE with a 2-character ID (e.g. LB=HSM1)"
+            )
         blocks[block_id.upper()] = data
     return blocks
 
