@@ -273,6 +273,11 @@ class Journal:
             )
         except FileNotFoundError:
             raise InputError(f"no journal for ceremony {ceremony_id} in {journal_dir}") from None
+        except OSError as exc:
+            raise InputError(
+                f"no journal for ceremony {ceremony_id}: cannot use {journal_dir} "
+                f"({exc.strerror})"
+            ) from None
         try:
             data = json.loads(read_private_text(path, what="journal"))
         except FileNotFoundError:

@@ -117,7 +117,7 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     from apckx.ceremonies.manifest import ManifestError, load_manifest
-    from apckx.ceremonies.migrate import run_migration
+    from apckx.ceremonies.migrate import check_journal_dir, run_migration
     from apckx.cli._aws import make_service
     from apckx.errors import InputError
 
@@ -131,6 +131,9 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     except ManifestError as exc:
         _print_errors(exc.errors)
         raise
+    # The journal directory (and every journal and key log in it, which a re-run trusts) is
+    # checked before the first call.
+    check_journal_dir(args.journal_dir)
     rehearsal = [row.line for row in manifest.rows if row.is_rehearsal]
     kek: bytes | None = None
     # No botocore retries: every attempt must go through our token bucket.
