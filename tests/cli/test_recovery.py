@@ -572,3 +572,40 @@ def test_an_interrupted_cleanup_never_leaves_an_alias_on_a_pending_key(
     assert emu.aliases() == {}
     assert set(emu.keys().values()) == {"DELETE_PENDING"}
     assert out.count("already DELETE_PENDING") == 2
+
+
+def test_full_disk_mid_migration_is_one_line_and_a_rerun_resumes(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rc, _, err = kek_json(emu, capsys, "--kek", KEK_HEX, "--alias", "alias/kek")
+    assert rc == 0, err
+    rows = [f"alias/full-{i},{_block(KEK_HEX)}" for i in range(4)]
+    Path("m.csv").write_text("alias,key_block\n" + "\n".join(rows) + "\n")
+    real = KeyLog.write
+    seen: list[str] = []
+
+    def write(self: KeyLog, event: str, **fields: Any) -> None:
+        seen.append(event)
+        if seen.count("key_imported") == 2 and event == "key_imported":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, event, **fields)
+
+    monkeypatch.setattr(KeyLog, "write", write)
+    argv = ["migrate", "m.csv", "--kek-id", "alias/kek", *emu.aws, "--workers", "1"]
+    rc = main(argv)
+    _, err = capsys.readouterr()
+    assert rc == 1
+    (line,) = error_lines(err)
+    (journal_path,) = Path(".apckx/ceremonies").glob("migrate-*.json")
+    cid = journal_path.stem
+    assert "writing the journal or key log" in line and f"apckx:ceremony={cid}" in line
+    monkeypatch.setattr(KeyLog, "write", real)
+    rc = main([*argv, "--output", "json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["ceremony_id"] == cid  # the same ceremony, continued
+    aliases = emu.aliases()
+    assert all(f"alias/full-{i}" in aliases for i in range(4))
+    # the key whose log line was lost was found by its tags, not imported twice
+    tagged = [a for a in emu.keys() if emu.tags(a).get("apckx:ceremony") == cid]
+    assert len(tagged) == 4

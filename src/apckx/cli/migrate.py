@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attempts per call on throttling or 5xx, with backoff (default 8)",
     )
     parser.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
+    parser.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue this migration (same manifest and KEK); by default a re-run continues "
+        "the last unfinished one of the same manifest",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
 
 
@@ -126,6 +132,11 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         max_attempts=args.max_attempts, journal_dir=args.journal_dir,
     )  # fmt: skip
     options.check()
+    resume_id = getattr(args, "resume", None)
+    if resume_id is not None:
+        from apckx.ceremonies.journal import Journal, check_ceremony_id
+
+        Journal.load(args.journal_dir, check_ceremony_id(resume_id))  # exists, is ours
     try:
         manifest = load_manifest(args.manifest)
     except ManifestError as exc:
@@ -156,7 +167,7 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
               "read", file=sys.stderr)  # fmt: skip
     options = MigrationOptions(
         kek_id=args.kek_id, kek=kek, rate=args.rate, workers=args.workers,
-        max_attempts=args.max_attempts, journal_dir=args.journal_dir,
+        max_attempts=args.max_attempts, journal_dir=args.journal_dir, resume_id=resume_id,
     )  # fmt: skip
     del kek
     show_progress = args.output == "text" and not args.no_progress
