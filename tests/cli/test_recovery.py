@@ -609,3 +609,33 @@ def test_full_disk_mid_migration_is_one_line_and_a_rerun_resumes(
     # the key whose log line was lost was found by its tags, not imported twice
     tagged = [a for a in emu.keys() if emu.tags(a).get("apckx:ceremony") == cid]
     assert len(tagged) == 4
+
+
+@pytest.mark.usefixtures("quick_backoff")
+def test_resume_does_not_trust_a_receiver_the_journal_names_without_its_tags(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = Emu(Path.cwd(), "GetPublicKeyCertificate:error:2")
+    try:
+        rc, _, _ = kek_json(emu, capsys, "--kek", KEK_HEX, "--max-attempts", "2")
+        assert rc == 1
+        cid = only_journal()["ceremony_id"]
+        # Someone's K3 pair, untagged, written into the journal as the receiver.
+        foreign = emu.client.create_key(
+            Exportable=True,
+            KeyAttributes={"KeyAlgorithm": "ECC_NIST_P521", "KeyClass": "ASYMMETRIC_KEY_PAIR",
+                           "KeyModesOfUse": {"DeriveKey": True},
+                           "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT"},
+            DeriveKeyUsage="TR31_K1_KEY_BLOCK_PROTECTION_KEY",
+        )["Key"]["KeyArn"]  # fmt: skip
+        journal = Journal.load(Path(".apckx/ceremonies"), cid)
+        data = journal.to_record()
+        for resource in data["resources"]:
+            if resource["role"] == "receiver":
+                resource["arn"] = foreign
+        Journal(journal.path, data).save()
+        rc, result, err = kek_json(emu, capsys, "--kek", KEK_HEX, "--resume", cid)
+        assert rc == 0, err
+        assert result["receiver_key_arn"] != foreign
+    finally:
+        emu.stop()

@@ -56,6 +56,7 @@ from apckx.errors import (
     ConfigError,
     InputError,
     KcvMismatchError,
+    ServiceError,
 )
 from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
@@ -867,7 +868,7 @@ def run_kek_import(
         if journal.status == ROLLED_BACK:
             raise InputError(f"ceremony {resume_id} was rolled back; start a new one")
         _check_same_settings(plan, journal)
-        resume_from = Journal(journal.path, journal.to_record())  # snapshot before this run
+        resume_from = trusted_snapshot(apc, journal)  # as it was before this run
         try:
             journal.restart(parameters=plan.to_record())
         except OSError as exc:
@@ -885,6 +886,43 @@ def run_kek_import(
         replace=replace,
     )
     return ceremony.run(kek), journal
+
+
+def trusted_snapshot(apc: ApcService, journal: Journal) -> Journal:
+    """A copy of ``journal`` for resuming, keeping a receiver or root key only when APC's tags
+    agree with it: ``apckx:role`` is its role and ``apckx:ceremony`` is this ceremony (a key it
+    created) or, for a key it reused, a ceremony id apckx set. Others are dropped, so the
+    session looks them up by alias as a new run would. (One ListTagsForResource each.)"""
+    from apckx.ceremonies.journal import CEREMONY_ID_RE
+
+    data = journal.to_record()
+    parties = [r for r in data.get("resources", [])
+               if r.get("kind") == "key" and r.get("role") in ("receiver", "root")
+               and r.get("arn")]  # fmt: skip
+
+    def tags_of(arn: str) -> dict[str, str]:
+        try:
+            return apc.list_tags_for_resource(arn)
+        except ServiceError as exc:
+            if exc.code in ("ResourceNotFoundException", "AccessDeniedException"):
+                return {}
+            raise
+
+    arns = [str(r["arn"]) for r in parties]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="apckx") as pool:
+        tags = dict(zip(arns, pool.map(tags_of, arns), strict=True))
+    dropped: set[str] = set()
+    for resource in parties:
+        arn = str(resource["arn"])
+        ceremony = tags[arn].get(CEREMONY_TAG, "")
+        mine = ceremony == journal.ceremony_id
+        if tags[arn].get(ROLE_TAG) != resource["role"] or not (
+            mine if resource.get("created", True) else CEREMONY_ID_RE.match(ceremony)
+        ):
+            dropped.add(arn)
+    data["resources"] = [r for r in data.get("resources", []) if r.get("arn") not in dropped
+                         or r.get("kind") != "key"]  # fmt: skip
+    return Journal(journal.path, data)
 
 
 def _check_same_settings(plan: KekImportPlan, journal: Journal) -> None:
