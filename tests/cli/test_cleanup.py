@@ -89,21 +89,40 @@ def test_cleanup_leaves_reused_keys_alone(
     assert names == {"alias/import-kek-ecdh-receiver", "alias/import-kek-ecdh-sender-root"}
 
 
-def test_dry_run_calls_nothing(
+READ_ONLY = {"ListKeys", "ListAliases", "ListTagsForResource", "GetAlias", "GetKey"}
+
+
+def test_dry_run_reads_only_and_shows_what_the_real_run_does(
     emu: tuple[RunningEmulator, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    running, _ = emu
+    running, client = emu
     data = ceremony(running, capsys)
     Path("requests.jsonl").write_text("")
     rc = main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run"])
     out, _ = capsys.readouterr()
     assert rc == 0
-    assert "plan (nothing was called)" in out
+    assert "plan (read-only calls only; nothing was changed)" in out
     assert "DeleteKeyInDays=7" in out and data["key_arn"] in out
+    assert set(operations()) <= READ_ONLY
     rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, *aws(running), "--dry-run"])
     out, _ = capsys.readouterr()
-    assert rc == 0 and "<key of alias/import-kek-ecdh-result>" in out
-    assert operations() == []
+    assert rc == 0 and data["key_arn"] in out  # the key the result alias names, resolved
+    assert set(operations()) <= READ_ONLY
+    assert all(k["KeyState"] == "CREATE_COMPLETE" for k in client.list_keys()["Keys"])
+    # The dry run's JSON plan is the real run's, call for call (skips included).
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run",
+          "--output", "json"])  # fmt: skip
+    plan = json.loads(capsys.readouterr()[0])["actions"]
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--output", "json"])
+    done = json.loads(capsys.readouterr()[0])["actions"]
+    assert [(a["operation"], a["target"], a["skip"]) for a in plan] == [
+        (a["operation"], a["target"], a["skip"]) for a in done
+    ]
+    # A second dry run: everything is gone or pending, so every action is a skip.
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run",
+          "--output", "json"])  # fmt: skip
+    again = json.loads(capsys.readouterr()[0])["actions"]
+    assert again and all(a["skip"] for a in again)
 
 
 def test_cleanup_aliases_of_the_aws_sample(
@@ -125,13 +144,17 @@ def test_cleanup_aliases_of_the_aws_sample(
         client.create_alias(AliasName=alias)
     client.update_alias(AliasName=SAMPLE_ALIASES[0], KeyArn=key["KeyArn"])
     client.update_alias(AliasName=SAMPLE_ALIASES[2], KeyArn=key["KeyArn"])  # shared key
+    Path("requests.jsonl").write_text("")
     rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, "alias/never-existed", *aws(running)])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
+    assert rc == 2 and "no such alias: alias/never-existed" in err
+    assert set(operations()) <= READ_ONLY  # a typo deletes nothing
+    rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, *aws(running)])
+    _, err = capsys.readouterr()
     assert rc == 0, err
     assert client.list_aliases()["Aliases"] == []
     assert client.get_key(KeyIdentifier=key["KeyArn"])["Key"]["KeyState"] == "DELETE_PENDING"
     assert operations().count("DeleteKey") == 1  # one key, however many aliases
-    assert "alias not found" in out
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ApcServiceException
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
 from apckx.emulator.state import Record
 from apckx.emulator.validation import service_model

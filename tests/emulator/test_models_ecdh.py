@@ -27,8 +27,8 @@ from apckx.crypto.ecdh import CURVES, derive_kbpk, new_shared_info
 from apckx.crypto.kcv import compute_kcv
 from apckx.crypto.keys import generate_key
 from apckx.crypto.tr31 import build_header, unwrap_key_block, wrap_key_block
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ValidationException
-from apckx.emulator.models import BackendRegistry
 
 from .conftest import ACCOUNT, REGION, Call, FakeClock
 
@@ -336,7 +336,7 @@ def test_ca_weaker_than_leaf(call: Call, create_key: CreateKey) -> None:
         "KeyAttributes": s0_attributes("P256"),
         "PublicKeyCertificate": certificate_to_apc(ca_cert)}})["Key"]["KeyArn"]
     k3_arn = create_key(K3, "ECC_NIST_P521", {"DeriveKey": True},
-                        key_class="ASYMMETRIC_KEY_PAIR")["KeyArn"]
+                        key_class="ASYMMETRIC_KEY_PAIR", DeriveKeyUsage=K1)["KeyArn"]
     apc_cert = certificate_from_apc(
         call("GetPublicKeyCertificate", KeyIdentifier=k3_arn)["KeyCertificate"])
     party = Party(ca_key, ca_cert, leaf_key, leaf_cert, k3_arn, root_arn, apc_cert)
@@ -375,15 +375,46 @@ def test_k3_key_must_be_usable(setup_party: Callable[..., Party], call: Call,
         import_ecdh(call, party, shared_info, block)
 
 
-def test_k3_derive_key_usage_must_allow_tr31_wrapping(setup_party: Callable[..., Party],
-                                                      call: Call) -> None:
-    party = setup_party("P521", derive_key_usage="TR31_P0_PIN_ENCRYPTION_KEY")
-    with pytest.raises(ValidationException, match="DeriveKeyUsage"):
-        import_ecdh(call, party, new_shared_info(), "D" + "0" * 111)
-    unset = setup_party("P521", derive_key_usage=None)
+@pytest.mark.parametrize("derive_key_usage", [
+    "TR31_P0_PIN_ENCRYPTION_KEY", "TR31_K0_KEY_ENCRYPTION_KEY", None])
+def test_k3_derive_key_usage_must_be_k1(setup_party: Callable[..., Party], call: Call,
+                                        derive_key_usage: str | None) -> None:
+    """AWS: a K3 pair that wraps keys over ECDH is created with DeriveKeyUsage K1; a pair
+    fixed to another derived-key type (or none) is refused, on import and on export."""
+    party = setup_party("P256", derive_key_usage=derive_key_usage)
     shared_info = new_shared_info()
-    block = sender_block(unset, shared_info, generate_key("AES_256"), "AES_256")
-    assert import_ecdh(call, unset, shared_info, block)["KeyState"] == "CREATE_COMPLETE"
+    block = sender_block(party, shared_info, generate_key("AES_128"), "AES_128",
+                         derive="AES_128", hash_algorithm="SHA_256")
+    with pytest.raises(ValidationException, match="must be created with DeriveKeyUsage "
+                       "TR31_K1_KEY_BLOCK_PROTECTION_KEY"):
+        import_ecdh(call, party, shared_info, block, derive="AES_128",
+                    hash_algorithm="SHA_256")
+    key_arn = call("CreateKey", KeyAttributes={
+        "KeyUsage": K1, "KeyClass": "SYMMETRIC_KEY", "KeyAlgorithm": "AES_128",
+        "KeyModesOfUse": {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True}},
+        Exportable=True)["Key"]["KeyArn"]
+    with pytest.raises(ValidationException, match="DeriveKeyUsage"):
+        call("ExportKey", ExportKeyIdentifier=key_arn, KeyMaterial={
+            "DiffieHellmanTr31KeyBlock": ecdh_member(party, shared_info, derive="AES_128",
+                                                     hash_algorithm="SHA_256")})
+
+
+@pytest.mark.parametrize("shared_info_hex", ["00", "0102030400", "00" * 16, "A1B2C3D4E5F600FF"])
+def test_shared_information_with_a_zero_byte_is_refused(
+        setup_party: Callable[..., Party], call: Call, shared_info_hex: str) -> None:
+    """The model: SharedInformation "must not contain zero bytes"."""
+    party = setup_party("P256")
+    shared_info = bytes.fromhex(shared_info_hex)
+    block = sender_block(party, shared_info, generate_key("AES_128"), "AES_128",
+                         derive="AES_128", hash_algorithm="SHA_256")
+    with pytest.raises(ValidationException, match="must not contain zero bytes"):
+        import_ecdh(call, party, shared_info, block, derive="AES_128",
+                    hash_algorithm="SHA_256")
+    fine = bytes(byte or 1 for byte in shared_info)
+    block = sender_block(party, fine, generate_key("AES_128"), "AES_128",
+                         derive="AES_128", hash_algorithm="SHA_256")
+    imported = import_ecdh(call, party, fine, block, derive="AES_128", hash_algorithm="SHA_256")
+    assert imported["KeyState"] == "CREATE_COMPLETE"
 
 
 def test_private_key_must_be_k3(setup_party: Callable[..., Party], call: Call,

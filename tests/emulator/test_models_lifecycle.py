@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from apckx.crypto.kcv import compute_kcv
+from apckx.emulator.control import keys
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
     ValidationException,
 )
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
 
 from .conftest import ACCOUNT, REGION, Call, FakeClock, RecordingStore
@@ -278,7 +279,7 @@ def test_list_keys_default_page_is_50(registry: BackendRegistry, call: Call) -> 
     attributes = {"KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
                   "KeyAlgorithm": "AES_128", "KeyModesOfUse": {"NoRestrictions": True}}
     for _ in range(51):
-        backend.create_key(attributes, exportable=True)
+        keys.create_key(backend, attributes, exportable=True)
     first = call("ListKeys")
     assert len(first["Keys"]) == 50
     assert len(call("ListKeys", NextToken=first["NextToken"])["Keys"]) == 1
@@ -468,3 +469,24 @@ def test_concurrent_clients_lose_no_writes(create_key: CreateKey,
     backend = registry.backend(ACCOUNT, REGION)
     assert len(backend.resolve_key(arn).tags) == 60
     assert len(backend.keys) == 61
+
+
+def test_replication_regions_are_refused_not_ignored(call: Call, create_key: CreateKey,
+                                                     registry: BackendRegistry) -> None:
+    """Multi-region replication is not emulated: asking for it is a clear refusal, and
+    nothing is created."""
+    attributes = {"KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
+                  "KeyAlgorithm": "AES_128", "KeyModesOfUse": {"NoRestrictions": True}}
+    with pytest.raises(ValidationException, match="ReplicationRegions is not supported"):
+        call("CreateKey", KeyAttributes=attributes, Exportable=True,
+             ReplicationRegions=["us-west-2"])
+    assert registry.backend(ACCOUNT, REGION).keys == {}
+    kek = create_key()
+    with pytest.raises(ValidationException, match="ReplicationRegions is not supported"):
+        call("ImportKey", KeyMaterial={"Tr31KeyBlock": {
+            "WrappingKeyIdentifier": kek["KeyArn"], "WrappedKeyBlock": "D" + "0" * 111}},
+            ReplicationRegions=["eu-west-1"])
+    assert len(registry.backend(ACCOUNT, REGION).keys) == 1
+    # an empty list asks for no replication, as leaving it out does
+    assert call("CreateKey", KeyAttributes=attributes, Exportable=True,
+                ReplicationRegions=[])["Key"]["KeyState"] == "CREATE_COMPLETE"

@@ -15,7 +15,7 @@ from apckx.crypto.certs import (
 )
 from apckx.crypto.ecdh import derive_kbpk, new_shared_info
 from apckx.crypto.tr31 import build_header, unwrap_key_block, wrap_key_block
-from apckx.emulator.models import BackendRegistry
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.responses import dispatch
 
 from .conftest import ACCOUNT, REGION, Call, FakeClock, RecordingStore

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from apckx.crypto.kcv import compute_kcv
 from apckx.crypto.keys import generate_key
 from apckx.crypto.tr31 import build_header, inspect_key_block, unwrap_key_block, wrap_key_block
+from apckx.emulator.control import keys
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ResourceNotFoundException, ValidationException
-from apckx.emulator.models import BackendRegistry
 
 from .conftest import ACCOUNT, REGION, Call
 
@@ -353,7 +354,7 @@ def test_round_trip_between_two_accounts(registry: BackendRegistry, call: Call,
     header = build_header(key_usage=K0, key_algorithm="AES_256", kbpk_algorithm="AES_256")
     attributes = {"KeyUsage": K0, "KeyClass": "SYMMETRIC_KEY", "KeyAlgorithm": "AES_256",
                   "KeyModesOfUse": {"NoRestrictions": True}}
-    receiver = other.create_key(attributes, exportable=True)
+    receiver = keys.create_key(other, attributes, exportable=True)
     # hand the receiver's KEK material to our account by wrapping it under our KEK
     receiver_kek = receiver.secret()
     ours = import_block(call, kek_arn, wrap_key_block(kek, header, receiver_kek))
@@ -404,3 +405,29 @@ def _fuzz_kbpk(create_key: CreateKey) -> str:
     if marker not in _KBPKS:
         _KBPKS[marker] = create_key(K1, "AES_256")["KeyArn"]
     return _KBPKS[marker]
+
+
+@pytest.mark.parametrize(("blocks", "size"), [
+    ({"KS": "A" * 108}, 112),
+    ({"KS": "A" * 50, "KV": "B" * 54}, 112),
+    ({"KS": "A" * 109}, None),  # the model's value limit (108) already refuses it
+    ({"KS": "A" * 60, "KV": "B" * 49}, 117),
+    ({"K1": "A" * 30, "K2": "B" * 30, "K3": "C" * 30}, 102),
+])
+def test_optional_blocks_over_112_characters_are_refused(
+        create_key: CreateKey, call: Call, registry: BackendRegistry,
+        blocks: dict[str, str], size: int | None) -> None:
+    """The model: "Optional block character limit is 112 characters", 4 of them per block
+    for its id and length."""
+    kbpk_arn = create_key(K1, "AES_256")["KeyArn"]
+    key_arn = create_key(K0, "AES_128")["KeyArn"]
+    if size is None:
+        with pytest.raises(ValidationException, match="OptionalBlocks"):
+            export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+    elif size > 112:
+        with pytest.raises(ValidationException, match=f"take {size} characters.*at most 112"):
+            export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+    else:
+        wrapped = export_block(call, key_arn, kbpk_arn, {"OptionalBlocks": blocks})
+        header, _ = unwrap_key_block(secret(registry, kbpk_arn), wrapped["KeyMaterial"])
+        assert all(header.block(block_id) == value for block_id, value in blocks.items())

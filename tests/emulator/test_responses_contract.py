@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apckx.emulator import exceptions
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import ApcServiceException, ResourceNotFoundException
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import (
     IMPLEMENTED_OPERATIONS,
     PaymentCryptographyResponse,

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     SerializationException,
     UnknownOperationException,
     ValidationException,
 )
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.responses import dispatch
 from apckx.emulator.validation import prune_input, service_model, validate_input
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import botocore.loaders
 import pytest
 
@@ -65,19 +66,39 @@ def test_client_calls_the_emulator(apc_emulator: EmulatorFixture, test_credentia
     client.close()
 
 
-def test_loader_lists_only_the_service_it_holds(tmp_path: Path) -> None:
+def test_loader_finds_services_by_name_without_listing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     loader = make_data_loader()
-    assert loader.list_available_services("service-2") == [SERVICE_NAME]
-    assert loader.list_available_services("no-such-type-9") == []
+
+    def no_listing(*_args: object) -> list[str]:
+        raise AssertionError("listed every service to load one")
+
+    monkeypatch.setattr(loader, "list_available_services", no_listing)
     assert loader.load_service_model(SERVICE_NAME, "service-2")["metadata"]["serviceId"]
+    # The services botocore's own credential providers ask for (issue 12: SSO and
+    # assume-role failed with UnknownServiceError) load just the same.
+    for service in ("sso", "sso-oidc", "sts"):
+        assert loader.load_service_model(service, "service-2")["metadata"]["endpointPrefix"]
+
+
+def test_loader_hides_no_service_and_loads_what_botocore_loads() -> None:
+    loader = make_data_loader()
+    stock = botocore.loaders.Loader()
+    assert loader.list_available_services("service-2") == stock.list_available_services(
+        "service-2"
+    )
+    assert {"sso", "sts", SERVICE_NAME} <= set(loader.list_available_services("service-2"))
     # The default search paths are kept: ~/.aws/models first, then botocore's own data.
     assert loader.search_paths[-1] == botocore.loaders.Loader.BUILTIN_DATA_PATH
     # Data loaded equals botocore's own loading, value for value.
-    stock = botocore.loaders.Loader()
     assert loader.load_data("endpoints") == stock.load_data("endpoints")
-    assert loader.load_service_model(SERVICE_NAME, "service-2") == stock.load_service_model(
-        SERVICE_NAME, "service-2"
-    )
+    for service in (SERVICE_NAME, "sts"):
+        assert loader.load_service_model(service, "service-2") == stock.load_service_model(
+            service, "service-2"
+        )
+    with pytest.raises(botocore.exceptions.UnknownServiceError, match="no-such-service"):
+        loader.load_service_model("no-such-service", "service-2")
 
 
 def test_aws_data_path_model_is_honoured(

@@ -1,6 +1,6 @@
-"""The emulator's request handlers: read parameters, call the backend, serialize.
+"""The emulator's control-plane handlers: read parameters, call the control modules, serialize.
 
-``dispatch`` is the one entry point the HTTP server (part B) calls. Each operation is a method
+``dispatch`` is the one entry point the HTTP server calls. Each operation is a method
 of :class:`PaymentCryptographyResponse` named after botocore's python name for it
 (``ImportKey`` -> ``import_key``), so a target maps to its handler without guessing. Bodies are
 validated against the botocore input shape first (:mod:`apckx.emulator.validation`); outputs
@@ -14,19 +14,20 @@ from typing import Any
 
 from botocore import xform_name
 
+from apckx.emulator.control import aliases, certificates, keys, tags
+from apckx.emulator.control.account import AccountState, BackendRegistry
+from apckx.emulator.control.key_exchange.common import (
+    ExportRequest,
+    ImportRequest,
+    WrappedKeyResult,
+    unsupported_member,
+)
+from apckx.emulator.control.key_exchange.dispatch import EXPORTERS, IMPORTERS
+from apckx.emulator.control.records import KeyRecord, all_modes
 from apckx.emulator.exceptions import (
     SerializationException,
     UnknownOperationException,
     ValidationException,
-)
-from apckx.emulator.models import (
-    BackendRegistry,
-    EcdhParameters,
-    KeyBlockHeaderOverrides,
-    KeyRecord,
-    PaymentCryptographyBackend,
-    WrappedKeyResult,
-    all_modes,
 )
 from apckx.emulator.validation import operation_model, prune_input, validate_input
 
@@ -89,7 +90,7 @@ def alias_to_wire(alias: tuple[str, str | None]) -> Body:
 def wrapped_key_to_wire(result: WrappedKeyResult) -> Body:
     return {
         "WrappingKeyArn": result.wrapping_key_arn,
-        "WrappedKeyMaterialFormat": "TR31_KEY_BLOCK",
+        "WrappedKeyMaterialFormat": result.material_format,
         "KeyMaterial": result.key_block,
         "KeyCheckValue": result.key_check_value,
         "KeyCheckValueAlgorithm": result.key_check_value_algorithm,
@@ -107,45 +108,28 @@ def _page(items: list[Body], token: str | None, name: str) -> Body:
     return body
 
 
-def _ecdh_parameters(material: Params) -> EcdhParameters:
-    return EcdhParameters(
-        private_key_identifier=material["PrivateKeyIdentifier"],
-        certificate_authority_identifier=material["CertificateAuthorityPublicKeyIdentifier"],
-        public_key_certificate=material["PublicKeyCertificate"],
-        derive_key_algorithm=material["DeriveKeyAlgorithm"],
-        key_derivation_function=material["KeyDerivationFunction"],
-        key_derivation_hash_algorithm=material["KeyDerivationHashAlgorithm"],
-        shared_information_hex=material["DerivationData"]["SharedInformation"],
-    )
-
-
-def _header_overrides(material: Params) -> KeyBlockHeaderOverrides | None:
-    headers = material.get("KeyBlockHeaders")
-    if headers is None:
-        return None
-    return KeyBlockHeaderOverrides(
-        modes=headers.get("KeyModesOfUse"),
-        exportability=headers.get("KeyExportability"),
-        key_version=headers.get("KeyVersion"),
-        optional_blocks=headers.get("OptionalBlocks"),
-    )
-
-
-def _unsupported_member(union: str, member: str) -> ValidationException:
-    return ValidationException(f"{union}.{member} is not implemented by the apckx emulator")
+def _refuse_replication(params: Params) -> None:
+    """Multi-region replication is not emulated: refused, never silently ignored."""
+    if params.get("ReplicationRegions"):
+        raise ValidationException(
+            "ReplicationRegions is not supported by the apckx emulator: it does not replicate "
+            "keys between regions. Leave ReplicationRegions out and create or import the key "
+            "in each region you need (the region comes from the request's credential scope)"
+        )
 
 
 class PaymentCryptographyResponse:
     """One method per implemented operation, named as botocore names it."""
 
-    def __init__(self, backend: PaymentCryptographyBackend) -> None:
-        self.backend = backend
+    def __init__(self, account: AccountState) -> None:
+        self.account = account
 
     # keys
 
     def create_key(self, params: Params) -> Body:
-        key = self.backend.create_key(
-            params["KeyAttributes"], exportable=params["Exportable"],
+        _refuse_replication(params)
+        key = keys.create_key(
+            self.account, params["KeyAttributes"], exportable=params["Exportable"],
             enabled=params.get("Enabled", True),
             key_check_value_algorithm=params.get("KeyCheckValueAlgorithm"),
             derive_key_usage=params.get("DeriveKeyUsage"), tags=_tags(params),
@@ -153,126 +137,107 @@ class PaymentCryptographyResponse:
         return {"Key": key_to_wire(key)}
 
     def get_key(self, params: Params) -> Body:
-        return {"Key": key_to_wire(self.backend.get_key(params["KeyIdentifier"]))}
+        return {"Key": key_to_wire(keys.get_key(self.account, params["KeyIdentifier"]))}
 
     def list_keys(self, params: Params) -> Body:
-        found, token = self.backend.list_keys(
-            key_state=params.get("KeyState"), next_token=params.get("NextToken"),
-            max_results=params.get("MaxResults"),
+        found, token = keys.list_keys(
+            self.account, key_state=params.get("KeyState"),
+            next_token=params.get("NextToken"), max_results=params.get("MaxResults"),
         )
         return _page([key_summary_to_wire(key) for key in found], token, "Keys")
 
     def delete_key(self, params: Params) -> Body:
-        key = self.backend.delete_key(params["KeyIdentifier"], params.get("DeleteKeyInDays"))
+        key = keys.delete_key(self.account, params["KeyIdentifier"],
+                              params.get("DeleteKeyInDays"))
         return {"Key": key_to_wire(key)}
 
     def restore_key(self, params: Params) -> Body:
-        return {"Key": key_to_wire(self.backend.restore_key(params["KeyIdentifier"]))}
+        return {"Key": key_to_wire(keys.restore_key(self.account, params["KeyIdentifier"]))}
 
     def start_key_usage(self, params: Params) -> Body:
-        return {"Key": key_to_wire(self.backend.start_key_usage(params["KeyIdentifier"]))}
+        key = keys.start_key_usage(self.account, params["KeyIdentifier"])
+        return {"Key": key_to_wire(key)}
 
     def stop_key_usage(self, params: Params) -> Body:
-        return {"Key": key_to_wire(self.backend.stop_key_usage(params["KeyIdentifier"]))}
+        key = keys.stop_key_usage(self.account, params["KeyIdentifier"])
+        return {"Key": key_to_wire(key)}
 
     def get_public_key_certificate(self, params: Params) -> Body:
-        certificate, chain = self.backend.get_public_key_certificate(params["KeyIdentifier"])
+        certificate, chain = certificates.get_public_key_certificate(
+            self.account, params["KeyIdentifier"])
         return {"KeyCertificate": certificate, "KeyCertificateChain": chain}
 
-    # import / export
+    # import / export: the KeyMaterial member picks the function (key_exchange.dispatch)
 
     def import_key(self, params: Params) -> Body:
+        _refuse_replication(params)
         material: Params = params["KeyMaterial"]
-        common: dict[str, Any] = {"enabled": params.get("Enabled", True),
-                                  "tags": _tags(params)}
-        kcv_algorithm = params.get("KeyCheckValueAlgorithm")
-        if "RootCertificatePublicKey" in material:
-            root = material["RootCertificatePublicKey"]
-            key = self.backend.import_root_certificate(
-                root["KeyAttributes"], root["PublicKeyCertificate"], **common)
-        elif "TrustedCertificatePublicKey" in material:
-            trusted = material["TrustedCertificatePublicKey"]
-            key = self.backend.import_trusted_certificate(
-                trusted["KeyAttributes"], trusted["PublicKeyCertificate"],
-                trusted["CertificateAuthorityPublicKeyIdentifier"], **common)
-        elif "Tr31KeyBlock" in material:
-            block = material["Tr31KeyBlock"]
-            key = self.backend.import_tr31_key_block(
-                block["WrappingKeyIdentifier"], block["WrappedKeyBlock"],
-                key_check_value_algorithm=kcv_algorithm, **common)
-        elif "DiffieHellmanTr31KeyBlock" in material:
-            block = material["DiffieHellmanTr31KeyBlock"]
-            key = self.backend.import_diffie_hellman_tr31_key_block(
-                _ecdh_parameters(block), block["WrappedKeyBlock"],
-                key_check_value_algorithm=kcv_algorithm, **common)
-        else:
-            raise _unsupported_member("KeyMaterial", next(iter(material)))
-        return {"Key": key_to_wire(key)}
+        member = next(iter(material))
+        importer = IMPORTERS.get(member)
+        if importer is None:
+            raise unsupported_member("KeyMaterial", member)
+        request = ImportRequest(
+            enabled=params.get("Enabled", True), tags=_tags(params),
+            key_check_value_algorithm=params.get("KeyCheckValueAlgorithm"),
+        )
+        return {"Key": key_to_wire(importer(self.account, material[member], request))}
 
     def export_key(self, params: Params) -> Body:
         material: Params = params["KeyMaterial"]
         export_attributes: Params = params.get("ExportAttributes") or {}
-        if export_attributes.get("ExportDukptInitialKey") is not None:
-            raise _unsupported_member("ExportAttributes", "ExportDukptInitialKey")
-        kcv_algorithm = export_attributes.get("KeyCheckValueAlgorithm")
-        identifier = params["ExportKeyIdentifier"]
-        if "Tr31KeyBlock" in material:
-            block = material["Tr31KeyBlock"]
-            result = self.backend.export_tr31_key_block(
-                identifier, block["WrappingKeyIdentifier"],
-                key_block_headers=_header_overrides(block),
-                key_check_value_algorithm=kcv_algorithm)
-        elif "DiffieHellmanTr31KeyBlock" in material:
-            block = material["DiffieHellmanTr31KeyBlock"]
-            result = self.backend.export_diffie_hellman_tr31_key_block(
-                identifier, _ecdh_parameters(block),
-                key_block_headers=_header_overrides(block),
-                key_check_value_algorithm=kcv_algorithm)
-        else:
-            raise _unsupported_member("KeyMaterial", next(iter(material)))
+        member = next(iter(material))
+        exporter = EXPORTERS.get(member)
+        if exporter is None:
+            raise unsupported_member("KeyMaterial", member)
+        request = ExportRequest(
+            export_key_identifier=params["ExportKeyIdentifier"],
+            key_check_value_algorithm=export_attributes.get("KeyCheckValueAlgorithm"),
+            export_dukpt_initial_key=export_attributes.get("ExportDukptInitialKey"),
+        )
+        result = exporter(self.account, material[member], request)
         return {"WrappedKey": wrapped_key_to_wire(result)}
 
     # aliases
 
     def create_alias(self, params: Params) -> Body:
-        alias = self.backend.create_alias(params["AliasName"], params.get("KeyArn"))
+        alias = aliases.create_alias(self.account, params["AliasName"], params.get("KeyArn"))
         return {"Alias": alias_to_wire(alias)}
 
     def get_alias(self, params: Params) -> Body:
-        return {"Alias": alias_to_wire(self.backend.get_alias(params["AliasName"]))}
+        return {"Alias": alias_to_wire(aliases.get_alias(self.account, params["AliasName"]))}
 
     def update_alias(self, params: Params) -> Body:
-        alias = self.backend.update_alias(params["AliasName"], params.get("KeyArn"))
+        alias = aliases.update_alias(self.account, params["AliasName"], params.get("KeyArn"))
         return {"Alias": alias_to_wire(alias)}
 
     def delete_alias(self, params: Params) -> Body:
-        self.backend.delete_alias(params["AliasName"])
+        aliases.delete_alias(self.account, params["AliasName"])
         return {}
 
     def list_aliases(self, params: Params) -> Body:
-        found, token = self.backend.list_aliases(
-            key_arn_value=params.get("KeyArn"), next_token=params.get("NextToken"),
-            max_results=params.get("MaxResults"),
+        found, token = aliases.list_aliases(
+            self.account, key_arn_value=params.get("KeyArn"),
+            next_token=params.get("NextToken"), max_results=params.get("MaxResults"),
         )
         return _page([alias_to_wire(alias) for alias in found], token, "Aliases")
 
     # tags
 
     def tag_resource(self, params: Params) -> Body:
-        self.backend.tag_resource(params["ResourceArn"], _tags(params))
+        tags.tag_resource(self.account, params["ResourceArn"], _tags(params))
         return {}
 
     def untag_resource(self, params: Params) -> Body:
-        self.backend.untag_resource(params["ResourceArn"], params["TagKeys"])
+        tags.untag_resource(self.account, params["ResourceArn"], params["TagKeys"])
         return {}
 
     def list_tags_for_resource(self, params: Params) -> Body:
-        found, token = self.backend.list_tags_for_resource(
-            params["ResourceArn"], next_token=params.get("NextToken"),
+        found, token = tags.list_tags_for_resource(
+            self.account, params["ResourceArn"], next_token=params.get("NextToken"),
             max_results=params.get("MaxResults"),
         )
-        tags = [{"Key": tag_key, "Value": value} for tag_key, value in found]
-        return _page(tags, token, "Tags")
+        return _page([{"Key": tag_key, "Value": value} for tag_key, value in found], token,
+                     "Tags")
 
 
 #: botocore operation names the emulator implements.

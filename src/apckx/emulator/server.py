@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from apckx.emulator import responses
 from apckx.emulator.auth import EmulatorCredentials, Policy, verify_request
+from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
     InternalServerException,
@@ -47,7 +48,6 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
-from apckx.emulator.models import BackendRegistry
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
 from apckx.emulator.validation import service_model

@@ -1,6 +1,6 @@
 """Where the emulator keeps its state.
 
-The models talk to persistence only through :class:`StateStore`. A record is a JSON-able
+The control modules talk to persistence only through :class:`StateStore`. A record is a JSON-able
 dict; ``kind`` is one of ``"key"``, ``"alias"``, ``"account_ca"``, ``"tags"``. Every mutation
 is written through before the API call answers, so nothing acknowledged is lost.
 """
@@ -42,7 +42,7 @@ class StateStore(Protocol):
 
 
 class MemoryStore:
-    """The default: state lives only in the models' own dictionaries."""
+    """The default: state lives only in the account states' dictionaries."""
 
     def load(self) -> Iterable[tuple[str, str, str, str, Record]]:
         return ()
