@@ -123,10 +123,10 @@ def test_sample_invocation_defaults(
     assert root["KeyAttributes"]["KeyClass"] == "PUBLIC_KEY"
     # Credentials as the sample lays them out, private keys 0600.
     certs = Path("certs")
-    for name in ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem"):
+    for name in ("sender_ca_key.pem", "sender_ca_cert.pem"):
         assert (certs / name).is_file()
-    for name in ("sender_ca_key.pem", "sender_key.pem"):
-        assert stat.S_IMODE((certs / name).stat().st_mode) == 0o600
+    assert not (certs / "sender_key.pem").exists()  # the ECDH leaf is ephemeral, in memory
+    assert stat.S_IMODE((certs / "sender_ca_key.pem").stat().st_mode) == 0o600
     # Every created key is tagged with the ceremony id.
     journal_files = list(Path(".apckx/ceremonies").glob("*.json"))
     assert len(journal_files) == 1
@@ -696,10 +696,19 @@ def test_debug_run_leaks_no_secret(
 
     import boto3
 
+    import apckx.keystore
     from apckx.crypto.certs import certificate_from_apc
     from apckx.crypto.ecdh import derive_kbpk
     from apckx.keystore import load_private_key
 
+    leaves: list[Any] = []
+    issue_leaf = apckx.keystore.new_ecdh_leaf
+
+    def recording_leaf(*args: Any, **kwargs: Any) -> Any:
+        leaves.append(issue_leaf(*args, **kwargs))
+        return leaves[-1]
+
+    monkeypatch.setattr(apckx.keystore, "new_ecdh_leaf", recording_leaf)
     caplog.set_level(logging.DEBUG)
     boto3.set_stream_logger("botocore", logging.DEBUG)
     try:
@@ -721,7 +730,7 @@ def test_debug_run_leaks_no_secret(
     assert "DiffieHellmanTr31KeyBlock" in caplog.text + err  # botocore logged the bodies
     # Rebuild every secret the ceremony touched.
     kek = bytes.fromhex(KEK_HEX)
-    leaf_key = load_private_key(Path("certs/sender_key.pem"))
+    leaf_key = leaves[-1][0]  # the ceremony's ephemeral ECDH key (never on disk)
     ca_key = load_private_key(Path("certs/sender_ca_key.pem"))
     apc_leaf = certificate_from_apc(
         emu.client.get_public_key_certificate(KeyIdentifier=data["receiver_key_arn"])[
@@ -743,7 +752,7 @@ def test_debug_run_leaks_no_secret(
         scalar = key.private_numbers().private_value  # type: ignore[union-attr]
         size = (key.curve.key_size + 7) // 8  # type: ignore[union-attr]
         secrets_forms += _secret_forms(scalar.to_bytes(size, "big"))
-    for pem_name in ("certs/sender_key.pem", "certs/sender_ca_key.pem"):
+    for pem_name in ("certs/sender_ca_key.pem",):
         body = [
             line
             for line in Path(pem_name).read_text().splitlines()
