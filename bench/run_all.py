@@ -27,6 +27,8 @@ BENCHES: dict[str, list[str]] = {
     "ceremony-150ms": ["--rounds", "1", "--latency-ms", "150"],
     "migrate": ["--keys", "500", "--rate-limit", "50"],
     "dataplane": ["--clients", "8", "--processes", "4", "--seconds", "10"],
+    # Whole processes side by side, interpreter start included: the targets of issue 12.
+    "process": ["--rounds", "5", "--latency-ms", "100"],
 }
 
 
@@ -177,6 +179,22 @@ def notes(name: str, data: dict[str, Any]) -> list[str]:
             f"- Load average during the run: {data_figure['load_average_before']} -> "
             f"{control['load_average_after']} on {data_figure['clients']} clients + the "
             "emulator + whatever else shared the machine.",
+            "",
+        ]
+    if name == "process":
+        wall, calls, seq = data["wall_ms"], data["calls"], data["in_sequence"]
+        return [
+            f"- Fresh `apckx import-kek` against the AWS sample, both as whole processes at "
+            f"{data['latency_ms']:g} ms a round trip: sample {wall['sample']:.0f} ms "
+            f"({calls['sample']} calls, {seq['sample']} in sequence), apckx {wall['fresh']:.0f} "
+            f"ms ({calls['fresh']} calls, {seq['fresh']} in sequence): **ratio "
+            f"{data['ratio_sample_to_fresh']:.2f}x** (target: at least 2.5x).",
+            f"- Repeat `apckx import-kek` (same certs dir, receiver and root reused): "
+            f"{wall['repeat']:.0f} ms, {calls['repeat']} calls, **{seq['repeat']} in sequence** "
+            f"(target: at most 2); ratio to the sample {data['ratio_sample_to_repeat']:.2f}x.",
+            f"- `apckx import-kek --help` {wall['help']:.0f} ms against `python -c pass` "
+            f"{wall['python']:.0f} ms: **{data['ratio_help_to_python']:.2f}x** (target: at "
+            "most 5x).",
             "",
         ]
     if name == "migrate":

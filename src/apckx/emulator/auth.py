@@ -163,8 +163,8 @@ def verify_request(
     body: bytes,
     credentials: EmulatorCredentials,
     now: datetime.datetime,
-    service: str = SERVICE_NAME,
     required_signed_headers: Sequence[str] = BASE_SIGNED_HEADERS,
+    service: str = SERVICE_NAME,
 ) -> Caller:
     """Check a request's SigV4 signature; return the caller, or raise an AWS auth error.
 

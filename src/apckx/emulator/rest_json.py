@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from apckx.emulator.exceptions import ApcServiceException, SerializationException
+from apckx.emulator.exceptions import ApcServiceException
+from apckx.emulator.json_body import parse_json_object
 from apckx.emulator.validation import data_service_model, prune_shape, validate_shape
 
 CONTENT_TYPE = "application/json"
@@ -101,16 +102,7 @@ def operation_name(method: str, path: str) -> str | None:
 def read_request(path_values: Mapping[str, str], body: bytes) -> dict[str, Any]:
     """The JSON body (``SerializationException`` if it is not a JSON object) with the path
     parameters merged in (the URI wins over a body member of the same name); not validated."""
-    try:
-        request = json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise SerializationException("Request body is not valid JSON") from None
-    except RecursionError:
-        raise SerializationException(
-            "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
-        ) from None
-    if not isinstance(request, dict):
-        raise SerializationException("Request body must be a JSON object")
+    request = parse_json_object(body)
     request.update(path_values)
     return request
 

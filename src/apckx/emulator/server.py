@@ -56,6 +56,7 @@ from apckx.emulator.auth import (
     Policy,
     verify_request,
 )
+from apckx.emulator.auth import SERVICE_NAME as SIGNING_NAME
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -65,6 +66,7 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
+from apckx.emulator.json_body import parse_json_object
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
 from apckx.emulator.validation import service_model
@@ -94,8 +96,6 @@ _TOO_MANY_CONNECTIONS = (
     b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY_CONNECTIONS_BODY)).encode()
     + b"\r\n\r\n" + _TOO_MANY_CONNECTIONS_BODY
 )
-# Deeper JSON than this is refused: AWS request bodies are a few levels deep.
-MAX_JSON_DEPTH = 32
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _INTERNAL_ERROR_MESSAGE = (
     "The emulator hit an internal error; the request had no effect or a partial one. "
@@ -103,7 +103,7 @@ _INTERNAL_ERROR_MESSAGE = (
 )
 
 FaultKind = Literal["throttle", "error", "reset"]
-# The rate-limit planes (APC counts them apart; default quotas in emulator/quotas.py).
+# The rate-limit planes, with APC's default quotas per account and region (calls/s).
 CONTROL_PLANE = "control-plane"
 SYMMETRIC_DATA_PLANE = data.SYMMETRIC_PLANE
 ASYMMETRIC_DATA_PLANE = data.ASYMMETRIC_PLANE
@@ -305,23 +305,6 @@ class EmulatorConfig:
         return self.rate_limit
 
 
-def json_depth(value: object) -> int:
-    """How deeply a parsed JSON value nests (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Sequence[object] = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def _shown_path(raw_request_line: bytes) -> str:
     """The path of a (maybe garbled) request line, printable and short, for the log."""
     words = raw_request_line.split()
@@ -411,7 +394,16 @@ class EmulatorApp:
         return operation
 
     def handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Answer one ``POST /``; raises :class:`_ConnectionResetError` for an injected reset."""
+        """Answer one POST; raises :class:`_ConnectionResetError` for an injected reset.
+
+        The protocol is chosen from the request: a form-encoded ``POST /`` is STS (query),
+        any other ``POST /`` the control plane (JSON 1.0), any other path the data plane
+        (rest-json). Each answers its errors in its own form.
+        """
+        if sts.is_sts_request(path, headers.get("Content-Type")):
+            return self._handle_sts(method=method, path=path, headers=headers, body=body)
+        if path.split("?", 1)[0] != "/":
+            return self._handle_data(method=method, path=path, headers=headers, body=body)
         try:
             return self._handle(method=method, path=path, headers=headers, body=body)
         except ApcServiceException as error:
@@ -422,19 +414,15 @@ class EmulatorApp:
             logger.error("internal error handling a request: %s", type(exc).__name__)
             return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
-    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Choose the protocol by path (and content type), then run its pipeline.
-
-        The control plane is AWS JSON 1.0 at ``POST /``. Another protocol (REST-JSON paths,
-        a query protocol at ``/`` told apart by its content type) is one more branch here,
-        ahead of the JSON 1.0 target logic, with its own signed-header rule
-        (:mod:`apckx.emulator.auth`).
-        """
-        if sts.is_sts_request(path, headers.get("Content-Type")):
-            return self._handle_sts(method=method, path=path, headers=headers, body=body)
-        if path == "/":
-            return self._handle_json_rpc(method=method, path=path, headers=headers, body=body)
-        return self._handle_data(method=method, path=path, headers=headers, body=body)
+    def _verify(self, method: str, path: str, headers: Any, body: bytes, *,
+                required_signed_headers: Sequence[str],
+                service: str = SIGNING_NAME) -> Caller:
+        """SigV4, with the protocol's own signed-header rule (:mod:`apckx.emulator.auth`)."""
+        return verify_request(
+            method=method, path=path, headers=headers, body=body,
+            credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
+            required_signed_headers=required_signed_headers, service=service,
+        )
 
     def _admit(self, operation: str, caller: Caller, plane: str) -> None:
         """Policy, the plane's rate limit, then injected faults (in that order)."""
@@ -458,8 +446,7 @@ class EmulatorApp:
             raise _ConnectionResetError
 
     def _handle_data(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """One data-plane (rest-json) call: the control plane's checks, then the operation.
-        Answers its errors in rest-json form itself."""
+        """One data-plane (rest-json) call: the control plane's checks, then the operation."""
         matched = rest_json.match_route(method, path)
         operation = None if matched is None else matched[0].operation
         try:
@@ -468,22 +455,14 @@ class EmulatorApp:
                     f"No such path {path[:120]!r}: data-plane paths are the "
                     f"payment-cryptography-data model's, control-plane calls POST /"
                 )
-            caller = verify_request(
-                method=method, path=path, headers=headers, body=body,
-                credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
-                required_signed_headers=REST_JSON_SIGNED_HEADERS,
-            )
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS)
             route, path_values = matched
             if route.operation not in data.IMPLEMENTED_OPERATIONS:
                 raise UnknownOperationException(
                     f"Operation {route.operation} is not implemented by the apckx emulator"
                 )
             request = rest_json.read_request(path_values, body)
-            if json_depth(request) > MAX_JSON_DEPTH:
-                raise SerializationException(
-                    f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS "
-                    "request bodies are a few levels deep"
-                )
             self._admit(route.operation, caller, data.plane_of(route.operation, request))
             params = rest_json.validate_request(route, request)
             result = data.dispatch(
@@ -515,11 +494,9 @@ class EmulatorApp:
         request_id = str(uuid.uuid4())
         operation: str | None = None
         try:
-            caller = verify_request(
-                method=method, path=path, headers=headers, body=body,
-                credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
-                service=sts.SIGNING_NAME, required_signed_headers=REST_JSON_SIGNED_HEADERS,
-            )
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS,
+                                  service=sts.SIGNING_NAME)
             operation = sts.parse_action(body)
             payload = sts.caller_identity_xml(
                 account_id=self.config.account_id, access_key_id=caller.access_key_id,
@@ -533,18 +510,10 @@ class EmulatorApp:
         answer.request_id = request_id
         return answer
 
-    def _handle_json_rpc(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """AWS JSON 1.0: signature, target, content type, policy, rate, faults, dispatch."""
+    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
         config = self.config
-        caller = verify_request(
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            credentials=config.credentials,
-            now=datetime.datetime.now(datetime.UTC),
-            required_signed_headers=JSON_RPC_SIGNED_HEADERS,
-        )
+        caller = self._verify(method, path, headers, body,
+                              required_signed_headers=JSON_RPC_SIGNED_HEADERS)
         operation = self._resolve_operation(headers.get("X-Amz-Target"))
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != JSON_CONTENT_TYPE:
@@ -552,21 +521,7 @@ class EmulatorApp:
                 f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
             )
         self._admit(operation, caller, CONTROL_PLANE)
-        try:
-            request = json.loads(body) if body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            raise SerializationException("Request body is not valid JSON") from None
-        except RecursionError:
-            raise SerializationException(
-                "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
-            ) from None
-        if not isinstance(request, dict):
-            raise SerializationException("Request body must be a JSON object")
-        if json_depth(request) > MAX_JSON_DEPTH:
-            raise SerializationException(
-                f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS request "
-                "bodies are a few levels deep"
-            )
+        request = parse_json_object(body)
         try:
             result = self._dispatch(
                 self.registry,
