@@ -185,13 +185,10 @@ def delete_key(account: AccountState, identifier: str,
     if key.key_state != CREATE_COMPLETE:
         raise ValidationException(f"Key {key.arn} is not in CREATE_COMPLETE state.")
     now = account.now()
-    key.key_state = DELETE_PENDING
-    key.enabled = False
-    key.usage_stop_timestamp = now
-    key.usage_start_timestamp = None
-    key.delete_pending_timestamp = now + days * DAY_SECONDS
-    account.save_key(key)
-    return key
+    return account.update_key(
+        key, key_state=DELETE_PENDING, enabled=False, usage_stop_timestamp=now,
+        usage_start_timestamp=None, delete_pending_timestamp=now + days * DAY_SECONDS,
+    )
 
 
 @locked
@@ -202,10 +199,7 @@ def restore_key(account: AccountState, identifier: str) -> KeyRecord:
         raise ValidationException(
             f"Key {key.arn} is not in DELETE_PENDING state (it is {key.key_state})"
         )
-    key.key_state = CREATE_COMPLETE
-    key.delete_pending_timestamp = None
-    account.save_key(key)
-    return key
+    return account.update_key(key, key_state=CREATE_COMPLETE, delete_pending_timestamp=None)
 
 
 def _set_usage(account: AccountState, identifier: str, enabled: bool) -> KeyRecord:
@@ -215,13 +209,10 @@ def _set_usage(account: AccountState, identifier: str, enabled: bool) -> KeyReco
             f"Key {key.arn} is not in CREATE_COMPLETE state (it is {key.key_state})"
         )
     now = account.now()
-    key.enabled = enabled
-    if enabled:
-        key.usage_start_timestamp, key.usage_stop_timestamp = now, None
-    else:
-        key.usage_start_timestamp, key.usage_stop_timestamp = None, now
-    account.save_key(key)
-    return key
+    return account.update_key(
+        key, enabled=enabled, usage_start_timestamp=now if enabled else None,
+        usage_stop_timestamp=None if enabled else now,
+    )
 
 
 @locked

@@ -40,7 +40,7 @@ from apckx.emulator.control.records import (
     true_modes,
 )
 from apckx.emulator.control.tags import check_tags
-from apckx.emulator.exceptions import ValidationException
+from apckx.emulator.exceptions import InternalServerException, ValidationException
 
 D1 = "TR31_D1_ASYMMETRIC_KEY_FOR_DATA_ENCRYPTION"
 K2 = "TR31_K2_TR34_ASYMMETRIC_KEY"
@@ -233,10 +233,12 @@ def rsa_public_key_certificate(account: AccountState, key: KeyRecord) -> tuple[s
             or key.leaf_not_after is None
             or key.leaf_not_after - now < _LEAF_MIN_REMAINING_DAYS * DAY_SECONDS):
         leaf = issue_rsa_leaf(account, ca, rsa_private_key(key).public_key(), days=_LEAF_DAYS)
-        key.leaf_certificate_apc = certs.certificate_to_apc(leaf)
-        key.leaf_not_after = leaf.not_valid_after_utc.timestamp()
-        key.leaf_ca_serial = ca.serial
-        account.save_key(key)
+        key = account.update_key(
+            key, leaf_certificate_apc=certs.certificate_to_apc(leaf),
+            leaf_not_after=leaf.not_valid_after_utc.timestamp(), leaf_ca_serial=ca.serial,
+        )
+    if key.leaf_certificate_apc is None:  # issued just above when missing
+        raise InternalServerException("the key's certificate could not be issued")
     return key.leaf_certificate_apc, ca.chain_apc()
 
 

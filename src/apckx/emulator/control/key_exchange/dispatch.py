@@ -10,7 +10,7 @@ A member missing from a table is refused with ``ValidationException``
 from __future__ import annotations
 
 from apckx.emulator.control import certificates
-from apckx.emulator.control.key_exchange import ecdh, key_cryptogram, tr31, tr34
+from apckx.emulator.control.key_exchange import as2805, ecdh, key_cryptogram, tr31, tr34
 from apckx.emulator.control.key_exchange.common import ExportFunction, ImportFunction
 
 #: ImportKey ``KeyMaterial`` member -> import function.
@@ -21,6 +21,7 @@ IMPORTERS: dict[str, ImportFunction] = {
     "DiffieHellmanTr31KeyBlock": ecdh.import_diffie_hellman_tr31_key_block,
     "Tr34KeyBlock": tr34.import_tr34_key_block,
     "KeyCryptogram": key_cryptogram.import_key_cryptogram,
+    "As2805KeyCryptogram": as2805.import_as2805_key_cryptogram,
 }
 
 #: ExportKey ``KeyMaterial`` member -> export function.
@@ -29,4 +30,5 @@ EXPORTERS: dict[str, ExportFunction] = {
     "DiffieHellmanTr31KeyBlock": ecdh.export_diffie_hellman_tr31_key_block,
     "Tr34KeyBlock": tr34.export_tr34_key_block,
     "KeyCryptogram": key_cryptogram.export_key_cryptogram,
+    "As2805KeyCryptogram": as2805.export_as2805_key_cryptogram,
 }
