@@ -3,17 +3,25 @@
 Sub-commands are loaded lazily: ``apckx --help`` imports no boto3 and no crypto, and
 ``apckx import-kek`` imports only what the ceremony needs. Each sub-command lives in
 ``apckx.cli.<module>`` and exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+
+:func:`main` never raises and never prints a traceback: ApckxError is its one line and exit
+code; a closed stdout (``apckx ... | head``) ends quietly, as pip does; a botocore error that
+escaped the service layer, an OSError, or any other unexpected exception is one line too (the
+last-resort guard), exit 1. The line for a bug names the exception type and where it was
+raised, never its message (which could hold anything, key material included).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol, cast
 
 from apckx import __version__
+from apckx._hardening import disable_core_dumps
 from apckx.errors import ApckxError
 
 
@@ -37,8 +45,15 @@ COMMANDS: dict[str, _Command] = {
     "migrate": _Command(
         "apckx.cli.migrate", "import many keys from a manifest, paced at APC's quota", True
     ),
+    "check": _Command(
+        "apckx.cli.check", "prove a key in APC works: run the data-plane operation its usage fits",
+        True,
+    ),
     "cleanup": _Command(
         "apckx.cli.cleanup", "roll back a ceremony or remove resources by alias", True
+    ),
+    "ceremonies": _Command(
+        "apckx.cli.ceremonies", "list the ceremonies the journals hold; show one", False
     ),
     "tr31": _Command("apckx.cli.tr31", "TR-31 key block tools (inspect)", False),
     "kcv": _Command("apckx.cli.kcv", "compute a key's check value (KCV)", False),
@@ -75,6 +90,34 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: apckx and the versions that decide its behaviour, looked up only when
+    asked (``--help`` pays nothing for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the versions and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """``apckx 0.1.0 (botocore 1.44.8, boto3 1.44.8, cryptography 44.0.0, Python 3.11.7)``."""
+    import platform
+    from importlib import metadata
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    parts = [f"{name} {installed(name)}" for name in ("botocore", "boto3", "cryptography")]
+    parts.append(f"Python {platform.python_version()}")
+    return f"apckx {__version__} ({', '.join(parts)})"
+
+
 def _chosen_command(argv: Sequence[str]) -> str | None:
     for token in argv:
         if not token.startswith("-"):
@@ -92,7 +135,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         description="Key exchange with AWS Payment Cryptography (APC): ECDH + TR-31 key "
         "ceremonies, working-key import and export, migration, and a local APC emulator.",
     )
-    parser.add_argument("--version", action="version", version=f"apckx {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen_command(argv)
     for name, command in COMMANDS.items():
@@ -123,7 +166,21 @@ def _dash_dash_value(args_list: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run apckx. Returns the process exit code; never raises."""
+    """Run apckx. Returns the process exit code; never raises, never prints a traceback."""
+    disable_core_dumps()  # before any key is read: no core file holds a typed component
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        print("apckx: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     option = _dash_dash_value(args_list)
     if option is not None:
@@ -138,9 +195,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApckxError as exc:
         print(f"apckx: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("apckx: interrupted", file=sys.stderr)
-        return 130
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the last-resort guard: one line, never a traceback
+        print(f"apckx: error: {describe_unexpected_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def describe_unexpected_error(exc: BaseException) -> str:
+    """One line for an exception no layer turned into an ApckxError."""
+    module = type(exc).__module__
+    if module.startswith(("botocore", "urllib3")):  # an SDK error the service layer missed
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = f": {lines[0]}" if lines else ""
+        return f"AWS SDK error {type(exc).__name__}{detail} (run with --debug for the calls)"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        return f"{exc.strerror}{where}"
+    return (
+        f"internal error {type(exc).__name__} at {_raised_at(exc)}: a bug in apckx; please report "
+        "it with this line and the command (leave out any key)"
+    )
+
+
+def _raised_at(exc: BaseException) -> str:
+    """``apckx/ceremonies/import_kek.py:123``: the innermost apckx frame, else the innermost."""
+    tb = exc.__traceback__
+    innermost = apckx_frame = None
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        marker = path.rfind(f"{os.sep}apckx{os.sep}")
+        innermost = f"{os.path.basename(path)}:{tb.tb_lineno}"
+        if marker >= 0:
+            apckx_frame = f"{path[marker + 1 :]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return apckx_frame or innermost or "unknown place"
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (embedded)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

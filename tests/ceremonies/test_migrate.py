@@ -219,6 +219,9 @@ def test_interrupted_run_resumes_each_key_exactly_once(env: Env) -> None:
     assert 5 <= imported_before < 12
     result = run_migration(env.apc, manifest, _options(env))
     assert result.ok
+    # The re-run continues the same ceremony: one journal, one id, one tag for every key.
+    assert result.ceremony_id == first[0].stem
+    assert list(env.journal_dir.glob("migrate-*.json")) == first
     assert result.count(SKIPPED) + result.count(ALIASED) == imported_before
     assert result.count(IMPORTED) == 12 - imported_before
     keys = _working_keys(env.apc)
@@ -349,7 +352,9 @@ def test_dropped_connections(tmp_path: Path) -> None:
         again = run_migration(env.apc, _manifest(rows), _options(env))
         assert again.ok
         operations = [c.operation for c in env.apc.calls[before:]]
-        assert "ListTagsForResource" not in operations  # every key is aliased: no candidates
+        # No unaliased candidates to search by tag; the two keys the first run logged are each
+        # trusted only after one tag check (issue 13 item 2: local state alone decides nothing).
+        assert operations.count("ListTagsForResource") == 2
         assert operations.count("ImportKey") == 1
         assert len(_working_keys(env.apc)) == 3
         for alias, kcv in expected.items():

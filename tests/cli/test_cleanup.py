@@ -42,8 +42,15 @@ def operations() -> list[str]:
     return [e.operation for e in read_request_log(path)] if path.exists() else []
 
 
-def ceremony(running: RunningEmulator, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    rc = main(["import-kek", *aws(running), "--kek", KEK_HEX, "--output", "json"])
+def ceremony(
+    running: RunningEmulator,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    kek: str = KEK_HEX,
+    replace: bool = False,
+) -> dict[str, Any]:
+    more = ["--replace"] if replace else []
+    rc = main(["import-kek", *aws(running), "--kek", kek, "--output", "json", *more])
     out, err = capsys.readouterr()
     assert rc == 0, err
     return dict(json.loads(out))
@@ -75,35 +82,59 @@ def test_cleanup_leaves_reused_keys_alone(
 ) -> None:
     running, client = emu
     first = ceremony(running, capsys)
-    second = ceremony(running, capsys)
-    assert second["receiver_reused"]
+    again = ceremony(running, capsys)  # the same KEK: nothing imported
+    assert again["unchanged"] and again["key_arn"] == first["key_arn"]
+    second = ceremony(running, capsys, kek=KEK_HEX[::-1], replace=True)
+    assert second["receiver_reused"] and second["replaced_key_arn"] == first["key_arn"]
     rc = main(["cleanup", "--ceremony", second["ceremony_id"], *aws(running), "--output", "json"])
     out, _ = capsys.readouterr()
     assert rc == 0
-    deleted = {a["target"] for a in json.loads(out)["actions"] if a["operation"] == "DeleteKey"}
+    actions = json.loads(out)["actions"]
+    deleted = {a["target"] for a in actions if a["operation"] == "DeleteKey" and not a["skip"]}
     assert deleted == {second["key_arn"]}
     receiver = client.get_key(KeyIdentifier=first["receiver_key_arn"])["Key"]
     assert receiver["KeyState"] == "CREATE_COMPLETE"
-    # The receiver and root aliases still belong to the first ceremony.
-    names = {a["AliasName"] for a in client.list_aliases()["Aliases"]}
-    assert names == {"alias/import-kek-ecdh-receiver", "alias/import-kek-ecdh-sender-root"}
+    # The receiver and root aliases still belong to the first ceremony, and the KEK alias
+    # the second one moved (--replace) points back at the first KEK.
+    aliases = {a["AliasName"]: a.get("KeyArn") for a in client.list_aliases()["Aliases"]}
+    assert set(aliases) == set(SAMPLE_ALIASES)
+    assert aliases["alias/import-kek-ecdh-result"] == first["key_arn"]
 
 
-def test_dry_run_calls_nothing(
+READ_ONLY = {"ListKeys", "ListAliases", "ListTagsForResource", "GetAlias", "GetKey"}
+
+
+def test_dry_run_reads_only_and_shows_what_the_real_run_does(
     emu: tuple[RunningEmulator, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    running, _ = emu
+    running, client = emu
     data = ceremony(running, capsys)
     Path("requests.jsonl").write_text("")
     rc = main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run"])
     out, _ = capsys.readouterr()
     assert rc == 0
-    assert "plan (nothing was called)" in out
+    assert "plan (read-only calls only; nothing was changed)" in out
     assert "DeleteKeyInDays=7" in out and data["key_arn"] in out
+    assert set(operations()) <= READ_ONLY
     rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, *aws(running), "--dry-run"])
     out, _ = capsys.readouterr()
-    assert rc == 0 and "<key of alias/import-kek-ecdh-result>" in out
-    assert operations() == []
+    assert rc == 0 and data["key_arn"] in out  # the key the result alias names, resolved
+    assert set(operations()) <= READ_ONLY
+    assert all(k["KeyState"] == "CREATE_COMPLETE" for k in client.list_keys()["Keys"])
+    # The dry run's JSON plan is the real run's, call for call (skips included).
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run",
+          "--output", "json"])  # fmt: skip
+    plan = json.loads(capsys.readouterr()[0])["actions"]
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--output", "json"])
+    done = json.loads(capsys.readouterr()[0])["actions"]
+    assert [(a["operation"], a["target"], a["skip"]) for a in plan] == [
+        (a["operation"], a["target"], a["skip"]) for a in done
+    ]
+    # A second dry run: everything is gone or pending, so every action is a skip.
+    main(["cleanup", "--ceremony", data["ceremony_id"], *aws(running), "--dry-run",
+          "--output", "json"])  # fmt: skip
+    again = json.loads(capsys.readouterr()[0])["actions"]
+    assert again and all(a["skip"] for a in again)
 
 
 def test_cleanup_aliases_of_the_aws_sample(
@@ -125,13 +156,17 @@ def test_cleanup_aliases_of_the_aws_sample(
         client.create_alias(AliasName=alias)
     client.update_alias(AliasName=SAMPLE_ALIASES[0], KeyArn=key["KeyArn"])
     client.update_alias(AliasName=SAMPLE_ALIASES[2], KeyArn=key["KeyArn"])  # shared key
+    Path("requests.jsonl").write_text("")
     rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, "alias/never-existed", *aws(running)])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
+    assert rc == 2 and "no such alias: alias/never-existed" in err
+    assert set(operations()) <= READ_ONLY  # a typo deletes nothing
+    rc = main(["cleanup", "--alias", *SAMPLE_ALIASES, *aws(running)])
+    _, err = capsys.readouterr()
     assert rc == 0, err
     assert client.list_aliases()["Aliases"] == []
     assert client.get_key(KeyIdentifier=key["KeyArn"])["Key"]["KeyState"] == "DELETE_PENDING"
     assert operations().count("DeleteKey") == 1  # one key, however many aliases
-    assert "alias not found" in out
 
 
 @pytest.mark.parametrize(

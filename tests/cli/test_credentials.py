@@ -38,7 +38,8 @@ def test_missing_credentials_stop_before_anything(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [
-        "apckx: error: no AWS credentials: configure a profile (--profile) or the AWS_* variables"
+        "apckx: error: no AWS credentials for profile 'default': run aws configure (or aws sso "
+        "login) for it, pass --profile, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     ]
     assert not (tmp_path / ".apckx").exists()
     assert not (tmp_path / "certs").exists()

@@ -121,7 +121,7 @@ def test_bad_manifest_reports_every_line_before_any_call(
     assert rc == 2
     lines = err.splitlines()
     assert lines[0].startswith("apckx: manifest.csv:2: key_hex is not hex")
-    assert lines[1].startswith("apckx: manifest.csv:4: key usage ZZ")
+    assert lines[1].startswith("apckx: manifest.csv:4: column key_usage: key usage ZZ")
     assert lines[2].startswith("apckx: manifest.csv:5: needs key_block")
     assert lines[-1].startswith("apckx: error: manifest.csv:2:")
     assert "00112233445566778899AABBCCDDEEF" not in err

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import botocore.loaders
 import pytest
 
@@ -65,19 +66,39 @@ def test_client_calls_the_emulator(apc_emulator: EmulatorFixture, test_credentia
     client.close()
 
 
-def test_loader_lists_only_the_service_it_holds(tmp_path: Path) -> None:
+def test_loader_finds_services_by_name_without_listing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     loader = make_data_loader()
-    assert loader.list_available_services("service-2") == [SERVICE_NAME]
-    assert loader.list_available_services("no-such-type-9") == []
+
+    def no_listing(*_args: object) -> list[str]:
+        raise AssertionError("listed every service to load one")
+
+    monkeypatch.setattr(loader, "list_available_services", no_listing)
     assert loader.load_service_model(SERVICE_NAME, "service-2")["metadata"]["serviceId"]
+    # The services botocore's own credential providers ask for (issue 12: SSO and
+    # assume-role failed with UnknownServiceError) load just the same.
+    for service in ("sso", "sso-oidc", "sts"):
+        assert loader.load_service_model(service, "service-2")["metadata"]["endpointPrefix"]
+
+
+def test_loader_hides_no_service_and_loads_what_botocore_loads() -> None:
+    loader = make_data_loader()
+    stock = botocore.loaders.Loader()
+    assert loader.list_available_services("service-2") == stock.list_available_services(
+        "service-2"
+    )
+    assert {"sso", "sts", SERVICE_NAME} <= set(loader.list_available_services("service-2"))
     # The default search paths are kept: ~/.aws/models first, then botocore's own data.
     assert loader.search_paths[-1] == botocore.loaders.Loader.BUILTIN_DATA_PATH
     # Data loaded equals botocore's own loading, value for value.
-    stock = botocore.loaders.Loader()
     assert loader.load_data("endpoints") == stock.load_data("endpoints")
-    assert loader.load_service_model(SERVICE_NAME, "service-2") == stock.load_service_model(
-        SERVICE_NAME, "service-2"
-    )
+    for service in (SERVICE_NAME, "sts"):
+        assert loader.load_service_model(service, "service-2") == stock.load_service_model(
+            service, "service-2"
+        )
+    with pytest.raises(botocore.exceptions.UnknownServiceError, match="no-such-service"):
+        loader.load_service_model("no-such-service", "service-2")
 
 
 def test_aws_data_path_model_is_honoured(
@@ -122,3 +143,37 @@ def test_unknown_profile_with_data_path_env_still_fails_early(
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     with pytest.raises(ConfigError, match=r"AWS profile 'nope' not found"):
         make_client(region="us-east-1", profile="nope", require_credentials=True)
+
+
+def test_large_data_files_are_read_back_from_a_private_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from apckx.service import client as client_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "big.json"
+    data = {"partitions": [{"services": {f"s{i}": {"endpoints": {}} for i in range(4000)}}]}
+    source.write_text(json.dumps(data))
+    assert source.stat().st_size >= client_module.CACHE_MIN_BYTES
+    parsed = []
+    real_loads = json.loads
+
+    def counting_loads(text: str | bytes) -> object:
+        parsed.append(1)
+        return real_loads(text)
+
+    monkeypatch.setattr(client_module.json, "loads", counting_loads)
+    assert client_module.load_json_cached(str(source), open) == data  # parsed, then cached
+    assert client_module.load_json_cached(str(source), open) == data  # from the cache
+    assert len(parsed) == 1
+    (cached,) = Path(client_module.data_cache_dir()).iterdir()
+    assert cached.stat().st_mode & 0o777 == 0o600
+    assert Path(client_module.data_cache_dir()).stat().st_mode & 0o777 == 0o700
+    # A cache others may write is not read; a changed source is parsed afresh.
+    cached.chmod(0o666)
+    assert client_module.load_json_cached(str(source), open) == data
+    assert len(parsed) == 2
+    data["partitions"][0]["services"]["new"] = {}
+    source.write_text(json.dumps(data))
+    assert client_module.load_json_cached(str(source), open) == data
+    assert len(parsed) == 3

@@ -44,7 +44,10 @@ def usage_code(key_usage: str) -> str:
     """``TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY`` or ``D0`` -> ``D0``."""
     match = _USAGE_TEXT.fullmatch(key_usage.strip().upper())
     if not match:
-        raise InputError(f"key usage {key_usage[:60]!r} is neither a TR-31 code nor an APC name")
+        raise InputError(
+            "key usage must be a TR-31 code (D0) or APC's name (TR31_D0_SYMMETRIC_DATA_"
+            "ENCRYPTION_KEY)"
+        )
     return match.group(1)
 
 
@@ -61,7 +64,7 @@ def resolve_key_usage(text: str) -> str:
     name = normalize_key_usage(code)
     given = text.strip().upper()
     if len(given) > 2 and given != name:
-        raise InputError(f"unknown key usage {text[:60]!r}: did you mean {name} ({code})?")
+        raise InputError(f"key usage is not an APC name: did you mean {name} ({code})?")
     return name
 
 
@@ -80,9 +83,7 @@ def normalize_mode_of_use(text: str) -> str:
 
     code = text.strip().upper()
     if code not in MODES:
-        raise InputError(
-            f"mode of use {text[:20]!r} must be one of the TR-31 codes {', '.join(sorted(MODES))}"
-        )
+        raise InputError(f"mode of use must be one of the TR-31 codes {', '.join(sorted(MODES))}")
     return code
 
 
@@ -92,14 +93,12 @@ def normalize_exportability(text: str) -> str:
     for letter, name in EXPORTABILITY.items():
         if value in (letter, name):
             return letter
-    raise InputError(
-        f"exportability {text[:20]!r} must be E (EXPORTABLE), N (NON_EXPORTABLE) or S (SENSITIVE)"
-    )
+    raise InputError("exportability must be E (EXPORTABLE), N (NON_EXPORTABLE) or S (SENSITIVE)")
 
 
 def check_key_version(text: str) -> str:
     if not _KEY_VERSION.fullmatch(text):
-        raise InputError(f"key version {text[:10]!r} must be two characters 0-9 or A-Z")
+        raise InputError("key version must be two characters 0-9 or A-Z")
     return text
 
 
@@ -235,6 +234,11 @@ def describe_key_block(key_block: str) -> KeyBlockHeader:
 
     header = inspect_key_block(key_block.strip())
     resolve_key_usage(header.key_usage)
+    if header.algorithm == "H" and header.block("HM") is None:
+        raise KeyBlockError(
+            "an HMAC ('H') key block without an HM optional block names no hash: APC does not "
+            "import it (tr31 inspect and unwrap read it; re-export it with HM)"
+        )
     return header
 
 

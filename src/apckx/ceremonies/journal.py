@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import threading
 import time
@@ -28,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from apckx.errors import ConfigError, InputError
+from apckx.ceremonies import defaults
+from apckx.errors import ApckxError, ConfigError, InputError
 
-DEFAULT_JOURNAL_DIR = Path(".apckx") / "ceremonies"
-DEFAULT_RECORDS_DIR = Path(".apckx") / "records"
+DEFAULT_JOURNAL_DIR = defaults.DEFAULT_JOURNAL_DIR  # in ceremonies/defaults.py, for --help
+DEFAULT_RECORDS_DIR = defaults.DEFAULT_RECORDS_DIR
 
 CEREMONY_ID_RE = re.compile(r"^[a-z][a-z0-9-]{2,24}-\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -60,9 +62,102 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# -- private local state: who may have written what we trust -------------------------------
+def ensure_private_dir(path: Path, *, what: str = "directory") -> Path:
+    """Create ``path`` (and each missing parent) mode 0700 whatever the umask; an existing
+    one must be a directory this user owns that group and others cannot write.
+
+    ConfigError (exit 2) otherwise: journals and records decide what resume and cleanup
+    trust, so another user must not be able to plant or swap them.
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)  # the umask may have taken bits off, or added none
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create the {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the {what} {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"the {what} {path} is not a directory")
+    check_private_owner(path, info, what=what)
+    return path
+
+
+def check_private_owner(path: Path, info: os.stat_result, *, what: str) -> None:
+    """Refuse a file or directory another user owns or that group/others can write."""
+    if info.st_uid != os.geteuid():
+        raise ConfigError(
+            f"refusing the {what} {path}: it is owned by uid {info.st_uid}, not by you "
+            f"(uid {os.geteuid()}); another user could have planted it"
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"refusing the {what} {path}: group or others can write it "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}); run chmod go-w {path} if you trust it"
+        )
+
+
+def read_private_text(path: Path, *, what: str, limit: int = 64 * 1024 * 1024) -> str:
+    """Read ``path`` through one descriptor (no symlink followed), refusing it when another
+    user owns it or group/others can write it. FileNotFoundError passes through."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"refusing the {what} {path}: not a regular file")
+        check_private_owner(path, info, what=what)
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"refusing the {what} {path}: larger than {limit} bytes")
+    return data.decode("utf-8", errors="replace")
+
+
+def check_writable_dir(path: Path, *, what: str, create: bool = True) -> Path:
+    """Before the first API call: ``path`` exists (created 0700 if not), is private and
+    takes a file (a probe file is created and removed: root ignores mode bits).
+
+    ``create=False``: a missing directory is not created, only its nearest existing
+    ancestor checked (a directory one can write in)."""
+    if not create and not os.path.lexists(path):
+        ancestor = Path(path).parent
+        while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ConfigError(f"cannot create the {what} {path}: {ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot create the {what} {path}: no write permission in "
+                              f"{ancestor}")  # fmt: skip
+        return path
+    ensure_private_dir(path, what=what)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".apckx-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"cannot write in the {what} {path}: {exc.strerror}") from None
+    return path
+
+
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
     """Write JSON to ``path`` atomically: temp file in the same dir, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        ensure_private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -99,6 +194,7 @@ class Resource:
     created: bool = True  # False: reused (cleanup leaves it alone)
     at: str = field(default_factory=_now_iso)
     note: str | None = None
+    previous: str | None = None  # for an alias moved with --replace: the key it named before
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -113,7 +209,15 @@ class Resource:
             created=bool(data.get("created", True)),
             at=str(data.get("at", "")),
             note=data.get("note"),
+            previous=data.get("previous"),
         )
+
+
+class LocalWriteError(ApckxError):
+    """APC changed (a key imported, an alias moved) but a local write failed after it: the
+    message names what APC now holds, so nothing is lost even though the file is not."""
+
+    exit_code = 1
 
 
 class Journal:
@@ -136,6 +240,7 @@ class Journal:
         resumed_from: str | None = None,
     ) -> Journal:
         cid = ceremony_id or new_ceremony_id(kind)
+        ensure_private_dir(journal_dir, what="journal directory")
         path = Path(journal_dir) / f"{cid}.json"
         data: dict[str, Any] = {
             "ceremony_id": cid,
@@ -164,10 +269,21 @@ class Journal:
         check_ceremony_id(ceremony_id)
         path = Path(journal_dir) / f"{ceremony_id}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            check_private_owner(
+                Path(journal_dir), os.stat(journal_dir), what="journal directory"
+            )
         except FileNotFoundError:
             raise InputError(f"no journal for ceremony {ceremony_id} in {journal_dir}") from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise InputError(
+                f"no journal for ceremony {ceremony_id}: cannot use {journal_dir} "
+                f"({exc.strerror})"
+            ) from None
+        try:
+            data = json.loads(read_private_text(path, what="journal"))
+        except FileNotFoundError:
+            raise InputError(f"no journal for ceremony {ceremony_id} in {journal_dir}") from None
+        except ValueError as exc:
             raise InputError(f"cannot read the journal {path}: {exc}") from None
         if not isinstance(data, dict) or data.get("ceremony_id") != ceremony_id:
             raise InputError(f"{path} is not a journal for ceremony {ceremony_id}")
@@ -333,7 +449,80 @@ def write_ceremony_record(
     }
     path = Path(records_dir) / f"{journal.ceremony_id}.json"
     try:
+        ensure_private_dir(records_dir, what="records directory")
         write_json_atomic(path, record)
     except OSError as exc:
         raise ConfigError(f"cannot write the record in {records_dir}: {exc.strerror}") from None
     return path
+
+
+def key_log_path(journal_path: Path) -> Path:
+    """A migration's per-key log, ``<id>.keys.jsonl`` beside its journal."""
+    return journal_path.with_name(journal_path.name.removesuffix(".json") + ".keys.jsonl")
+
+
+def read_key_log(path: Path) -> list[dict[str, Any]]:
+    """A key log's events (a torn last line is skipped); [] when there is none. A log
+    another user owns or can write is refused (ConfigError)."""
+    try:
+        text = read_private_text(path, what="key log")
+    except FileNotFoundError:
+        return []
+    events: list[dict[str, Any]] = []
+    for raw in text.splitlines():
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # torn write
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+_GONE_OUTCOMES = (
+    "deleted",
+    "deletion scheduled",
+    "already gone",
+    "already DELETE_",
+    "pointed back",
+    "skipped: now points",
+)
+
+
+def created_resources(journal: Journal) -> tuple[set[str], set[str]]:
+    """(key ARNs, alias names) this ceremony created, from its journal and its key log."""
+    keys = {r.arn for r in journal.resources if r.kind == "key" and r.created and r.arn}
+    aliases = {r.alias for r in journal.resources if r.kind == "alias" and r.created and r.alias}
+    for event in read_key_log(key_log_path(journal.path)):
+        arn, alias = event.get("key_arn"), event.get("alias")
+        if event.get("event") == "key_imported" and isinstance(arn, str):
+            keys.add(arn)
+        elif event.get("event") == "alias_created" and isinstance(alias, str):
+            aliases.add(alias)
+    return keys, aliases
+
+
+def summarize_journal(journal: Journal) -> dict[str, Any]:
+    """One line of ``apckx ceremonies``: id, kind, started, status and the resources still
+    live as far as local state knows (created, minus what a cleanup removed)."""
+    keys, aliases = created_resources(journal)
+    removed: set[str] = set()
+    for step in journal.steps:
+        if step.get("step") != "cleanup":
+            continue
+        for action in step.get("actions") or []:
+            outcome = str(action.get("outcome") or "") if isinstance(action, dict) else ""
+            if outcome.startswith(_GONE_OUTCOMES):
+                removed.add(str(action.get("target")))
+    data = journal.to_record()
+    return {
+        "ceremony_id": journal.ceremony_id,
+        "kind": journal.kind,
+        "started": data.get("created_at"),
+        "finished": data.get("finished_at"),
+        "status": journal.status,
+        "resumed": len(data.get("runs") or []),
+        "keys_live": len(keys - removed),
+        "aliases_live": len(aliases - removed),
+        "resources_live": len(keys - removed) + len(aliases - removed),
+    }

@@ -3,7 +3,9 @@
 Every row names an ``alias`` and either a ``key_block`` (TR-31 under the KEK, imported as is,
 no cleartext anywhere) or, for rehearsals, ``key_hex`` + ``key_usage`` + ``key_algorithm``
 (wrapped locally under the KEK's cleartext). Optional: ``mode_of_use``, ``exportability``,
-``tags`` (``k=v;k2=v2``) and ``kcv`` (the key's expected check value).
+``tags`` (``k=v;k2=v2``) and ``kcv`` (the key's expected check value); for ``migrate --check``,
+``check_input`` and ``expect`` (``name=value;name=value``, the names of ``apckx check``'s
+``--input`` and ``--expect``).
 
 The whole file is checked before any API call; every problem is reported as
 ``manifest.csv:7: what is wrong`` and no message ever echoes key material.
@@ -11,16 +13,18 @@ The whole file is checked before any API call; every problem is reported as
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from apckx.ceremonies.import_key import (
+    describe_key_block,
     normalize_exportability,
     normalize_mode_of_use,
     resolve_key_usage,
@@ -38,11 +42,16 @@ FIELDS = (
     "exportability",
     "tags",
     "kcv",
+    "check_input",
+    "expect",
 )
 ALIAS_PATTERN = re.compile(r"alias/[a-zA-Z0-9/_-]+")  # AliasName [M], 7..256
 KCV_PATTERN = re.compile(r"[0-9a-fA-F]{4,16}")  # KeyCheckValue [M]
 TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 200  # Tag [M]
 MAX_ERRORS_SHOWN = 50
+#: A manifest is read whole and checked before any call: these bound the memory it takes.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_MANIFEST_ROWS = 100_000
 
 
 class ManifestError(InputError):
@@ -68,6 +77,8 @@ class ManifestRow:
     exportability: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     kcv: str | None = None
+    check_inputs: tuple[tuple[str, str], ...] = ()  # migrate --check: apckx check's --input
+    expects: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # ... and --expect
 
     @property
     def is_rehearsal(self) -> bool:
@@ -84,17 +95,16 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
     """``k=v;k2=v2`` -> ((k, v), (k2, v2)); keys unique, APC's length limits."""
     tags: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for item in text.split(";"):
-        if not item.strip():
-            continue
+    # Tag text is never echoed: a key pasted into the wrong column must not be shown.
+    for number, item in enumerate((i for i in text.split(";") if i.strip()), start=1):
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
-            raise InputError(f"tag {item.strip()!r} must be KEY=VALUE (tags look like k=v;k2=v2)")
+            raise InputError(f"tag {number} must be KEY=VALUE (tags look like k=v;k2=v2)")
         if len(key) > TAG_KEY_MAX or len(value) > TAG_VALUE_MAX:
-            raise InputError(f"tag {key[:20]!r}: key at most 128, value at most 256 characters")
+            raise InputError(f"tag {number}: key at most 128, value at most 256 characters")
         if key in seen:
-            raise InputError(f"tag {key!r} is given twice")
+            raise InputError(f"tag {number} repeats the key of an earlier tag")
         seen.add(key)
         tags.append((key, value))
     if len(tags) > TAGS_MAX:
@@ -105,8 +115,7 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
 def check_alias(alias: str) -> str:
     if not (7 <= len(alias) <= 256 and ALIAS_PATTERN.fullmatch(alias)):
         raise InputError(
-            f"alias {alias[:60]!r} must look like alias/NAME (letters, digits, / _ -; "
-            "7..256 characters)"
+            "alias must look like alias/NAME (letters, digits, / _ -; 7..256 characters)"
         )
     return alias
 
@@ -115,7 +124,7 @@ def _text(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InputError(f"{name} must be a string")
+        raise InputError("must be a string")
     text = str(value).strip()
     return text or None
 
@@ -132,23 +141,26 @@ def _tags_value(value: Any) -> tuple[tuple[str, str], ...]:
 def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
     """Validate one record (field name -> value); raises InputError (without the line)."""
     from apckx.crypto.attributes import modes_from_code, validate_key_attributes
-    from apckx.crypto.keys import parse_key_hex
-    from apckx.crypto.tr31 import inspect_key_block
+    from apckx.crypto.keys import KEY_ALGORITHMS, parse_key_hex
 
-    alias = _text(record.get("alias"), "alias")
-    if alias is None:
-        raise InputError("alias is empty")
-    check_alias(alias)
-    key_block = _text(record.get("key_block"), "key_block")
-    key_hex = _text(record.get("key_hex"), "key_hex")
-    usage_text = _text(record.get("key_usage"), "key_usage")
-    algorithm_text = _text(record.get("key_algorithm"), "key_algorithm")
-    mode_text = _text(record.get("mode_of_use"), "mode_of_use")
-    export_text = _text(record.get("exportability"), "exportability")
-    kcv = _text(record.get("kcv"), "kcv")
-    tags = _tags_value(record.get("tags"))
+    with _column("alias"):
+        alias = _text(record.get("alias"), "alias")
+        if alias is None:
+            raise InputError("is empty: every row needs alias/NAME")
+        check_alias(alias)
+    texts: dict[str, str | None] = {}
+    for name in FIELDS[1:]:
+        if name not in ("tags", "check_input", "expect"):
+            with _column(name):
+                texts[name] = _text(record.get(name), name)
+    key_block, key_hex, kcv = texts["key_block"], texts["key_hex"], texts["kcv"]
+    usage_text, algorithm_text = texts["key_usage"], texts["key_algorithm"]
+    mode_text, export_text = texts["mode_of_use"], texts["exportability"]
+    with _column("tags"):
+        tags = _tags_value(record.get("tags"))
     if kcv is not None and not KCV_PATTERN.fullmatch(kcv):
-        raise InputError("kcv must be 4 to 16 hex characters (APC reports 6)")
+        raise InputError("column kcv: must be 4 to 16 hex characters (APC reports 6)")
+    checks = _check_pairs(record)
 
     if key_block is not None:
         if key_hex is not None:
@@ -168,11 +180,12 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
                 f"{', '.join(extra)} must be empty for a key_block row: the attributes come "
                 "from the block's header"
             )
-        header = inspect_key_block(key_block)
-        resolve_key_usage(header.key_usage)  # a usage APC can't import fails here, not later
+        with _column("key_block"):
+            describe_key_block(key_block)  # a block APC can't import fails here, not later
         return ManifestRow(
-            line=line, alias=alias, key_block=key_block, tags=tags, kcv=kcv.upper() if kcv else None
-        )
+            line=line, alias=alias, key_block=key_block, tags=tags,
+            kcv=kcv.upper() if kcv else None, **checks,
+        )  # fmt: skip
 
     if key_hex is None:
         raise InputError("needs key_block, or key_hex with key_usage and key_algorithm")
@@ -181,11 +194,16 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
     ]
     if missing:
         raise InputError(f"a key_hex row needs {' and '.join(missing)}")
-    key_usage = resolve_key_usage(str(usage_text))
+    with _column("key_usage"):
+        key_usage = resolve_key_usage(str(usage_text))
     key_algorithm = str(algorithm_text).upper()
-    key = parse_key_hex(key_hex, key_algorithm, what="key_hex")
-    mode_of_use = normalize_mode_of_use(mode_text) if mode_text else None
-    exportability = normalize_exportability(export_text) if export_text else None
+    if key_algorithm not in KEY_ALGORITHMS:
+        raise InputError(f"column key_algorithm: must be one of {', '.join(KEY_ALGORITHMS)}")
+    key = parse_key_hex(key_hex, key_algorithm, what="key_hex")  # names the column itself
+    with _column("mode_of_use"):
+        mode_of_use = normalize_mode_of_use(mode_text) if mode_text else None
+    with _column("exportability"):
+        exportability = normalize_exportability(export_text) if export_text else None
     attributes = {
         "KeyUsage": key_usage,
         "KeyClass": "SYMMETRIC_KEY",
@@ -203,7 +221,39 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
         exportability=exportability,
         tags=tags,
         kcv=kcv.upper() if kcv else None,
+        **checks,
     )
+
+
+def _check_pairs(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``check_input`` and ``expect`` columns (``name=value;...``), checked as ``apckx
+    check`` checks its ``--input`` and ``--expect`` (values are never echoed)."""
+    from apckx.ceremonies.check import EXPECTS, INPUTS, parse_pairs
+
+    found: dict[str, Any] = {}
+    for column, field_name, allowed, flag in (
+        ("check_input", "check_inputs", INPUTS, "--input"),
+        ("expect", "expects", EXPECTS, "--expect"),
+    ):
+        with _column(column):
+            text = _text(record.get(column), column)
+            if text:
+                items = [i.strip() for i in text.split(";") if i.strip()]
+                try:
+                    pairs = parse_pairs(items, flag=flag, allowed=allowed)
+                except InputError as exc:
+                    raise InputError(str(exc).replace(flag, "", 1).lstrip(": ")) from None
+                found[field_name] = tuple(pairs.items())
+    return found
+
+
+@contextlib.contextmanager
+def _column(name: str) -> Iterator[None]:
+    """Name the column in an error from the checks inside (which never echo the value)."""
+    try:
+        yield
+    except ApckxError as exc:
+        raise InputError(f"column {name}: {exc}") from None
 
 
 def default_mode(key_usage: str) -> str:
@@ -290,7 +340,7 @@ def _jsonl_records(text: str, name: str) -> Iterable[tuple[int, dict[str, Any]]]
                 number,
                 {
                     "__error__": f"unknown field(s) "
-                    f"{', '.join(repr(str(k)[:40]) for k in unknown)}; "
+                    f"{', '.join(_shown_column(str(k)) for k in unknown)}; "
                     f"expected {', '.join(FIELDS)}"
                 },
             )
@@ -315,7 +365,14 @@ def parse_manifest_text(text: str, name: str, *, fmt: str | None = None) -> Mani
     rows: list[ManifestRow] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
-    for line, record in records:
+    for count, (line, record) in enumerate(records, start=1):
+        if count > MAX_MANIFEST_ROWS:
+            raise ManifestError(
+                [
+                    f"{name}:{line}: more than {MAX_MANIFEST_ROWS} rows: split the manifest "
+                    "and migrate the parts one after another"
+                ]
+            )
         if "__error__" in record:
             errors.append(f"{name}:{line}: {record['__error__']}")
             continue
@@ -339,11 +396,12 @@ def parse_manifest_text(text: str, name: str, *, fmt: str | None = None) -> Mani
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file (UTF-8, CSV or JSON lines)."""
+    from apckx._hardening import read_regular_file
+
     path = Path(path)
+    content = read_regular_file(path, limit=MAX_MANIFEST_BYTES, what="cannot read manifest")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"cannot read manifest {path}: {exc.strerror}") from None
+        text = content.data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"manifest {path} is not UTF-8 text") from None
     return parse_manifest_text(text, path.name)

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +40,16 @@ from apckx.ceremonies.journal import (
     COMPLETE,
     DEFAULT_JOURNAL_DIR,
     FAILED,
+    ROLLED_BACK,
     Journal,
+    LocalWriteError,
     Resource,
+    check_private_owner,
+    ensure_private_dir,
+    key_log_path,
     list_journals,
+    read_key_log,
+    read_private_text,
 )
 from apckx.ceremonies.manifest import Manifest, ManifestError, ManifestRow
 from apckx.errors import ApckxError, InputError, KcvMismatchError, ServiceError
@@ -79,6 +86,12 @@ class MigrationOptions:
     backoff_base: float = 0.25
     journal_dir: Path = DEFAULT_JOURNAL_DIR
     enabled: bool = True
+    resume_id: str | None = None  # continue this ceremony (default: the unfinished one, if any)
+    # ``migrate --check``: called after each key is in place with (row, outcome, pace); returns
+    # the check's one-line outcome (apckx.ceremonies.check.make_migration_check).
+    check_key: Callable[[ManifestRow, KeyOutcome, Callable[[], Any]], str] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def check(self) -> None:
         if not self.rate > 0:
@@ -101,6 +114,11 @@ class KeyOutcome:
     key_arn: str | None = None
     kcv: str | None = None
     error: str | None = None
+    check: str | None = None  # migrate --check: "ok", "mismatch: ...", "failed: ...", ...
+
+    @property
+    def check_failed(self) -> bool:
+        return self.check is not None and self.check.startswith(("mismatch", "failed"))
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -142,8 +160,12 @@ class MigrationResult:
         return self.count(FAILED_KEY)
 
     @property
+    def check_failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.check_failed)
+
+    @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.check_failed == 0
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -154,6 +176,7 @@ class MigrationResult:
             "imported": self.count(IMPORTED) + self.count(ALIASED),
             "skipped": self.count(SKIPPED),
             "failed": self.failed,
+            **({"check_failed": self.check_failed} if any(o.check for o in self.outcomes) else {}),
             "elapsed_s": round(self.elapsed, 3),
             "calls": self.stats.calls,
             "throttled": self.stats.throttled,
@@ -170,6 +193,7 @@ class _Earlier:
     kcv: str
     aliased: bool
     block_sha256: str | None = None  # the key block it came from (a wrapped block: no secret)
+    ceremony_id: str = ""  # the ceremony whose key log says so (its tag must agree)
 
 
 def block_digest(key_block: str) -> str:
@@ -190,14 +214,21 @@ class KeyLog:
     ``<journal_dir>/<ceremony id>.keys.jsonl`` next to the ceremony journal. Appending keeps a
     large migration O(1) per event (rewriting the journal per key would be quadratic). Events:
     ``importing`` (before ImportKey), ``key_imported`` (ARN + KCV), ``alias_created``,
-    ``key_failed``. A torn last line (a crash mid-write) is ignored on reading.
+    ``key_failed``. A torn last line (a crash mid-write) is ignored on reading. A resumed
+    ceremony appends to its own log.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        ensure_private_dir(path.parent, what="journal directory")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = os.open(path, flags, 0o600)
+        try:
+            check_private_owner(path, os.fstat(self._fd), what="key log")
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def write(self, event: str, **fields: Any) -> None:
         line = json.dumps({"event": event, "at": round(time.time(), 3), **fields}) + "\n"
@@ -213,23 +244,7 @@ class KeyLog:
 
     @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            return events
-        for raw in text.splitlines():
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue  # torn write
-            if isinstance(event, dict):
-                events.append(event)
-        return events
-
-
-def key_log_path(journal_path: Path) -> Path:
-    return journal_path.with_name(journal_path.name.removesuffix(".json") + ".keys.jsonl")
+        return read_key_log(path)
 
 
 @dataclass
@@ -241,22 +256,47 @@ class EarlierRuns:
     unconfirmed: dict[str, str] = field(default_factory=dict)
     # alias -> digest of the block an unconfirmed ImportKey sent
     pending_blocks: dict[str, str] = field(default_factory=dict)
+    # the migrate ceremonies (under this KEK) the journals hold: a key is trusted only when
+    # its apckx:ceremony tag names one of them
+    ceremonies: set[str] = field(default_factory=set)
+
+
+def check_journal_dir(journal_dir: Path) -> None:
+    """Before any call: every journal and key log in ``journal_dir`` is this user's and not
+    writable by group or others (ConfigError names the first that is not). A missing
+    directory is created 0700."""
+    ensure_private_dir(journal_dir, what="journal directory")
+    for path in sorted(Path(journal_dir).iterdir()):
+        if path.name.startswith(".") or not path.name.endswith((".json", ".keys.jsonl")):
+            continue
+        what = "key log" if path.name.endswith(".keys.jsonl") else "journal"
+        check_private_owner(path, os.lstat(path), what=what)
+
+
+def _read_journal_data(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(read_private_text(path, what="journal"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_earlier_runs(journal_dir: Path, kek_arn: str) -> EarlierRuns:
-    """Read every earlier migrate journal (and its key log) under the same KEK, oldest first."""
+    """Read every earlier migrate journal (and its key log) under the same KEK, oldest first.
+
+    A journal or key log another user owns or can write is refused (ConfigError): it could
+    name any key as "already imported".
+    """
     earlier = EarlierRuns()
     for path in list_journals(journal_dir):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("kind") != JOURNAL_KIND:
+        data = _read_journal_data(path)
+        if data is None or data.get("kind") != JOURNAL_KIND:
             continue
         if (data.get("parameters") or {}).get("kek_arn") != kek_arn:
             continue
         ceremony_id = str(data.get("ceremony_id"))
-        for event in KeyLog.read(key_log_path(path)):
+        earlier.ceremonies.add(ceremony_id)
+        for event in read_key_log(key_log_path(path)):
             alias, arn, kcv = event.get("alias"), event.get("key_arn"), event.get("kcv")
             kind = event.get("event")
             if not isinstance(alias, str):
@@ -269,16 +309,35 @@ def read_earlier_runs(journal_dir: Path, kek_arn: str) -> EarlierRuns:
                     earlier.pending_blocks[alias] = digest
             elif kind == "key_imported" and isinstance(arn, str) and isinstance(kcv, str):
                 earlier.unconfirmed.pop(alias, None)
-                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False, block_sha256=digest)
+                earlier.keys[alias] = _Earlier(
+                    arn, kcv, aliased=False, block_sha256=digest, ceremony_id=ceremony_id
+                )
             elif kind == "key_failed" and not event.get("ambiguous"):
                 earlier.unconfirmed.pop(alias, None)
             elif kind == "alias_created" and alias in earlier.keys:
                 previous = earlier.keys[alias]
                 if previous.key_arn == arn:
                     earlier.keys[alias] = _Earlier(
-                        arn, previous.kcv, aliased=True, block_sha256=previous.block_sha256
-                    )
+                        arn, previous.kcv, aliased=True, block_sha256=previous.block_sha256,
+                        ceremony_id=previous.ceremony_id,
+                    )  # fmt: skip
     return earlier
+
+
+def find_resumable(journal_dir: Path, kek_arn: str, digest: str) -> str | None:
+    """The latest unfinished migration of the same manifest under the same KEK: a re-run
+    continues that ceremony (same id, same key log) instead of starting another."""
+    for path in reversed(list_journals(journal_dir)):
+        data = _read_journal_data(path)
+        if data is None or data.get("kind") != JOURNAL_KIND:
+            continue
+        parameters = data.get("parameters") or {}
+        if parameters.get("kek_arn") != kek_arn or parameters.get("manifest_digest") != digest:
+            continue
+        if data.get("status") in (COMPLETE, ROLLED_BACK):
+            return None  # the latest such run finished: a re-run is a new ceremony
+        return str(data.get("ceremony_id"))
+    return None
 
 
 def _check_rows_against_kek(manifest: Manifest, kek: KekInfo, has_kek_cleartext: bool) -> None:
@@ -382,7 +441,9 @@ class _Runner:
             if alias in wanted and tags.get(CEREMONY_TAG) == wanted[alias]:
                 kcv = str(summary.get("KeyCheckValue", "")).upper()
                 digest = earlier.pending_blocks.get(alias)
-                earlier.keys[alias] = _Earlier(arn, kcv, aliased=False, block_sha256=digest)
+                earlier.keys[alias] = _Earlier(
+                    arn, kcv, aliased=False, block_sha256=digest, ceremony_id=wanted[alias]
+                )
                 self.log.write(
                     "key_imported", alias=alias, key_arn=arn, kcv=kcv, recovered=True,
                     block_sha256=digest,
@@ -407,6 +468,21 @@ class _Runner:
             row.key_block
         )
         return earlier if same_block else None
+
+    def trusted(self, earlier: _Earlier, alias: str) -> bool:
+        """An earlier run's key counts only when APC's tags on it say the same thing as the
+        key log: ``apckx:alias`` is the row's alias and ``apckx:ceremony`` the ceremony whose
+        log listed it. A planted log can name any key; it cannot tag another user's key."""
+        try:
+            tags = self.read(functools.partial(self.service.list_tags_for_resource,
+                                               earlier.key_arn))  # fmt: skip
+        except ServiceError as exc:
+            if exc.code in ("ResourceNotFoundException", "AccessDeniedException"):
+                return False
+            raise
+        return bool(
+            tags.get(ALIAS_TAG) == alias and tags.get(CEREMONY_TAG) == earlier.ceremony_id
+        )
 
     def key_matches(self, key_arn: str, expected_kcv: str) -> tuple[bool, str]:
         from apckx.crypto.kcv import kcv_matches
@@ -481,6 +557,8 @@ class _Runner:
         earlier: _Earlier | None,
     ) -> KeyOutcome:
         earlier = self.earlier_for(row, earlier)
+        if earlier is not None and not self.trusted(earlier, row.alias):
+            earlier = None  # local state alone never decides which key an alias names
         expected = self.expected_kcv(row, earlier)
         alias_exists = row.alias in aliases
         target = aliases.get(row.alias)
@@ -526,6 +604,11 @@ class _Runner:
     ) -> KeyOutcome:
         try:
             outcome = self.migrate_row(row, aliases, earlier)
+            if self.options.check_key is not None and outcome.status != FAILED_KEY:
+                # Paced by the same bucket as every other call.
+                outcome = replace(
+                    outcome, check=self.options.check_key(row, outcome, self.bucket.acquire)
+                )
         except ApckxError as exc:
             outcome = KeyOutcome(row.line, row.alias, FAILED_KEY, error=str(exc))
             # A dropped connection or a 5xx leaves it open whether ImportKey happened: a
@@ -582,6 +665,7 @@ def _journal_resources(journal: Journal, log_path: Path) -> None:
     (After a crash they are in the key log only; a re-run completes the migration.)
     """
     resources: list[Resource] = []
+    known = {(r.kind, r.arn, r.alias) for r in journal.resources}
     for event in KeyLog.read(log_path):
         kind, alias, arn = event.get("event"), event.get("alias"), event.get("key_arn")
         if not isinstance(arn, str):
@@ -590,8 +674,46 @@ def _journal_resources(journal: Journal, log_path: Path) -> None:
             resources.append(Resource(kind="key", role="working", arn=arn, note=str(alias)))
         elif kind == "alias_created" and isinstance(alias, str):
             resources.append(Resource(kind="alias", role="working", arn=arn, alias=alias))
+    fresh: list[Resource] = []
+    for resource in resources:
+        identity = (resource.kind, resource.arn, resource.alias)
+        if identity not in known:
+            known.add(identity)
+            fresh.append(resource)
+    resources = fresh
     if resources:
         journal.record_resources(resources)
+
+
+def _write_failure(journal: Journal, runner: _Runner, exc: OSError) -> LocalWriteError:
+    """APC imported keys, the local state could not follow: one line saying so."""
+    cid = journal.ceremony_id
+    return LocalWriteError(
+        f"APC has {runner.done} key(s) of ceremony {cid} in place, but writing the journal or "
+        f"key log in {journal.path.parent} failed ({exc.strerror or type(exc).__name__}); "
+        f"they are tagged {CEREMONY_TAG}={cid}: free the disk and re-run the same command "
+        f"(it resumes), or roll back with apckx cleanup --ceremony {cid}"
+    )
+
+
+def open_for_resume(journal_dir: Path, ceremony_id: str, kek_arn: str, digest: str) -> Journal:
+    """The migration ``ceremony_id`` to continue: same KEK, same manifest, not finished."""
+    journal = Journal.load(journal_dir, ceremony_id)
+    parameters = journal.parameters
+    if journal.kind != JOURNAL_KIND:
+        raise InputError(f"ceremony {ceremony_id} is not a migration (it is {journal.kind!r})")
+    if journal.status in (COMPLETE, ROLLED_BACK):
+        raise InputError(f"ceremony {ceremony_id} is {journal.status}: nothing to resume; "
+                         "re-run without --resume for a new one")  # fmt: skip
+    if parameters.get("kek_arn") != kek_arn:
+        raise InputError(f"ceremony {ceremony_id} ran under the KEK {parameters.get('kek_arn')}, "
+                         f"not {kek_arn}")  # fmt: skip
+    if parameters.get("manifest_digest") not in (None, digest):
+        raise InputError(
+            f"ceremony {ceremony_id} migrated another manifest "
+            f"({parameters.get('manifest')}): resume it with the same rows"
+        )
+    return journal
 
 
 def lookup_kek(service: ApcService, options: MigrationOptions) -> KekInfo:
@@ -632,20 +754,23 @@ def run_migration(
     )
     _check_rows_against_kek(manifest, kek, options.kek is not None)
     earlier = read_earlier_runs(options.journal_dir, kek.key_arn)
-    journal = Journal.create(
-        options.journal_dir,
-        JOURNAL_KIND,
-        parameters={
-            "manifest": manifest.path,
-            "manifest_digest": manifest_digest(manifest),
-            "keys": len(manifest.rows),
-            "kek_id": options.kek_id,
-            "kek_arn": kek.key_arn,
-            "kek_kcv": kek.kcv,
-            "rate": options.rate,
-            "workers": options.workers,
-        },
-    )
+    digest = manifest_digest(manifest)
+    parameters = {
+        "manifest": manifest.path,
+        "manifest_digest": digest,
+        "keys": len(manifest.rows),
+        "kek_id": options.kek_id,
+        "kek_arn": kek.key_arn,
+        "kek_kcv": kek.kcv,
+        "rate": options.rate,
+        "workers": options.workers,
+    }
+    resume_id = options.resume_id or find_resumable(options.journal_dir, kek.key_arn, digest)
+    if resume_id is not None:
+        journal = open_for_resume(options.journal_dir, resume_id, kek.key_arn, digest)
+        journal.restart(parameters=parameters)
+    else:
+        journal = Journal.create(options.journal_dir, JOURNAL_KIND, parameters=parameters)
     log = KeyLog(key_log_path(journal.path))
     journal.set_output(key_log=str(log.path))
     if on_start is not None:
@@ -653,13 +778,18 @@ def run_migration(
     runner = _Runner(service, manifest, options, journal.ceremony_id, log, kek, on_progress)
     try:
         outcomes = runner.run(earlier)
+    except OSError as exc:  # the key log could not be written: APC went on regardless
+        log.close()
+        raise _write_failure(journal, runner, exc) from None
     except BaseException as exc:
         log.close()
-        _journal_resources(journal, log.path)
-        journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        try:
+            _journal_resources(journal, log.path)
+            journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        except OSError as write_failure:
+            raise _write_failure(journal, runner, write_failure) from None
         raise
     log.close()
-    _journal_resources(journal, log.path)
     result = MigrationResult(
         ceremony_id=journal.ceremony_id,
         journal_path=journal.path,
@@ -668,16 +798,20 @@ def run_migration(
         elapsed=time.monotonic() - started,
         stats=runner.stats,
     )
-    journal.set_output(
-        imported=result.count(IMPORTED) + result.count(ALIASED),
-        skipped=result.count(SKIPPED),
-        failed=result.failed,
-        calls=runner.stats.calls,
-        throttled=runner.stats.throttled,
-        keys=[o.to_record() for o in outcomes],
-    )
-    journal.finish(
-        COMPLETE if result.ok else FAILED,
-        error=None if result.ok else f"{result.failed} key(s) failed",
-    )
+    try:
+        _journal_resources(journal, log.path)
+        journal.set_output(
+            imported=result.count(IMPORTED) + result.count(ALIASED),
+            skipped=result.count(SKIPPED),
+            failed=result.failed,
+            calls=runner.stats.calls,
+            throttled=runner.stats.throttled,
+            keys=[o.to_record() for o in outcomes],
+        )
+        journal.finish(
+            COMPLETE if result.ok else FAILED,
+            error=None if result.ok else f"{result.failed} key(s) failed",
+        )
+    except OSError as exc:
+        raise _write_failure(journal, runner, exc) from None
     return result

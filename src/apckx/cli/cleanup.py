@@ -3,9 +3,12 @@
     apckx cleanup --ceremony kek-20260101T120000Z-1a2b3c4d      # what that ceremony created
     apckx cleanup --alias alias/import-kek-ecdh-result ...       # e.g. the AWS sample's aliases
 
-Aliases are deleted; keys are scheduled for deletion (``--delete-in-days``, 3 to 180, default
-7; ``aws payment-cryptography restore-key`` undoes it). ``--dry-run`` prints the plan and
-calls nothing.
+A ceremony's resources are found in its journal, its key log and APC's ``apckx:ceremony``
+tags; only keys tagged with the ceremony's id are deleted. Aliases are deleted (or pointed
+back where ``--replace`` moved them from); keys are scheduled for deletion
+(``--delete-in-days``, 3 to 180, default 7; ``aws payment-cryptography restore-key`` undoes
+it). ``--dry-run`` makes only read-only calls and prints what the real run would do, skips
+included.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"keys are deleted after this many days, 3 to 180 (default {DEFAULT_DELETE_DAYS})",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the plan (calls, parameters); call nothing"
+        "--dry-run",
+        action="store_true",
+        help="read-only calls only: print what the real run would do, skips included",
     )
     parser.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
     add_retry_arguments(parser)
@@ -49,26 +54,32 @@ def run(args: argparse.Namespace) -> int:
         check_delete_days,
         plan_alias_cleanup,
         plan_ceremony_cleanup,
-        run_alias_cleanup,
         run_ceremony_cleanup,
+        run_cleanup,
     )
+    from apckx.ceremonies.import_kek import check_alias_name
     from apckx.ceremonies.journal import Journal
 
+    # Every local check before the first call: days, names, the journal (and who owns it).
     check_delete_days(args.delete_in_days)
     journal = Journal.load(args.journal_dir, args.ceremony) if args.ceremony else None
-    if journal is not None:
-        planned = plan_ceremony_cleanup(journal, delete_in_days=args.delete_in_days)
-    else:
-        planned = plan_alias_cleanup(args.aliases, delete_in_days=args.delete_in_days)
+    for alias in args.aliases or ():
+        check_alias_name(alias, flag="--alias")
     check_aws_options(args)
+    apc = make_service(args)
+    if journal is not None:
+        planned = plan_ceremony_cleanup(apc, journal, delete_in_days=args.delete_in_days)
+    else:
+        planned = plan_alias_cleanup(apc, args.aliases, delete_in_days=args.delete_in_days)
     if args.dry_run:
         _print(planned, args.output, dry_run=True)
         return 0
-    apc = make_service(args)
     if journal is not None:
-        done = run_ceremony_cleanup(apc, journal, delete_in_days=args.delete_in_days)
+        done = run_ceremony_cleanup(
+            apc, journal, delete_in_days=args.delete_in_days, planned=planned
+        )
     else:
-        done = run_alias_cleanup(apc, args.aliases, delete_in_days=args.delete_in_days)
+        done = run_cleanup(apc, planned)
     _print(done, args.output, dry_run=False)
     failed = [a for a in done if not a.ok]
     if failed:
@@ -86,11 +97,13 @@ def _print(actions: list[CleanupAction], output: str, *, dry_run: bool) -> None:
     if not actions:
         print("nothing to clean up")
         return
-    print("plan (nothing was called):" if dry_run else "cleanup:")
+    print("plan (read-only calls only; nothing was changed):" if dry_run else "cleanup:")
     rows = []
     for action in actions:
-        params = ", ".join(
-            f"{k}={v}" for k, v in action.parameters.items() if k != "only_if_points_to"
-        )
-        rows.append((action.operation, params, action.outcome or ("-" if dry_run else "")))
+        params = ", ".join(f"{k}={v}" for k, v in action.parameters.items())
+        if dry_run:
+            outcome = action.skip or "would run"
+        else:
+            outcome = action.outcome or ""
+        rows.append((action.operation, params, outcome))
     print_table(("call", "parameters", "outcome"), rows)

@@ -87,7 +87,9 @@ def _optional_blocks(values: list[str]) -> dict[str, str]:
     for value in values:
         block_id, sep, data = value.partition("=")
         if not sep or len(block_id) != 2 or not data:
-            raise InputError(f"--optional-block {value[:30]!r} must be ID=VALUE (e.g. LB=HSM1)")
+            raise InputError(
+                "--optional-block must be ID=VALUE with a 2-character ID (e.g. LB=HSM1)"
+            )
         blocks[block_id.upper()] = data
     return blocks
 
@@ -123,7 +125,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     if args.split_components is not None:
         check_components_destination(cast(Path, args.out_dir))
     elif args.out is not None:
-        check_block_destination(args.out)
+        for warning in check_block_destination(args.out):
+            print(f"apckx: warning: {warning}", file=sys.stderr)
     via = args.via or ("kek" if args.kek_id else "ecdh")
     if via == "kek" and not args.kek_id:
         raise InputError("--via kek needs --kek-id (the KEK in APC)")

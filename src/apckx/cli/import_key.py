@@ -98,7 +98,7 @@ def parse_tag_options(values: list[str]) -> dict[str, str]:
     for value in values:
         for key, tag_value in parse_tags(value):
             if key in tags:
-                raise InputError(f"--tag {key!r} is given twice")
+                raise InputError("--tag: a tag key is given twice")
             tags[key] = tag_value
     return tags
 

@@ -12,7 +12,6 @@ import argparse
 import io
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from apckx.errors import InputError
@@ -87,15 +86,13 @@ def _peek_key_text(args: argparse.Namespace) -> tuple[str, str]:
     if args.key_file == "-":
         return sys.stdin.read(MAX_KEY_FILE_BYTES + 1), "stdin"
     if args.key_file is not None:
-        path = Path(args.key_file)
+        from apckx._hardening import read_regular_file
+
+        content = read_regular_file(args.key_file, limit=MAX_KEY_FILE_BYTES, what="--key-file")
         try:
-            if path.stat().st_size > MAX_KEY_FILE_BYTES:
-                raise InputError(f"--key-file: {path} is too large to hold a key")
-            return path.read_text(encoding="ascii"), str(path)
-        except FileNotFoundError:
-            raise InputError(f"--key-file: no such file: {path}") from None
-        except (OSError, UnicodeDecodeError):
-            raise InputError(f"--key-file: cannot read hex text from {path}") from None
+            return content.data.decode("ascii"), str(args.key_file)
+        except UnicodeDecodeError:
+            raise InputError(f"--key-file: cannot read hex text from {args.key_file}") from None
     if args.key_env is not None:
         return os.environ.get(args.key_env, ""), f"${args.key_env}"
     raise InputError("--key-prompt and --key-components need --key-algorithm")

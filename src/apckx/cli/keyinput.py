@@ -15,9 +15,8 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from apckx.errors import InputError, KeyMaterialError
@@ -34,17 +33,55 @@ HEX_WARNING = (
 
 
 def _default_getpass(prompt: str) -> str:
-    return getpass.getpass(prompt, stream=sys.stderr)
+    """A masked prompt on the terminal; no terminal is an InputError, not an echoing fallback."""
+    with warnings.catch_warnings():
+        # getpass falls back to an echoing read of stdin (with a GetPassWarning) when it finds
+        # no terminal: that is a pipe or a script, where a masked prompt cannot work.
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt, stream=sys.stderr)
+        except getpass.GetPassWarning:
+            raise NoTerminalError() from None
 
 
-@dataclass
+class NoTerminalError(InputError):
+    """A masked prompt was asked for, but there is no terminal to prompt on."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a masked prompt needs a terminal, and there is none: read the key from a file "
+            "or a pipe instead (--kek-file -, --key-file -, or an --*-env variable)"
+        )
+
+
+def _ask(io: KeyInputIO, prompt: str, *, what: str) -> str:
+    """One masked prompt; end of input (Ctrl-D) is a one-line InputError."""
+    try:
+        return io.getpass(prompt)
+    except EOFError:
+        raise InputError(
+            f"no {what} entered (end of input at the prompt); nothing was sent"
+        ) from None
+
+
 class KeyInputIO:
-    """The edges key input touches; tests replace them."""
+    """The edges key input touches; tests replace them.
 
-    getpass: Callable[[str], str] = _default_getpass
-    stdin: TextIO | None = None  # None: sys.stdin at call time
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    err: TextIO | None = None  # None: sys.stderr at call time
+    A plain class, not a dataclass: ``--help`` imports this module, and ``dataclasses`` (with
+    ``inspect``) is a tenth of a command's start-up.
+    """
+
+    def __init__(
+        self,
+        getpass: Callable[[str], str] = _default_getpass,
+        stdin: TextIO | None = None,  # None: sys.stdin at call time
+        environ: Mapping[str, str] | None = None,  # None: os.environ
+        err: TextIO | None = None,  # None: sys.stderr at call time
+    ) -> None:
+        self.getpass = getpass
+        self.stdin = stdin
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.err = err
 
     def stderr(self) -> TextIO:
         return self.err if self.err is not None else sys.stderr
@@ -135,17 +172,11 @@ def read_key(
     expect_kcv = getattr(args, f"{dest}_expect_kcv", None)
     if expect_kcv is not None:
         check_kcv_text(expect_kcv, flag="--expect-kcv")
-    hex_text = getattr(args, f"{dest}_hex", None)
-    file_name = getattr(args, f"{dest}_file", None)
-    env_name = getattr(args, f"{dest}_env", None)
     components = getattr(args, f"{dest}_components", None)
-    if hex_text is not None:
-        print(HEX_WARNING.format(flag=name), file=io.stderr())
-        key = key_from_hex(hex_text, algorithm, what=f"--{name}")
-    elif file_name is not None:
-        key = key_from_file(file_name, algorithm, what=f"--{name}-file", io=io)
-    elif env_name is not None:
-        key = key_from_env(env_name, algorithm, what=f"--{name}-env", io=io)
+    text_source = _preloaded(args, dest) or _read_text_source(args, name=name, io=io)
+    if text_source is not None:
+        text, what = text_source
+        key = key_from_hex(text, algorithm, what=what)
     elif getattr(args, f"{dest}_prompt", False):
         key = key_from_prompt(algorithm, label=label, io=io)
     elif components is not None:
@@ -160,6 +191,61 @@ def read_key(
     return key
 
 
+def _read_text_source(
+    args: argparse.Namespace, *, name: str, io: KeyInputIO
+) -> tuple[str, str] | None:
+    """(hex text, flag) from --NAME, --NAME-file or --NAME-env; None for prompts."""
+    dest = name.replace("-", "_")
+    hex_text = getattr(args, f"{dest}_hex", None)
+    file_name = getattr(args, f"{dest}_file", None)
+    env_name = getattr(args, f"{dest}_env", None)
+    if hex_text is not None:
+        print(HEX_WARNING.format(flag=name), file=io.stderr())
+        return hex_text, f"--{name}"
+    if file_name is not None:
+        what = f"--{name}-file"
+        return _text_from_file(file_name, what=what, io=io), what
+    if env_name is not None:
+        what = f"--{name}-env"
+        return _text_from_env(env_name, what=what, io=io), what
+    return None
+
+
+def _preloaded(args: argparse.Namespace, dest: str) -> tuple[str, str] | None:
+    value = getattr(args, f"_{dest}_preloaded", None)
+    return value if isinstance(value, tuple) else None
+
+
+def preload_key(
+    args: argparse.Namespace,
+    *,
+    name: str = "kek",
+    algorithms: Sequence[str],
+    io: KeyInputIO | None = None,
+) -> None:
+    """Read a file, stdin, environment or hex key source now, before any API call, and check
+    it is hex of a length one of ``algorithms`` takes (the algorithm itself may only be known
+    from APC later); :func:`read_key` then uses what was read. Prompts are left for later."""
+    from apckx.crypto.keys import KEY_ALGORITHMS, allowed_lengths
+
+    io = io or DEFAULT_IO or KeyInputIO()
+    dest = name.replace("-", "_")
+    source = _read_text_source(args, name=name, io=io)
+    if source is None:
+        return
+    text, what = source
+    compact = "".join(text.split())
+    if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", compact):
+        raise KeyMaterialError(f"{what}: the key must be hex digits (an even number of them)")
+    lengths = sorted({n for a in algorithms if a in KEY_ALGORITHMS for n in allowed_lengths(a)})
+    if lengths and len(compact) // 2 not in lengths:
+        shown = ", ".join(str(2 * n) for n in lengths)
+        raise KeyMaterialError(
+            f"{what}: the key is {len(compact)} hex characters; expected one of {shown}"
+        )
+    setattr(args, f"_{dest}_preloaded", (text, what))
+
+
 def key_from_hex(text: str, algorithm: str, *, what: str) -> bytes:
     from apckx.crypto.keys import parse_key_hex
 
@@ -168,42 +254,41 @@ def key_from_hex(text: str, algorithm: str, *, what: str) -> bytes:
 
 def key_from_file(path_text: str, algorithm: str, *, what: str, io: KeyInputIO) -> bytes:
     """Hex from a file (first non-empty content, whitespace ignored) or '-' for stdin."""
+    return key_from_hex(_text_from_file(path_text, what=what, io=io), algorithm, what=what)
+
+
+def _text_from_file(path_text: str, *, what: str, io: KeyInputIO) -> str:
+    """The hex text of a key file or '-' (stdin), whitespace removed; at most
+    MAX_KEY_FILE_BYTES + 1 bytes are ever read."""
     if path_text == "-":
         data = io.stdin_stream().read(MAX_KEY_FILE_BYTES + 1)
         source = "stdin"
     else:
-        path = Path(path_text)
+        from apckx._hardening import read_regular_file
+
+        content = read_regular_file(path_text, limit=MAX_KEY_FILE_BYTES, what=what)
+        if content.mode & (stat.S_IRWXG | stat.S_IRWXO):
+            print(
+                f"apckx: warning: {path_text} is readable by other users; chmod 600 it",
+                file=io.stderr(),
+            )
         try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                raise InputError(f"{what}: {path_text} is not a regular file")
-            if info.st_size > MAX_KEY_FILE_BYTES:
-                raise InputError(f"{what}: {path_text} is too large to hold a key")
-            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                print(
-                    f"apckx: warning: {path_text} is readable by other users; chmod 600 it",
-                    file=io.stderr(),
-                )
-            data = path.read_text(encoding="ascii")
-        except FileNotFoundError:
-            raise InputError(f"{what}: no such file: {path_text}") from None
-        except IsADirectoryError:
-            raise InputError(f"{what}: {path_text} is a directory") from None
-        except PermissionError:
-            raise InputError(f"{what}: permission denied reading {path_text}") from None
+            data = content.data.decode("ascii")
         except UnicodeDecodeError:
             raise KeyMaterialError(f"{what}: {path_text} does not hold hex text") from None
-        except OSError as exc:
-            raise InputError(f"{what}: cannot read {path_text}: {exc.strerror}") from None
         source = path_text
     if len(data) > MAX_KEY_FILE_BYTES:
         raise InputError(f"{what}: {source} is too large to hold a key")
     if not data.strip():
         raise KeyMaterialError(f"{what}: {source} is empty")
-    return key_from_hex("".join(data.split()), algorithm, what=what)
+    return "".join(data.split())
 
 
 def key_from_env(var: str, algorithm: str, *, what: str, io: KeyInputIO) -> bytes:
+    return key_from_hex(_text_from_env(var, what=what, io=io), algorithm, what=what)
+
+
+def _text_from_env(var: str, *, what: str, io: KeyInputIO) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
         raise InputError(f"{what}: {var[:40]!r} is not an environment variable name")
     value = io.environ.get(var)
@@ -211,11 +296,11 @@ def key_from_env(var: str, algorithm: str, *, what: str, io: KeyInputIO) -> byte
         raise InputError(f"{what}: environment variable {var} is not set")
     if not value.strip():
         raise KeyMaterialError(f"{what}: environment variable {var} is empty")
-    return key_from_hex(value, algorithm, what=what)
+    return value
 
 
 def key_from_prompt(algorithm: str, *, label: str, io: KeyInputIO) -> bytes:
-    text = io.getpass(f"{label} ({algorithm}, hex): ")
+    text = _ask(io, f"{label} ({algorithm}, hex): ", what=label)
     key = key_from_hex(text, algorithm, what=label)
     print(f"{label} KCV: {kcv_of(key, algorithm)}", file=io.stderr())
     return key
@@ -234,7 +319,7 @@ def key_from_components(count: int, algorithm: str, *, label: str, io: KeyInputI
     parts: list[bytes] = []
     for index in range(1, count + 1):
         what = f"component {index} of {count}"
-        text = io.getpass(f"{label} {what} ({algorithm}, hex): ")
+        text = _ask(io, f"{label} {what} ({algorithm}, hex): ", what=f"{label} {what}")
         component = key_from_hex(text, algorithm, what=what)
         if component in parts:
             raise KeyMaterialError(f"{what} repeats an earlier component")

@@ -76,17 +76,14 @@ def read_block_argument(text: str, *, what: str = "key block") -> str:
         data = sys.stdin.read(MAX_BLOCK_FILE_BYTES + 1)
         source = "stdin"
     elif text.startswith("@"):
+        from apckx._hardening import read_regular_file
+
         path = Path(text[1:])
+        content = read_regular_file(path, limit=MAX_BLOCK_FILE_BYTES, what=what)
         try:
-            if path.stat().st_size > MAX_BLOCK_FILE_BYTES:
-                raise InputError(f"{path} is too large to hold a {what}")
-            data = path.read_text(encoding="ascii")
-        except FileNotFoundError:
-            raise InputError(f"no such file: {path}") from None
+            data = content.data.decode("ascii")
         except UnicodeDecodeError:
             raise InputError(f"{path} does not hold a {what} (not ASCII text)") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
         source = str(path)
     else:
         data = text

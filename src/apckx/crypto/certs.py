@@ -372,3 +372,338 @@ __all__ = [
     "verify_apc_chain",
     "verify_certificate",
 ]
+
+
+# --- RSA: TR-34 and RSA wrap (sender CA, KDH signing leaf, KRD wrapping leaf, CSRs) ----------
+
+#: RSA key sizes APC uses, by APC's KeyAlgorithm name.
+RSA_KEY_SIZES: dict[str, int] = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
+#: CSR / certificate signature hashes by APC's SigningAlgorithm name.
+_SignatureHash = hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+RSA_SIGNATURE_HASHES: dict[str, type[_SignatureHash]] = {
+    "SHA224": hashes.SHA224,
+    "SHA256": hashes.SHA256,
+    "SHA384": hashes.SHA384,
+    "SHA512": hashes.SHA512,
+}
+_CERT_PURPOSES = ("ca", "signing", "wrapping", "signing_and_wrapping")
+
+
+def _rsa_bits(algorithm_or_bits: str | int) -> int:
+    if isinstance(algorithm_or_bits, int):
+        if algorithm_or_bits in RSA_KEY_SIZES.values():
+            return algorithm_or_bits
+    elif algorithm_or_bits in RSA_KEY_SIZES:
+        return RSA_KEY_SIZES[algorithm_or_bits]
+    raise InputError(
+        f"RSA key size {algorithm_or_bits!r} is not one APC uses: RSA_2048, RSA_3072 or RSA_4096"
+    )
+
+
+def generate_rsa_key(algorithm_or_bits: str | int) -> rsa.RSAPrivateKey:
+    """A fresh RSA key (e = 65537) of 2048, 3072 or 4096 bits."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=_rsa_bits(algorithm_or_bits))
+
+
+def _key_usage(purpose: str) -> x509.KeyUsage:
+    if purpose not in _CERT_PURPOSES:
+        raise InputError(f"certificate purpose must be one of {', '.join(_CERT_PURPOSES)}")
+    return x509.KeyUsage(
+        digital_signature=purpose in ("ca", "signing", "signing_and_wrapping"),
+        content_commitment=False,
+        key_encipherment=purpose in ("wrapping", "signing_and_wrapping"),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=purpose == "ca",
+        crl_sign=purpose == "ca",
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def issue_rsa_certificate(
+    issuer_key: rsa.RSAPrivateKey,
+    issuer_cert: x509.Certificate | None,
+    public_key: rsa.RSAPublicKey,
+    subject: x509.Name,
+    *,
+    purpose: str,
+    now: dt.datetime | None = None,
+    days: int = 365,
+    hash_algorithm: _SignatureHash | None = None,
+    serial_number: int | None = None,
+) -> x509.Certificate:
+    """An X.509 certificate for an RSA ``public_key`` signed by ``issuer_key``.
+
+    ``issuer_cert`` None means self-signed (``subject`` is also the issuer). ``purpose``:
+    "ca" (CA:TRUE, keyCertSign, cRLSign, digitalSignature), "signing" (digitalSignature),
+    "wrapping" (keyEncipherment) or "signing_and_wrapping". The certificate never outlives
+    its issuer. The hash defaults to SHA-256.
+    """
+    start = _now(now)
+    not_after = start + dt.timedelta(days=days)
+    if issuer_cert is not None:
+        not_after = min(not_after, issuer_cert.not_valid_after_utc)
+    issuer_name = subject if issuer_cert is None else issuer_cert.subject
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(serial_number or x509.random_serial_number())
+        .not_valid_before(start - _BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=purpose == "ca", path_length=None), critical=True)
+        .add_extension(_key_usage(purpose), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    if issuer_cert is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hash_algorithm or hashes.SHA256())
+
+
+def new_rsa_sender_ca(
+    algorithm_or_bits: str | int = "RSA_2048",
+    *,
+    common_name: str = "apckx TR-34 sender root",
+    now: dt.datetime | None = None,
+    days: int = 3650,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A self-signed RSA root CA (CA:TRUE critical; keyCertSign, cRLSign), SHA-256."""
+    key = generate_rsa_key(algorithm_or_bits)
+    cert = issue_rsa_certificate(
+        key, None, key.public_key(), _name(common_name), purpose="ca", now=now, days=days
+    )
+    return key, cert
+
+
+def new_rsa_signing_leaf(
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    algorithm_or_bits: str | int = "RSA_2048",
+    *,
+    common_name: str = "apckx TR-34 KDH signing",
+    now: dt.datetime | None = None,
+    days: int = 365,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A separate RSA signing key (the TR-34 KDH; digitalSignature, CA:FALSE) under the CA."""
+    bits = _rsa_bits(algorithm_or_bits)
+    if bits > ca_key.key_size:
+        raise InputError(
+            f"the sender CA is RSA-{ca_key.key_size}: it cannot certify a stronger RSA-{bits} key"
+        )
+    key = generate_rsa_key(bits)
+    cert = issue_rsa_certificate(
+        ca_key,
+        ca_cert,
+        key.public_key(),
+        _name(common_name),
+        purpose="signing",
+        now=now,
+        days=days,
+    )
+    return key, cert
+
+
+def new_rsa_wrapping_leaf(
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    algorithm_or_bits: str | int = "RSA_3072",
+    *,
+    common_name: str = "apckx TR-34 KRD",
+    now: dt.datetime | None = None,
+    days: int = 365,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """An RSA key-transport key (the TR-34 KRD / RSA-wrap receiver; keyEncipherment)."""
+    bits = _rsa_bits(algorithm_or_bits)
+    if bits > ca_key.key_size:
+        raise InputError(
+            f"the CA is RSA-{ca_key.key_size}: it cannot certify a stronger RSA-{bits} key"
+        )
+    key = generate_rsa_key(bits)
+    cert = issue_rsa_certificate(
+        ca_key,
+        ca_cert,
+        key.public_key(),
+        _name(common_name),
+        purpose="wrapping",
+        now=now,
+        days=days,
+    )
+    return key, cert
+
+
+def rsa_private_key_to_pem(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
+    """PKCS#8 PEM of an RSA key, encrypted with the best available scheme if a passphrase."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def load_rsa_private_key_pem(data: bytes, passphrase: bytes | None = None) -> rsa.RSAPrivateKey:
+    """Load an RSA private key from PEM; errors say what to do, never what the key is."""
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase or None)
+    except TypeError:
+        if passphrase:
+            raise InputError(
+                "the private key is not encrypted: load it without a passphrase"
+            ) from None
+        raise InputError("the private key is encrypted: give its passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise InputError(
+            "cannot read the private key: wrong passphrase, or not a PEM private key"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InputError("the private key is not an RSA key (TR-34 and RSA wrap need RSA)")
+    _rsa_bits(key.key_size)
+    return key
+
+
+_CSR_SUBJECT_OIDS: dict[str, x509.ObjectIdentifier] = {
+    "CommonName": NameOID.COMMON_NAME,
+    "OrganizationUnit": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "Organization": NameOID.ORGANIZATION_NAME,
+    "City": NameOID.LOCALITY_NAME,
+    "Country": NameOID.COUNTRY_NAME,
+    "StateOrProvince": NameOID.STATE_OR_PROVINCE_NAME,
+    "EmailAddress": NameOID.EMAIL_ADDRESS,
+}
+
+
+def subject_from_apc(subject: dict[str, str]) -> x509.Name:
+    """APC's ``CertificateSubject`` {CommonName, OrganizationUnit, ...} as an X.509 Name."""
+    unknown = sorted(set(subject) - set(_CSR_SUBJECT_OIDS))
+    if unknown:
+        raise InputError(f"unknown CertificateSubject field(s): {', '.join(unknown)}")
+    if not subject.get("CommonName"):
+        raise InputError("CertificateSubject needs a CommonName")
+    try:
+        return x509.Name(
+            [
+                x509.NameAttribute(oid, subject[field])
+                for field, oid in _CSR_SUBJECT_OIDS.items()
+                if subject.get(field)
+            ]
+        )
+    except ValueError as exc:
+        raise InputError(f"CertificateSubject is not valid: {exc}") from None
+
+
+def build_csr(
+    private_key: rsa.RSAPrivateKey,
+    subject: x509.Name,
+    signing_algorithm: str = "SHA256",
+) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request for ``private_key`` signed with ``signing_algorithm`` (APC's names
+    SHA224, SHA256, SHA384, SHA512)."""
+    try:
+        hash_type = RSA_SIGNATURE_HASHES[signing_algorithm]
+    except KeyError:
+        raise InputError(
+            f"signing algorithm {signing_algorithm!r} must be one of "
+            + ", ".join(RSA_SIGNATURE_HASHES)
+        ) from None
+    return (
+        x509.CertificateSigningRequestBuilder().subject_name(subject).sign(private_key, hash_type())
+    )
+
+
+def csr_to_apc(csr: x509.CertificateSigningRequest) -> str:
+    """APC's wire form of a CSR: base64 of the PEM text."""
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode("ascii")
+
+
+def csr_from_apc(text: str) -> x509.CertificateSigningRequest:
+    """Decode a base64-of-PEM (or PEM) CSR and check its self-signature."""
+    try:
+        csr = x509.load_pem_x509_csr(_pem_from_apc(text))
+    except ValueError:
+        raise CertificateError("not a PEM certificate request") from None
+    if not csr.is_signature_valid:
+        raise CertificateError("the certificate request's signature does not verify")
+    return csr
+
+
+def _rsa_key_bits(cert: x509.Certificate) -> int:
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CertificateError(f"certificate {_describe(cert)} has no RSA key")
+    return key.key_size
+
+
+def verify_rsa_chain(
+    leaf: x509.Certificate,
+    anchors: x509.Certificate | Sequence[x509.Certificate],
+    *,
+    now: dt.datetime | None = None,
+    require_self_signed_root: bool = False,
+) -> None:
+    """Verify an RSA ``leaf`` up through ``anchors`` (its issuer first, or a chain).
+
+    The leaf's issuer must be among ``anchors``; each issuer must be a CA, sign its child
+    with RSA, be within its validity window, and be at least as strong as its child
+    (UG keys-import). The walk stops at the first anchor unless ``require_self_signed_root``,
+    which continues to a self-signed root in ``anchors``. ``CertificateError`` otherwise.
+    """
+    chain = [anchors] if isinstance(anchors, x509.Certificate) else list(anchors)
+    if not chain:
+        raise CertificateError("no CA certificate to verify against")
+    current = leaf
+    _rsa_key_bits(leaf)
+    for _ in range(len(chain) + 1):
+        issuer = next((c for c in chain if c.subject == current.issuer), None)
+        if issuer is None:
+            raise CertificateError(
+                f"certificate {_describe(current)} was issued by "
+                f"{current.issuer.rfc4514_string()!r}, not by the CA given"
+            )
+        if not _is_ca(issuer):
+            raise CertificateError(f"issuer {_describe(issuer)} is not a CA certificate")
+        issuer_bits, child_bits = _rsa_key_bits(issuer), _rsa_key_bits(current)
+        verify_certificate(current, issuer, now=now)
+        if issuer_bits < child_bits:
+            raise CertificateError(
+                f"issuer {_describe(issuer)} (RSA-{issuer_bits}) is weaker than "
+                f"{_describe(current)} (RSA-{child_bits})"
+            )
+        if issuer.subject == issuer.issuer:
+            verify_certificate(issuer, issuer, now=now)
+            return
+        if not require_self_signed_root:
+            _check_validity(issuer, now)
+            return
+        current = issuer
+    raise CertificateError("the certificate chain does not end in a self-signed root")
+
+
+def _check_validity(cert: x509.Certificate, now: dt.datetime | None) -> None:
+    moment = _now(now)
+    if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
+        raise CertificateError(f"certificate {_describe(cert)} is not valid now")
+
+
+__all__ += [
+    "RSA_KEY_SIZES",
+    "RSA_SIGNATURE_HASHES",
+    "build_csr",
+    "csr_from_apc",
+    "csr_to_apc",
+    "generate_rsa_key",
+    "issue_rsa_certificate",
+    "load_rsa_private_key_pem",
+    "new_rsa_sender_ca",
+    "new_rsa_signing_leaf",
+    "new_rsa_wrapping_leaf",
+    "rsa_private_key_to_pem",
+    "subject_from_apc",
+    "verify_rsa_chain",
+]

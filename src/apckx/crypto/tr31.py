@@ -251,6 +251,16 @@ def _walk_optional_blocks(text: str, count: int) -> list[tuple[str, str]]:
     return blocks
 
 
+_PSEC_DATA_RE = re.compile(r"\s*(?:Block data|Data|Header):.*$", re.DOTALL)
+_PSEC_VALUE_RE = re.compile(r"\(([^)]{5,})\)")
+
+
+def _psec_reason(exc: Exception) -> str:
+    """psec's reason without the data it quotes (a pasted key must never be echoed)."""
+    text = _PSEC_DATA_RE.sub("", str(exc)).strip()
+    return _PSEC_VALUE_RE.sub("(...)", text) or "the optional blocks do not parse"
+
+
 def _parse(text: str) -> tuple[KeyBlockHeader, int]:
     if not text.isascii() or not text.isprintable():
         raise KeyBlockError("a TR-31 key block must be printable ASCII")
@@ -258,23 +268,26 @@ def _parse(text: str) -> tuple[KeyBlockHeader, int]:
         raise KeyBlockError(f"a TR-31 header has at least 16 characters (got {len(text)})")
     fixed = text[:16]
     if fixed != fixed.upper():
-        raise KeyBlockError(f"TR-31 header {fixed!r} must be upper case (fields are A-Z and 0-9)")
+        raise KeyBlockError(
+            "the TR-31 header (the first 16 characters) must be upper case: its fields are "
+            "A-Z and 0-9"
+        )
     version_id = fixed[0]
     if version_id not in _VERSIONS:
         raise KeyBlockError(
             f"key block version {version_id!r} is not supported: expected A, B, C or D"
         )
     if not _DIGITS_RE.fullmatch(fixed[1:5]):
-        raise KeyBlockError(f"key block length field {fixed[1:5]!r} must be 4 digits")
+        raise KeyBlockError("the key block length field (characters 2 to 5) must be 4 digits")
     if not _FIELD_RE.fullmatch(fixed[5:12]):
-        raise KeyBlockError(f"TR-31 header {fixed!r} has characters other than A-Z and 0-9")
+        raise KeyBlockError("the TR-31 header fields (characters 6 to 12) must be A-Z and 0-9 only")
     if not _DIGITS_RE.fullmatch(fixed[12:14]):
-        raise KeyBlockError(f"number of optional blocks {fixed[12:14]!r} must be 2 digits")
+        raise KeyBlockError("the number of optional blocks (characters 13 and 14) must be 2 digits")
     psec_header = _psec_tr31.Header()
     try:
         header_length = psec_header.load(text)
     except _psec_tr31.HeaderError as exc:
-        raise KeyBlockError(f"malformed TR-31 header: {exc}") from None
+        raise KeyBlockError(f"malformed TR-31 header: {_psec_reason(exc)}") from None
     blocks = _walk_optional_blocks(text[16:header_length], int(fixed[12:14]))
     for block_id, _ in blocks:
         if not _BLOCK_ID_RE.fullmatch(block_id):
@@ -381,13 +394,16 @@ def _hmac_algorithm(header: KeyBlockHeader) -> str:
         return HM_HASHES[hm]
     except KeyError:
         raise KeyBlockError(
-            f"HM optional block value {hm!r} is not known: expected {', '.join(HM_HASHES)}"
+            f"the HM optional block's value is not known: expected {', '.join(HM_HASHES)}"
         ) from None
 
 
-def _check_algorithm_code(header: KeyBlockHeader) -> None:
+def _check_algorithm_code(header: KeyBlockHeader, *, need_hash: bool = True) -> None:
+    # ``need_hash=False`` (unwrap): an 'H' block without HM is valid X9.143 (openemv's tr31
+    # tool reads it); only importing it into APC needs the hash.
     if header.algorithm == "H":
-        _hmac_algorithm(header)
+        if need_hash or header.block("HM") is not None:
+            _hmac_algorithm(header)
     elif header.algorithm not in ("T", "A"):
         raise KeyBlockError(
             f"key algorithm {header.algorithm!r} is not supported: expected T (TDES), "
@@ -399,6 +415,8 @@ def _key_strength(header: KeyBlockHeader, key_length: int) -> int:
     # Strength of the wrapped key, from the header's algorithm and the key's length.
     # Short 'T' keys (test vectors of single DES) rate 56 bits.
     if header.algorithm == "H":
+        if header.block("HM") is None:
+            return 0  # the hash is not stated: nothing to rate (unwrap only; APC needs HM)
         return strength_bits(_hmac_algorithm(header))
     if header.algorithm == "T":
         return 56 if key_length <= 8 else 80 if key_length <= 16 else 112
@@ -490,7 +508,7 @@ def unwrap_key_block(
     header, body = _split_block(key_block)
     version = _VERSIONS[header.version_id]
     kbpk_name = _kbpk_algorithm(kbpk, header.version_id, kbpk_algorithm)
-    _check_algorithm_code(header)
+    _check_algorithm_code(header, need_hash=False)
     split = len(body) - 2 * version.mac_length
     ciphertext, mac = bytes.fromhex(body[:split]), bytes.fromhex(body[split:])
     with _quiet_tdes(header.version_id):
@@ -588,13 +606,13 @@ def build_header(
         try:
             psec_header.blocks[block_id] = value
         except _psec_tr31.HeaderError as exc:
-            raise KeyBlockError(f"optional block {block_id}: {exc}") from None
+            raise KeyBlockError(f"optional block {block_id}: {_psec_reason(exc)}") from None
     key_length = KEY_ALGORITHMS[key_algorithm]
     masked_length = max(key_length, _MASKED_KEY_LENGTH.get(_ALGORITHM_CODES[family], 0))
     try:
         text = psec_header.dump(masked_length)
     except _psec_tr31.HeaderError as exc:
-        raise KeyBlockError(f"cannot build the TR-31 header: {exc}") from None
+        raise KeyBlockError(f"cannot build the TR-31 header: {_psec_reason(exc)}") from None
     parse_header(text)  # our own checks on what psec produced
     return text
 

@@ -1,15 +1,32 @@
-"""The boto3 client factory: region, profile, endpoint, retries. The one place boto3 is configured.
+"""The botocore client factory: region, profile, credentials, endpoint, retries.
+
+The one place the AWS SDK is configured. apckx builds its client from botocore directly:
+boto3 adds nothing apckx uses and costs ~180 ms to import (most of it s3transfer).
 
 aws-cli conventions: ``endpoint_url=None`` lets botocore apply
 ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY`` (and the profile's ``endpoint_url``) itself; AWS
 variables are never re-read by hand. Retries use botocore's own ``standard`` or ``adaptive``
 mode, which retry ThrottlingException and 5xx answers with jittered backoff.
 
-Building a client is most of a ceremony's local time, so the session gets a data loader
-(:func:`make_data_loader`) that does botocore's loading with two costs removed: listing every
-service directory (~400, twice) to learn that ``payment-cryptography`` exists, and parsing
-the 1.2 MB ``endpoints.json`` into ``OrderedDict`` objects (plain dicts keep the order too).
-Search paths, ``AWS_DATA_PATH``/``data_path`` and boto3's own data path are unchanged.
+**Credentials** are botocore's own chain, the one the AWS CLI uses: ``--profile`` or
+``AWS_PROFILE``, static keys and the ``AWS_*`` variables, IAM Identity Center (SSO, with the
+token ``aws sso login`` cached), assume-role (``role_arn`` + ``source_profile`` or
+``credential_source``, MFA prompted on the terminal), web identity, ``credential_process``,
+container and instance metadata. As the AWS CLI does, assume-role and web-identity
+credentials are cached in ``~/.aws/cli/cache``, so an MFA code is asked once per session and
+shared with ``aws``. The CLI resolves credentials before a ceremony starts
+(``require_credentials``); every failure becomes one :class:`ConfigError` line naming the
+profile and what to do (:func:`describe_credential_error`).
+
+**Start-up.** Building a client is most of a ceremony's local time, so the session gets a data
+loader (:func:`make_data_loader`) that does botocore's loading with two costs removed: listing
+every service directory (~400, twice) to learn that a service exists (it looks the service up
+by name instead, falling back to botocore's own listing, and its ``UnknownServiceError``, only
+for a name it does not find: so ``sso``, ``sts`` and every other service botocore asks for
+load as before), and parsing the 1.2 MB ``endpoints.json`` into ``OrderedDict`` objects
+(plain dicts keep the order too); the large files are parsed once and then read back from a
+private ``marshal`` copy in ``~/.cache/apckx`` (:func:`load_json_cached`). Search paths and
+``AWS_DATA_PATH``/``data_path`` are unchanged.
 """
 
 from __future__ import annotations
@@ -17,15 +34,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from apckx.errors import ConfigError, InputError
 
 SERVICE_NAME = "payment-cryptography"
+DATA_SERVICE_NAME = "payment-cryptography-data"
 RETRY_MODES = ("standard", "adaptive", "legacy")
+CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")  # the AWS CLI's credential cache
 
 _log = logging.getLogger("apckx.service")
+
+# The session, endpoint and config each control-plane client was built with, so the data-plane
+# client (make_data_client) comes from the same session: one credential resolution, one region.
+_CLIENT_ORIGINS: weakref.WeakKeyDictionary[Any, tuple[Any, str | None, Any, str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def check_endpoint_url(endpoint_url: str) -> str:
@@ -55,18 +82,8 @@ def check_retry_options(retry_mode: str, max_attempts: int) -> None:
         raise InputError(f"--max-attempts must be between 1 and 20 (got {max_attempts})")
 
 
-def enable_botocore_debug() -> None:
-    """Send botocore's debug log to stderr, as ``aws --debug`` does.
-
-    botocore logs request bodies; apckx only ever sends wrapped key blocks, never cleartext.
-    """
-    import boto3
-
-    boto3.set_stream_logger("botocore", logging.DEBUG)
-
-
 def make_data_loader(data_path: str | None = None) -> Any:
-    """A ``botocore.loaders.Loader`` for the one service apckx calls (see the module docstring).
+    """A ``botocore.loaders.Loader`` that finds services by name (see the module docstring).
 
     ``data_path``: ``AWS_DATA_PATH``/the profile's ``data_path`` (``os.pathsep``-separated),
     searched before the default paths, as botocore's own ``create_loader`` does.
@@ -77,28 +94,38 @@ def make_data_loader(data_path: str | None = None) -> Any:
     import botocore.loaders
 
     class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):  # type: ignore[misc]
-        """botocore's ``.json``/``.json.gz`` loading, into plain (ordered) dicts."""
+        """botocore's ``.json``/``.json.gz`` loading, into plain (ordered) dicts; large files
+        through :func:`load_json_cached`."""
 
         def load_file(self, file_path: str) -> Any:
             for suffix, opener in ((".json", open), (".json.gz", gzip.open)):
                 full_path = file_path + suffix
                 if os.path.isfile(full_path):
-                    with opener(full_path, "rb") as handle:
-                        return json.loads(handle.read().decode("utf-8"))
+                    return load_json_cached(full_path, opener)
             return None
 
     class ServiceLoader(botocore.loaders.Loader):  # type: ignore[misc]
-        """Lists only ``payment-cryptography`` (when a search path holds it): no directory scan."""
+        """Loads a service model by name, without listing every service first."""
 
         FILE_LOADER_CLASS = PlainJSONFileLoader
 
         @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
-        def list_available_services(self, type_name: str) -> list[str]:
+        def load_service_model(
+            self, service_name: str, type_name: str, api_version: str | None = None
+        ) -> Any:
             try:
-                self.list_api_versions(SERVICE_NAME, type_name)
+                found = self.list_api_versions(service_name, type_name)
             except botocore.exceptions.DataNotFoundError:
-                return []
-            return [SERVICE_NAME]
+                found = []
+            if not found:  # botocore's own path: the full listing and UnknownServiceError
+                return super().load_service_model(service_name, type_name, api_version)
+            if api_version is None:
+                api_version = found[-1]  # list_api_versions is sorted: the latest, as botocore
+            model = self.load_data(os.path.join(service_name, api_version, type_name))
+            self._extras_processor.process(
+                model, self._find_extras(service_name, type_name, api_version)
+            )
+            return model
 
     extra_paths = None
     if data_path is not None:  # botocore.loaders.create_loader's parsing
@@ -106,6 +133,175 @@ def make_data_loader(data_path: str | None = None) -> Any:
             os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)
         ]
     return ServiceLoader(extra_search_paths=extra_paths)
+
+
+CACHE_MIN_BYTES = 64 * 1024  # endpoints.json (1.2 MB), a service model: parsing costs tens of ms
+
+
+def data_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/apckx/botocore-data`` (default ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "apckx", "botocore-data")
+
+
+def load_json_cached(path: str, opener: Any) -> Any:
+    """A botocore data file's JSON, parsed once and then read back with ``marshal`` (several
+    times faster than ``json``), for files of at least :data:`CACHE_MIN_BYTES`.
+
+    The cached copy is named after the file's path, size, mtime and the Python version, so an
+    upgraded botocore or a changed ``AWS_DATA_PATH`` model is parsed afresh. It is used only if
+    it and its directory belong to this user and nobody else may write them; any problem
+    (unreadable, foreign, corrupt) falls back to parsing the JSON. The data is botocore's
+    public model data, nothing secret.
+    """
+    import hashlib
+    import marshal
+    import sys
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or info.st_size < CACHE_MIN_BYTES:
+        with opener(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    tag = f"{path}|{info.st_size}|{info.st_mtime_ns}|{sys.version_info[:2]}"
+    cache_dir = data_cache_dir()
+    cached = os.path.join(cache_dir, hashlib.sha256(tag.encode()).hexdigest() + ".marshal")
+    if _private_to_me(cache_dir) and _private_to_me(cached):
+        try:
+            with open(cached, "rb") as handle:
+                return marshal.loads(handle.read())  # noqa: S302 (our own file, checked above)
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    with opener(path, "rb") as handle:
+        data = json.loads(handle.read().decode("utf-8"))
+    _write_private(cache_dir, cached, marshal.dumps(data))
+    return data
+
+
+def _private_to_me(path: str) -> bool:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _write_private(cache_dir: str, path: str, data: bytes) -> None:
+    """Best effort: 0700 directory, 0600 file, written atomically; any failure is ignored."""
+    import contextlib
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private_to_me(cache_dir):
+            return
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def profile_label(session: Any) -> str:
+    """The profile botocore uses (``--profile``, ``AWS_PROFILE`` or ``default``), for messages."""
+    try:
+        name = session.profile
+    except Exception:  # an unset AWS_PROFILE etc.: botocore's own fallback
+        name = None
+    return str(name or "default")
+
+
+def describe_credential_error(exc: BaseException, profile: str) -> str | None:
+    """One line for a botocore credential failure: what went wrong, for which profile, and what
+    to do; None if ``exc`` is not a credential failure."""
+    import botocore.exceptions as bex
+
+    where = f"AWS profile {profile!r}"
+    login = f"run aws sso login --profile {profile}"
+    if isinstance(exc, bex.UnauthorizedSSOTokenError | bex.SSOTokenLoadError):
+        return f"{where}: the SSO session has expired or was never started: {login}"
+    if isinstance(exc, bex.TokenRetrievalError):
+        return f"{where}: the SSO token could not be refreshed ({_first_line(exc)}): {login}"
+    if isinstance(exc, bex.CredentialRetrievalError):
+        provider = str(exc.kwargs.get("provider", ""))
+        detail = _first_line(exc.kwargs.get("error_msg", "")) or "no details"
+        if provider == "custom-process":
+            return (
+                f"{where}: credential_process failed: {detail}: run that command yourself to see "
+                "why, or fix credential_process in the profile"
+            )
+        return f"{where}: cannot get credentials from {provider or 'the provider'}: {detail}"
+    if isinstance(exc, bex.RefreshWithMFAUnsupportedError):
+        return f"{where}: the assumed role's session expired and needs a new MFA code: run again"
+    if isinstance(exc, bex.PartialCredentialsError):
+        return f"{where}: incomplete credentials ({_first_line(exc)}): set both key id and secret"
+    if isinstance(exc, bex.InvalidConfigError | bex.UnknownCredentialError):
+        return f"{where}: {_first_line(exc)}: fix the profile in the AWS config file"
+    if isinstance(exc, bex.EndpointConnectionError | bex.ConnectionClosedError):
+        return f"{where}: cannot reach the sign-in endpoint ({_first_line(exc)}): check the network"
+    if isinstance(exc, bex.ClientError):
+        operation = getattr(exc, "operation_name", "") or "sign-in"
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or "Unknown"
+        message = _first_line(error.get("Message") or "")
+        if operation.startswith("AssumeRole"):
+            todo = "check role_arn, the role's trust policy and the source credentials"
+        elif operation in ("GetRoleCredentials", "GetRoleCredentialsRequest"):
+            todo = f"check sso_account_id and sso_role_name, or {login}"
+        else:
+            todo = "check the profile's sign-in settings"
+        return f"{where}: {operation} failed: {code}: {message}: {todo}"
+    if isinstance(exc, OSError):  # credential_process not found, unreadable token file
+        name = exc.filename if exc.filename is not None else ""
+        return (
+            f"{where}: cannot get credentials: {exc.strerror or type(exc).__name__}"
+            f"{f' ({name})' if name else ''}: fix credential_process or the token file path"
+        )
+    return None
+
+
+def _first_line(value: object) -> str:
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _configure_credential_chain(session: Any, profile: str) -> None:
+    """The AWS CLI's touches on botocore's chain: its JSON credential cache for assume-role and
+    web identity (``~/.aws/cli/cache``), and an MFA prompt that fails cleanly without a
+    terminal."""
+    from botocore.credentials import JSONFileCache
+
+    resolver = session.get_component("credential_provider")
+    cache = JSONFileCache(os.path.expanduser(CLI_CACHE_DIR))
+    for name in ("assume-role", "assume-role-with-web-identity"):
+        provider = resolver.get_provider(name)
+        if provider is not None:
+            provider.cache = cache
+    assume_role = resolver.get_provider("assume-role")
+    if assume_role is not None and hasattr(assume_role, "_prompter"):
+        assume_role._prompter = _mfa_prompter(profile)
+
+
+def _mfa_prompter(profile: str) -> Any:
+    def prompt(text: str) -> str:
+        import getpass
+
+        problem = f"AWS profile {profile!r} needs an MFA code (mfa_serial)"
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"{problem} and there is no terminal to ask for it: run from a terminal, or "
+                "sign in with aws first (the AWS CLI's cached session is used)"
+            )
+        try:
+            return getpass.getpass(text)
+        except EOFError:
+            raise ConfigError(f"{problem}: none was entered") from None
+
+    return prompt
 
 
 def make_client(
@@ -124,55 +320,95 @@ def make_client(
 
     ``credentials`` (access key id, secret) is for the embedded emulator only; normally the
     profile or environment supplies credentials through botocore's chain.
-    With ``require_credentials`` the credential chain is resolved now, so a ceremony without
-    credentials stops before it starts a journal or makes a call.
+    With ``require_credentials`` the credential chain is resolved now (an SSO token read, a
+    role assumed, a credential_process run), so a ceremony without usable credentials stops
+    before it starts a journal or makes a call.
     Raises ConfigError for an unknown profile, a missing region or (with
-    ``require_credentials``) missing credentials; InputError for bad options.
+    ``require_credentials``) missing or unusable credentials; InputError for bad options.
     """
     check_retry_options(retry_mode, max_attempts)
     if endpoint_url is not None:
         endpoint_url = check_endpoint_url(endpoint_url)
-    import boto3
     import botocore.config
     import botocore.exceptions
     import botocore.session
 
     del debug  # logging is configured by the CLI (apckx.cli._output.setup_debug_logging)
-    botocore_session = botocore.session.Session(profile=profile)
+    session = botocore.session.Session(profile=profile)
+    name = profile or "default"
     try:
-        botocore_session.get_scoped_config()  # an unknown profile fails here, not later
-        botocore_session.register_component(
-            "data_loader", make_data_loader(botocore_session.get_config_variable("data_path"))
+        session.get_scoped_config()  # an unknown profile fails here, not later
+        name = profile_label(session)
+        session.register_component(
+            "data_loader", make_data_loader(session.get_config_variable("data_path"))
         )
-        session = boto3.Session(
-            region_name=region,
-            aws_access_key_id=credentials[0] if credentials else None,
-            aws_secret_access_key=credentials[1] if credentials else None,
-            botocore_session=botocore_session,
-        )
-        if not session.region_name:
-            raise ConfigError("no AWS region: pass --region or set AWS_REGION / a profile region")
-        if require_credentials and session.get_credentials() is None:
+        region_name = region or session.get_config_variable("region")
+        if not region_name:
             raise ConfigError(
-                "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
+                f"no AWS region for profile {name!r}: pass --region, set AWS_DEFAULT_REGION, or "
+                f"run aws configure set region REGION --profile {name}"
             )
+        if credentials is not None:
+            session.set_credentials(credentials[0], credentials[1])
+        elif require_credentials:
+            _configure_credential_chain(session, name)
+            resolved = session.get_credentials()
+            if resolved is None:
+                raise ConfigError(
+                    f"no AWS credentials for profile {name!r}: run aws configure (or aws sso "
+                    "login) for it, pass --profile, or set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY"
+                )
+            resolved.get_frozen_credentials()  # assume-role and SSO sign in here, not mid-run
     except botocore.exceptions.ProfileNotFound as exc:
-        name = exc.kwargs.get("profile", profile)
-        raise ConfigError(f"AWS profile {name!r} not found in the AWS config files") from None
+        missing = exc.kwargs.get("profile", profile)
+        raise ConfigError(
+            f"AWS profile {missing!r} not found in the AWS config files: check --profile and "
+            f"AWS_PROFILE, or run aws configure --profile {missing}"
+        ) from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        message = describe_credential_error(exc, name)
+        if message is None:
+            raise ConfigError(f"AWS profile {name!r}: {_first_line(exc)}") from None
+        raise ConfigError(message) from None
     config = botocore.config.Config(
         retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
         user_agent_extra="apckx",
     )
     try:
-        client = session.client(SERVICE_NAME, endpoint_url=endpoint_url, config=config)
+        client = session.create_client(
+            SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
     except botocore.exceptions.BotoCoreError as exc:
-        raise ConfigError(f"cannot build the APC client: {exc}") from None
+        raise ConfigError(f"cannot build the APC client: {_first_line(exc)}") from None
     _log.debug(
         "client: region=%s endpoint=%s retry_mode=%s max_attempts=%d",
-        session.region_name,
+        region_name,
         client.meta.endpoint_url,
         retry_mode,
         max_attempts,
     )
+    _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
+    return client
+
+
+def make_data_client(control_client: Any) -> Any:
+    """The ``payment-cryptography-data`` client from the session ``control_client`` was built
+    with (:func:`make_client`): same credentials, region, retries and ``--endpoint-url`` (one
+    emulator URL serves both planes; with none, botocore applies
+    ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY_DATA`` or the AWS endpoint)."""
+    import botocore.exceptions
+
+    origin = _CLIENT_ORIGINS.get(control_client)
+    if origin is None:
+        raise ConfigError("the data-plane client needs a control-plane client from make_client")
+    session, endpoint_url, config, region_name = origin
+    try:
+        client = session.create_client(
+            DATA_SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
+    except botocore.exceptions.BotoCoreError as exc:
+        raise ConfigError(f"cannot build the APC data-plane client: {_first_line(exc)}") from None
+    _log.debug("data client: region=%s endpoint=%s", region_name, client.meta.endpoint_url)
     return client

@@ -67,6 +67,9 @@ class AccountState:
         self.keys: dict[str, KeyRecord] = {}
         self.aliases: dict[str, str | None] = {}
         self.account_ca: AccountCa | None = None
+        #: Records of other kinds (import/export tokens, the RSA account CA...), by kind
+        #: then ident; a module that adds a kind reads here and writes with save_record.
+        self.records: dict[str, dict[str, Record]] = {}
 
     # persistence ---------------------------------------------------------------------------
 
@@ -80,10 +83,17 @@ class AccountState:
             self.aliases[ident] = key_arn_value if isinstance(key_arn_value, str) else None
         elif kind == "account_ca":
             self.account_ca = AccountCa.from_record(record)
+        else:
+            self.records.setdefault(kind, {})[ident] = record
 
     # Every write goes to the store first and reaches memory only once the store took it:
     # a store that fails (disk full, I/O error) leaves memory as it was, so nothing is
     # acknowledged, or visible to the next call, that a restart would not bring back.
+
+    def save_record(self, kind: str, ident: str, record: Record) -> None:
+        """Store a record of another kind (see ``records``), then keep it."""
+        self.store.put(kind, self.account_id, self.region, ident, record)
+        self.records.setdefault(kind, {})[ident] = record
 
     def add_key(self, key: KeyRecord) -> KeyRecord:
         """Store a new key, then keep it; returns it."""

@@ -20,9 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apckx import errors
 from apckx.crypto import certs
+from apckx.emulator.control import rsa_keys
 from apckx.emulator.control.account import AccountState, locked
 from apckx.emulator.control.common import (
     DAY_SECONDS,
+    RSA_ALGORITHMS,
     key_algorithm_of,
     public_key_kcv,
     public_key_strength,
@@ -150,6 +152,8 @@ def get_public_key_certificate(account: AccountState, identifier: str) -> tuple[
         raise ValidationException(
             f"Key {key.arn} is a {key.key_class}: only asymmetric keys have certificates"
         )
+    if key.key_algorithm in RSA_ALGORITHMS:
+        return rsa_keys.rsa_public_key_certificate(account, key)
     ca = current_account_ca(account)
     now = account.now()
     if (key.leaf_certificate_apc is None or key.leaf_ca_serial != ca.serial

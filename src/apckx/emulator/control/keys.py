@@ -113,9 +113,11 @@ def create_key(account: AccountState, key_attributes: Mapping[str, Any], *, expo
             "CreateKey cannot create a PUBLIC_KEY: import certificates with ImportKey"
         )
     if algorithm in RSA_ALGORITHMS:
-        raise ValidationException(
-            f"{algorithm} key pairs are not supported by the apckx emulator "
-            "(it creates ECC key pairs for ECDH only)"
+        from apckx.emulator.control import rsa_keys  # it imports this module
+
+        return rsa_keys.create_rsa_key_pair(
+            account, usage=usage, key_class=key_class, algorithm=algorithm, modes=modes,
+            exportable=exportable, enabled=enabled, tags=tags,
         )
     if not is_symmetric(algorithm) and usage != K3:
         raise ValidationException(
