@@ -327,7 +327,16 @@ def _check_encryption(ctx: _Context) -> None:
         raise InputError(f"--input plaintext must be whole {block}-byte blocks for this key")
     attributes = {"Symmetric": {"Mode": "CBC", "InitializationVector": "00" * block}}
     ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, attributes)
-    ctx.compare("encrypt", ["EncryptData"], ciphertext, "ciphertext", None)
+    cleartext = ctx.cleartext
+    family = _family(ctx.algorithm)
+
+    def local() -> str:
+        from apckx.crypto import cipher
+
+        data = bytes.fromhex(plaintext)
+        return cipher.encrypt_symmetric(_need(cleartext), family, "CBC", data).hex().upper()
+
+    ctx.compare("encrypt", ["EncryptData"], ciphertext, "ciphertext", local)
     back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, attributes)
     if hmac.compare_digest(back.upper().encode(), plaintext.upper().encode()):
         ctx.add("decrypt round trip", ["DecryptData"], OK, "the plaintext came back")
@@ -568,6 +577,19 @@ def _check_bdk(ctx: _Context) -> None:
     if aes:
         attributes["DukptKeyDerivationType"] = ctx.algorithm
     ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, {"Dukpt": attributes})
+    if ctx.cleartext is not None:
+        from apckx.crypto import cipher
+
+        data_key = dukpt.derive_working_key(
+            ctx.cleartext, ksn, ctx.algorithm, "DATA", key_algorithm=ctx.algorithm if aes else None
+        )
+        mine = cipher.encrypt_symmetric(
+            data_key, "AES" if aes else "TDES", "CBC", bytes.fromhex(plaintext)
+        )
+        same = hmac.compare_digest(mine.hex().upper().encode(), ciphertext.upper().encode())
+        ctx.add("DUKPT encrypt", ["EncryptData"], OK if same else MISMATCH,
+                "APC's ciphertext matches the local DUKPT data key's" if same
+                else "APC's ciphertext differs from the local DUKPT data key's")  # fmt: skip
     back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, {"Dukpt": attributes})
     same = hmac.compare_digest(back.upper().encode(), plaintext.upper().encode())
     ctx.add(
