@@ -136,3 +136,42 @@ def test_d0_text_output(aws: dict[str, Any], capsys: pytest.CaptureFixture[str])
     assert "APC only (round trips)" in out
     assert "decrypt round trip" in out and "EncryptData" in out
 
+
+
+def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    plaintext = bytes.fromhex("6BC1BEE22E409F96E93D7E117393172A")
+    encryptor = Cipher(algorithms.AES(D0_KEY), modes.CBC(bytes(16))).encryptor()
+    good = (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    manifest = aws["tmp"] / "keys.csv"
+    manifest.write_text(
+        "alias,key_hex,key_usage,key_algorithm,mode_of_use,check_input,expect\n"
+        f"alias/m-dek,{D0_KEY.hex()},D0,AES_128,B,plaintext={plaintext.hex()},ciphertext={good}\n"
+        f"alias/m-dek-bad,{D0_KEY.hex()},D0,AES_128,B,plaintext={plaintext.hex()},"
+        f"ciphertext={bad}\n"
+        f"alias/m-kek,{'11' * 16 + '22' * 16},K0,AES_256,B,,\n"
+    )
+    capsys.readouterr()
+    rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
+               str(aws["kek_file"]), "--check", "--no-progress", *aws["aws"]])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "CHECK" in out.splitlines()[0]
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("alias/")}
+    assert lines["alias/m-dek"].split()[1:2] == ["imported"]
+    assert lines["alias/m-dek"].endswith("  ok")
+    assert "mismatch: encrypt" in lines["alias/m-dek-bad"]
+    assert "skipped: no data-plane check" in lines["alias/m-kek"]
+    assert "1 key(s) failed their check" in err
+    assert good not in out + err
+    operations = _requests(aws["log"])
+    assert operations.count("EncryptData") == 2 and operations.count("DecryptData") == 2
+    capsys.readouterr()
+    rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
+               str(aws["kek_file"]), "--check", "--output", "json", *aws["aws"]])  # fmt: skip
+    out, _ = capsys.readouterr()
+    record = json.loads(out)
+    assert rc == 1 and record["check_failed"] == 1
+    assert {k["alias"]: k["check"] for k in record["keys"]}["alias/m-dek"] == "ok"
