@@ -175,3 +175,20 @@ def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixtur
     record = json.loads(out)
     assert rc == 1 and record["check_failed"] == 1
     assert {k["alias"]: k["check"] for k in record["keys"]}["alias/m-dek"] == "ok"
+
+
+def test_check_key_paces_every_data_plane_call(aws: dict[str, Any]) -> None:
+    from apckx.ceremonies.check import check_key
+    from apckx.emulator.pytest_plugin import make_emulator_client
+    from apckx.service.data import ApcDataService
+
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    apc: ApcService = aws["apc"]
+    url = aws["aws"][1]
+    data = ApcDataService(make_emulator_client(url, service="payment-cryptography-data"))
+    paced: list[int] = []
+    result = check_key(apc, data, apc.get_key("alias/dek"), cleartext=D0_KEY,
+                       pace=lambda: paced.append(len(data.calls)))  # fmt: skip
+    assert result.ok
+    assert [c.operation for c in data.calls] == ["EncryptData", "DecryptData"]
+    assert paced == [0, 1]  # once before each call, before it is made
