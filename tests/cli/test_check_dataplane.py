@@ -192,3 +192,16 @@ def test_check_key_paces_every_data_plane_call(aws: dict[str, Any]) -> None:
     assert result.ok
     assert [c.operation for c in data.calls] == ["EncryptData", "DecryptData"]
     assert paced == [0, 1]  # once before each call, before it is made
+
+
+def test_e1_emv_encryption(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    _import(aws, imk, "E1", "TDES_2KEY", "X", "alias/imk-smc")
+    args = ["--input", "pan=5413123456784808", "--input", "atc=000B"]
+    rc, record, err = _check(aws, capsys, "alias/imk-smc", *args, "--key-file",
+                             _key_file(aws, imk))
+    assert rc == 0, err
+    assert _outcomes(record) == {"KCV": "ok", "EMV encrypt": "ok", "EMV decrypt round trip": "ok"}
+    rc, record, _ = _check(aws, capsys, "alias/imk-smc", *args, "--expect",
+                           "ciphertext=00112233445566778899AABBCCDDEEFF")
+    assert rc == 1 and _outcomes(record)["EMV encrypt"] == "mismatch"

@@ -13,6 +13,8 @@ One recipe per key usage (:data:`CHECKS`), each a short run of data-plane calls:
 - V1/V2: VerifyPinData of a PIN block under a PEK you name, with the IBM 3624 offset or Visa
   PVV you give (or compute from the cleartext), and a wrong one fails.
 - E0: VerifyAuthRequestCryptogram of an ARQC you give (or compute); an altered one fails.
+- E1: EMV EncryptData/DecryptData round trip under the card's session key.
+- E1: EMV EncryptData/DecryptData round trip under the card's session key.
 - E2: EMV MAC generate and verify. E4: CVC3 generate and verify. E6: dCVV generate and verify.
 
 Every answer is compared with a local computation through :mod:`apckx.crypto` when the
@@ -783,6 +785,37 @@ def _check_arqc(ctx: _Context) -> None:
     )
 
 
+def _check_emv_encryption(ctx: _Context) -> None:
+    """E1: EMV EncryptData/DecryptData round trip under the card's session key (R = ATC and
+    zeros), compared with the local derivation and TDES-CBC."""
+    from apckx.crypto import cipher, emv
+
+    pan, psn, mode = ctx.value("pan"), ctx.value("psn"), ctx.value("key-derivation")
+    plaintext = ctx.value("plaintext")
+    if (len(plaintext) // 2) % 8:
+        raise InputError("--input plaintext must be whole 8-byte blocks for an E1 key")
+    derivation_data = ctx.value("atc") + "0" * 12
+    attributes = {"Emv": {
+        "MajorKeyDerivationMode": mode, "PrimaryAccountNumber": pan, "PanSequenceNumber": psn,
+        "SessionDerivationData": derivation_data, "Mode": "CBC"}}  # fmt: skip
+    ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, attributes)
+    cleartext = ctx.cleartext
+
+    def local() -> str:
+        icc = emv.derive_icc_master_key(_need(cleartext), pan, psn, mode=mode)
+        session = emv.derive_session_key(
+            icc, "EMV_COMMON_SESSION_KEY", application_cryptogram=bytes.fromhex(derivation_data)
+        )
+        data = bytes.fromhex(plaintext)
+        return cipher.encrypt_symmetric(session, "TDES", "CBC", data).hex().upper()
+
+    ctx.compare("EMV encrypt", ["EncryptData"], ciphertext, "ciphertext", local)
+    back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, attributes)
+    same = hmac.compare_digest(back.upper().encode(), plaintext.upper().encode())
+    ctx.add("EMV decrypt round trip", ["DecryptData"], OK if same else MISMATCH,
+            "the plaintext came back" if same else "DecryptData did not give the plaintext back")
+
+
 def _check_emv_mac(ctx: _Context) -> None:
     from apckx.crypto import mac as macs
 
@@ -876,6 +909,7 @@ CHECKS: dict[str, Recipe] = {
     "TR31_V1_IBM3624_PIN_VERIFICATION_KEY": _check_pin_verification,
     "TR31_V2_VISA_PIN_VERIFICATION_KEY": _check_pin_verification,
     "TR31_E0_EMV_MKEY_APP_CRYPTOGRAMS": _check_arqc,
+    "TR31_E1_EMV_MKEY_CONFIDENTIALITY": _check_emv_encryption,
     "TR31_E2_EMV_MKEY_INTEGRITY": _check_emv_mac,
     "TR31_E4_EMV_MKEY_DYNAMIC_NUMBERS": _check_cvc3,
     "TR31_E6_EMV_MKEY_OTHER": _check_dcvv,
@@ -893,7 +927,7 @@ def check_usage_supported(usage: str) -> None:
     if usage not in CHECKS:
         raise InputError(
             f"apckx check has no data-plane check for {usage} keys (it checks D0, M0/M1/M3/M6/"
-            "M7, C0, P0, B0, V1, V2, E0, E2, E4 and E6 keys)"
+            "M7, C0, P0, B0, V1, V2, E0, E1, E2, E4 and E6 keys)"
         )
 
 
