@@ -14,7 +14,6 @@ One recipe per key usage (:data:`CHECKS`), each a short run of data-plane calls:
   PVV you give (or compute from the cleartext), and a wrong one fails.
 - E0: VerifyAuthRequestCryptogram of an ARQC you give (or compute); an altered one fails.
 - E1: EMV EncryptData/DecryptData round trip under the card's session key.
-- E1: EMV EncryptData/DecryptData round trip under the card's session key.
 - E2: EMV MAC generate and verify. E4: CVC3 generate and verify. E6: dCVV generate and verify.
 
 Every answer is compared with a local computation through :mod:`apckx.crypto` when the
