@@ -128,6 +128,42 @@ def test_arqc_emv_common_option_b_with_arpc_method2(data_plane: Any, keys: Keys)
     assert reason(info) == "INVALID_AUTH_REQUEST_CRYPTOGRAM"
 
 
+def test_arqc_aws_doc_visa_cvn18_emv_common(data_plane: Any, keys: Keys) -> None:
+    # AWS UG (use-cases-issuers.networkfunctions.visa, CVN18/22): the IMK with KCV 08D7B4,
+    # EMV common session key on ATC 000B, 72 bytes of transaction data -> 61EDCC708B4C97B4.
+    imk = keys.get("0123456789ABCDEFFEDCBA9876543210", E0)
+    data = (
+        "00000000170000000000000008400080008000084016051700000000093800000B1F220103000000"
+        "0000000000000000000000000000000000000000000000008000000000000000"
+    )
+    session = {
+        "EmvCommon": {
+            "PrimaryAccountNumber": "9137631040001422",
+            "PanSequenceNumber": "01",
+            "ApplicationTransactionCounter": "000B",
+        }
+    }
+    out = data_plane.data.verify_auth_request_cryptogram(
+        KeyIdentifier=imk,
+        TransactionData=data,
+        AuthRequestCryptogram="61EDCC708B4C97B4",
+        MajorKeyDerivationMode="EMV_OPTION_A",
+        SessionKeyDerivationAttributes=session,
+    )
+    assert out["KeyCheckValue"] == "08D7B4"
+    with pytest.raises(ClientError) as info:
+        data_plane.data.verify_auth_request_cryptogram(
+            KeyIdentifier=imk,
+            TransactionData=data,
+            AuthRequestCryptogram="61EDCC708B4C97B4",
+            MajorKeyDerivationMode="EMV_OPTION_A",
+            SessionKeyDerivationAttributes={
+                "EmvCommon": {**session["EmvCommon"], "ApplicationTransactionCounter": "000C"}
+            },
+        )
+    assert reason(info) == "INVALID_AUTH_REQUEST_CRYPTOGRAM"
+
+
 @pytest.mark.parametrize(
     ("derivation", "extra"),
     [
