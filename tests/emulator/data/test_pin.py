@@ -294,6 +294,15 @@ def test_translate_refusals(data_plane: Any, keys: Keys) -> None:
             {"IncomingKeyIdentifier": keys.get(PEK_B, V2, "TDES_2KEY", {"Generate": True})},
             "KeyUsage",
         ),
+        (
+            {
+                "IncomingKeyIdentifier": keys.get(
+                    h("0123456789ABCDEFFEDCBA9876543210"), B0, "TDES_2KEY", {"DeriveKey": True}
+                ),
+                "IncomingDukptAttributes": {"KeySerialNumber": "FFFF9876543210E0000000000001"[:24]},
+            },
+            "KSN",
+        ),
     ]
     for change, message in cases:
         with pytest.raises(ClientError) as info:
