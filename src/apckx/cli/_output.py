@@ -42,6 +42,7 @@ STATUSES = (
     "complete", "failed", "running", "rolled_back",  # a ceremony (its journal's status)
     "imported", "aliased", "skipped",  # a key of a migration
     "deleted", "deletion_scheduled", "already_gone", "already_pending", "planned",  # cleanup
+    "ok", "mismatch",  # a step of apckx check (or failed, skipped)
 )  # fmt: skip
 """Every value ``status`` takes, in every command's JSON."""
 
