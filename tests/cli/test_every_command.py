@@ -233,3 +233,21 @@ def test_vocabulary_on_a_record() -> None:
                     {"ok": False, "outcome": "AccessDeniedException", "status": "failed"}],
         "ceremony_id": "kek-1", "status": "complete",
     }  # fmt: skip
+
+
+def test_vocabulary_on_a_check_record() -> None:
+    got = to_json_vocabulary({
+        "KeyArn": "arn:1", "KeyUsage": "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY",
+        "KeyAlgorithm": "AES_128", "KeyCheckValue": "ABCDEF", "ComparedWith": "cleartext",
+        "Outcome": "mismatch",
+        "Steps": [{"check": "decrypt", "operations": ["DecryptData"], "outcome": "mismatch",
+                   "detail": "plaintext differs"}],
+    })  # fmt: skip
+    assert got == {
+        "key_arn": "arn:1", "key_usage": "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY",
+        "key_algorithm": "AES_128", "kcv": "ABCDEF", "compared_with": "cleartext",
+        "status": "mismatch",
+        "steps": [{"check": "decrypt", "operations": ["DecryptData"], "outcome": "mismatch",
+                   "detail": "plaintext differs", "status": "mismatch"}],
+    }  # fmt: skip
+    assert got["status"] in STATUSES
