@@ -466,3 +466,34 @@ def test_instance_metadata_credentials(
     ops = [(r["op"], r.get("token")) for r in stand_in.requests]
     assert ("IMDSToken", None) in ops
     assert ("InstanceMetadata", "imds-session-token") in ops
+
+
+def test_a_call_whose_credentials_cannot_be_refreshed_names_the_profile(
+    aws_home: Path, emulator: RunningEmulator
+) -> None:
+    """Mid-run (a migration outlives its SSO session or role): the service layer says it is
+    sign-in, for which profile, not that APC refused the call."""
+    import botocore.exceptions
+
+    from apckx.errors import ServiceError
+
+    write_config(aws_home, ASSUME_ROLE_PROFILE, BASE_CREDENTIALS)
+    client = make_client(profile="base", endpoint_url=emulator.url)
+    apc = ApcService(client)
+    denied = {"Error": {"Code": "AccessDenied", "Message": "Not authorized to assume"}}
+
+    def fail(error: BaseException) -> None:
+        def raise_it(**_kw: object) -> None:
+            raise error
+
+        client.list_keys = raise_it  # type: ignore[method-assign]
+
+    fail(botocore.exceptions.ClientError(denied, "AssumeRole"))
+    with pytest.raises(ConfigError, match=r"^AWS profile 'base': AssumeRole failed: AccessDenied"):
+        apc.list_keys()
+    fail(botocore.exceptions.UnauthorizedSSOTokenError())
+    with pytest.raises(ConfigError, match=r"run aws sso login --profile base$"):
+        apc.list_keys()
+    fail(botocore.exceptions.ClientError(denied, "ListKeys"))  # APC's own answer
+    with pytest.raises(ServiceError, match=r"^ListKeys failed: AccessDenied"):
+        apc.list_keys()
