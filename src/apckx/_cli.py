@@ -52,6 +52,9 @@ COMMANDS: dict[str, _Command] = {
     "cleanup": _Command(
         "apckx.cli.cleanup", "roll back a ceremony or remove resources by alias", True
     ),
+    "ceremonies": _Command(
+        "apckx.cli.ceremonies", "list the ceremonies the journals hold; show one", False
+    ),
     "tr31": _Command("apckx.cli.tr31", "TR-31 key block tools (inspect)", False),
     "kcv": _Command("apckx.cli.kcv", "compute a key's check value (KCV)", False),
     "demo": _Command(

@@ -81,7 +81,7 @@ def read_regular_file(
     except FileNotFoundError:
         raise InputError(f"{what}: no such file: {name}") from None
     except IsADirectoryError:
-        raise InputError(f"{what}: {name} is a directory, not a file") from None
+        raise InputError(f"{what}: {name} is a directory, not a regular file") from None
     except PermissionError:
         raise InputError(f"{what}: permission denied reading {name}") from None
     except OSError as exc:
@@ -91,7 +91,7 @@ def read_regular_file(
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{what}: {name} is a directory, not a file")
+            raise InputError(f"{what}: {name} is a directory, not a regular file")
         if not stat.S_ISREG(info.st_mode):
             raise InputError(
                 f"{what}: {name} is not a regular file (a device, pipe or socket): "

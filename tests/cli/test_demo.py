@@ -34,4 +34,5 @@ def test_demo_json_p256(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["key_algorithm"] == "AES_128" and data["curve"] == "P256"
     assert set(data["key_states_after_cleanup"].values()) == {"DELETE_PENDING"}
     assert data["aliases_left"] == []
-    assert data["api_calls"] == 7  # CreateKey, 2 ImportKey, GetPublicKeyCertificate, 3 aliases
+    # CreateKey, 2 ImportKey, GetPublicKeyCertificate, 3 aliases, and GetKey of the KEK alias
+    assert data["api_calls"] == 8

@@ -354,15 +354,25 @@ def _check_can_create_in(path: Path, directory: Path) -> None:
         raise ConfigError(f"cannot create {path}: no write permission in {ancestor}")
 
 
-def check_block_destination(path: Path) -> None:
+def check_block_destination(path: Path) -> list[str]:
     """Refuse ``--out FILE`` before anything is exported: it must not exist (never
-    overwritten) and its directory must exist and be writable."""
+    overwritten) and its directory must exist and be writable. Returns warnings: a directory
+    other users can write (they could remove or replace the block after it is written)."""
+    import stat
+
     if os.path.lexists(path):
         raise ConfigError(f"{path} already exists: refusing to overwrite it")
     directory = path.parent
     if not os.path.lexists(directory):
         raise ConfigError(f"cannot create {path}: directory {directory} does not exist")
     _check_can_create_in(path, directory)
+    info = os.stat(directory)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or info.st_uid not in (os.geteuid(), 0):
+        return [
+            f"{directory} can be written by other users: they could replace {path.name} "
+            "after it is written; prefer a directory of your own"
+        ]
+    return []
 
 
 def check_components_destination(out_dir: Path) -> None:
@@ -371,6 +381,10 @@ def check_components_destination(out_dir: Path) -> None:
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is not a directory: --out-dir needs a new or empty one")
     if out_dir.is_dir():
+        from apckx.keystore import check_private_directory
+
+        # Components are cleartext key parts: nobody else may write where they land.
+        check_private_directory(out_dir, what="--out-dir")
         if any(out_dir.iterdir()):
             raise ConfigError(f"{out_dir} already exists and is not empty: choose an empty "
                               "--out-dir")  # fmt: skip
@@ -398,7 +412,12 @@ def write_components(
     """Split the key into ``count`` XOR components, one 0600 file each with its KCV.
 
     ``out_dir`` is created 0700 if missing, and must be empty; nothing is ever overwritten.
+    All or nothing: every file is written and fsync'd in a private temporary directory beside
+    ``out_dir``, which is then renamed to it; on any failure (a full disk) all are removed.
     """
+    import shutil
+    import tempfile
+
     from apckx.crypto.components import split_key
     from apckx.crypto.kcv import compute_kcv
     from apckx.crypto.keys import check_key_material
@@ -406,19 +425,12 @@ def write_components(
     if not 2 <= count <= 9:
         raise InputError(f"--components must be between 2 and 9 (got {count})")
     check_components_destination(out_dir)
-    try:
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {out_dir}: {exc.strerror}") from None
     parts = (
         split_key(exported.key, count) if rng is None else split_key(exported.key, count, rng=rng)
     )
-    names = [out_dir / f"component-{i}-of-{count}.txt" for i in range(1, count + 1)]
-    taken = [p for p in names if p.exists()]
-    if taken:
-        raise ConfigError(f"{taken[0]} already exists: choose an empty --out-dir")
-    written: list[ComponentFile] = []
-    for index, (path, part) in enumerate(zip(names, parts, strict=True), start=1):
+    names = [f"component-{i}-of-{count}.txt" for i in range(1, count + 1)]
+    texts: list[tuple[str, str, str]] = []
+    for index, (name, part) in enumerate(zip(names, parts, strict=True), start=1):
         try:
             check_key_material(part, exported.key_algorithm, what=f"component {index}")
         except InputError:
@@ -426,17 +438,44 @@ def write_components(
         kcv = compute_kcv(part, exported.kcv_algorithm, key_algorithm=exported.key_algorithm)
         value = part.hex().upper()
         grouped = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
-        _write_new_file(
-            path,
-            f"component: {index} of {count}\n"
-            f"key: {exported.key_arn}\n"
-            f"algorithm: {exported.key_algorithm}\n"
-            f"component kcv: {kcv} ({exported.kcv_algorithm})\n"
-            f"combined key kcv: {exported.kcv} ({exported.kcv_algorithm})\n"
-            f"value: {grouped}\n",
-        )
-        written.append(ComponentFile(index, path, kcv))
-    return written
+        texts.append((name, kcv, f"component: {index} of {count}\n"
+                      f"key: {exported.key_arn}\n"
+                      f"algorithm: {exported.key_algorithm}\n"
+                      f"component kcv: {kcv} ({exported.kcv_algorithm})\n"
+                      f"combined key kcv: {exported.kcv} ({exported.kcv_algorithm})\n"
+                      f"value: {grouped}\n"))  # fmt: skip
+    staging: Path | None = None
+    try:
+        out_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp",
+                                        dir=out_dir.parent))  # fmt: skip  (0700)
+        for name, _kcv, text in texts:
+            _write_new_file(staging / name, text)
+        _fsync_directory(staging)
+        os.rename(staging, out_dir)  # atomic; replaces out_dir only if it is empty
+        staging = None
+        _fsync_directory(out_dir.parent)
+    except (OSError, ConfigError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(
+            f"cannot write the components in {out_dir} ({reason}): none was kept; APC "
+            "changed nothing: run the export again"
+        ) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return [
+        ComponentFile(index, out_dir / name, kcv)
+        for index, (name, kcv, _text) in enumerate(texts, start=1)
+    ]
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_component_file(path: Path) -> bytes:

@@ -42,6 +42,7 @@ from apckx.ceremonies.journal import (
     FAILED,
     ROLLED_BACK,
     Journal,
+    LocalWriteError,
     Resource,
     check_private_owner,
     ensure_private_dir,
@@ -684,6 +685,17 @@ def _journal_resources(journal: Journal, log_path: Path) -> None:
         journal.record_resources(resources)
 
 
+def _write_failure(journal: Journal, runner: _Runner, exc: OSError) -> LocalWriteError:
+    """APC imported keys, the local state could not follow: one line saying so."""
+    cid = journal.ceremony_id
+    return LocalWriteError(
+        f"APC has {runner.done} key(s) of ceremony {cid} in place, but writing the journal or "
+        f"key log in {journal.path.parent} failed ({exc.strerror or type(exc).__name__}); "
+        f"they are tagged {CEREMONY_TAG}={cid}: free the disk and re-run the same command "
+        f"(it resumes), or roll back with apckx cleanup --ceremony {cid}"
+    )
+
+
 def open_for_resume(journal_dir: Path, ceremony_id: str, kek_arn: str, digest: str) -> Journal:
     """The migration ``ceremony_id`` to continue: same KEK, same manifest, not finished."""
     journal = Journal.load(journal_dir, ceremony_id)
@@ -766,13 +778,18 @@ def run_migration(
     runner = _Runner(service, manifest, options, journal.ceremony_id, log, kek, on_progress)
     try:
         outcomes = runner.run(earlier)
+    except OSError as exc:  # the key log could not be written: APC went on regardless
+        log.close()
+        raise _write_failure(journal, runner, exc) from None
     except BaseException as exc:
         log.close()
-        _journal_resources(journal, log.path)
-        journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        try:
+            _journal_resources(journal, log.path)
+            journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        except OSError as write_failure:
+            raise _write_failure(journal, runner, write_failure) from None
         raise
     log.close()
-    _journal_resources(journal, log.path)
     result = MigrationResult(
         ceremony_id=journal.ceremony_id,
         journal_path=journal.path,
@@ -781,16 +798,20 @@ def run_migration(
         elapsed=time.monotonic() - started,
         stats=runner.stats,
     )
-    journal.set_output(
-        imported=result.count(IMPORTED) + result.count(ALIASED),
-        skipped=result.count(SKIPPED),
-        failed=result.failed,
-        calls=runner.stats.calls,
-        throttled=runner.stats.throttled,
-        keys=[o.to_record() for o in outcomes],
-    )
-    journal.finish(
-        COMPLETE if result.ok else FAILED,
-        error=None if result.ok else f"{result.failed} key(s) failed",
-    )
+    try:
+        _journal_resources(journal, log.path)
+        journal.set_output(
+            imported=result.count(IMPORTED) + result.count(ALIASED),
+            skipped=result.count(SKIPPED),
+            failed=result.failed,
+            calls=runner.stats.calls,
+            throttled=runner.stats.throttled,
+            keys=[o.to_record() for o in outcomes],
+        )
+        journal.finish(
+            COMPLETE if result.ok else FAILED,
+            error=None if result.ok else f"{result.failed} key(s) failed",
+        )
+    except OSError as exc:
+        raise _write_failure(journal, runner, exc) from None
     return result

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attempts per call on throttling or 5xx, with backoff (default 8)",
     )
     parser.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
+    parser.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue this migration (same manifest and KEK); by default a re-run continues "
+        "the last unfinished one of the same manifest",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.add_argument(
         "--check",
@@ -123,7 +129,7 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     from apckx.ceremonies.manifest import ManifestError, load_manifest
-    from apckx.ceremonies.migrate import run_migration
+    from apckx.ceremonies.migrate import check_journal_dir, run_migration
     from apckx.cli._aws import make_service
     from apckx.errors import InputError
 
@@ -132,11 +138,19 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         max_attempts=args.max_attempts, journal_dir=args.journal_dir,
     )  # fmt: skip
     options.check()
+    resume_id = getattr(args, "resume", None)
+    if resume_id is not None:
+        from apckx.ceremonies.journal import Journal, check_ceremony_id
+
+        Journal.load(args.journal_dir, check_ceremony_id(resume_id))  # exists, is ours
     try:
         manifest = load_manifest(args.manifest)
     except ManifestError as exc:
         _print_errors(exc.errors)
         raise
+    # The journal directory (and every journal and key log in it, which a re-run trusts) is
+    # checked before the first call.
+    check_journal_dir(args.journal_dir)
     rehearsal = [row.line for row in manifest.rows if row.is_rehearsal]
     kek: bytes | None = None
     # No botocore retries: every attempt must go through our token bucket.
@@ -165,7 +179,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         check_key = make_migration_check(apc, make_data_service(apc))
     options = MigrationOptions(
         kek_id=args.kek_id, kek=kek, rate=args.rate, workers=args.workers,
-        max_attempts=args.max_attempts, journal_dir=args.journal_dir, check_key=check_key,
+        max_attempts=args.max_attempts, journal_dir=args.journal_dir, resume_id=resume_id,
+        check_key=check_key,
     )  # fmt: skip
     del kek
     show_progress = args.output == "text" and not args.no_progress
