@@ -49,6 +49,7 @@ STATUSES = (
     "imported", "aliased", "skipped",  # a key of a migration
     "deleted", "deletion_scheduled", "already_gone", "already_pending", "planned",  # cleanup
     "ok", "mismatch",  # apckx check and its steps (or failed, skipped)
+    "done",  # a journal's step (apckx ceremonies show), or failed
 )  # fmt: skip
 """Every value ``status`` takes, in every command's JSON."""
 
