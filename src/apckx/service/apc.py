@@ -126,6 +126,7 @@ class ApcService:
         except botocore.exceptions.ClientError as exc:
             err = exc.response.get("Error", {})
             error_code = str(err.get("Code") or "Unknown")
+            _raise_if_sign_in_failed(exc, self.client)
             message = str(err.get("Message") or err.get("ResourceId") or "").splitlines()[0:1]
             raise ServiceError(operation, error_code, message[0] if message else "") from None
         except botocore.exceptions.ParamValidationError as exc:
@@ -146,6 +147,7 @@ class ApcService:
             raise ServiceError(operation, "ConnectionError", _one_line(exc)) from None
         except botocore.exceptions.BotoCoreError as exc:
             error_code = type(exc).__name__
+            _raise_if_sign_in_failed(exc, self.client)
             raise ServiceError(operation, error_code, _one_line(exc)) from None
         finally:
             duration_ms = (time.perf_counter() - t0) * 1000.0
@@ -359,3 +361,13 @@ class ApcService:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _raise_if_sign_in_failed(exc: BaseException, client: Any) -> None:
+    """A call that failed refreshing its credentials (SSO expired mid-run, ...) is a
+    ConfigError naming the profile and what to do, not an APC error (service/client.py)."""
+    from apckx.service.client import describe_call_credential_error
+
+    message = describe_call_credential_error(exc, client)
+    if message is not None:
+        raise ConfigError(message) from None

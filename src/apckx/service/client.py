@@ -264,6 +264,22 @@ def describe_credential_error(exc: BaseException, profile: str) -> str | None:
     return None
 
 
+def describe_call_credential_error(exc: BaseException, client: Any) -> str | None:
+    """For the service layer: one line when an APC call failed because its credentials could
+    not be refreshed (an SSO session that expired mid-run, a role that can no longer be
+    assumed, a credential_process that now fails); None for any other error."""
+    import botocore.exceptions as bex
+
+    if isinstance(exc, bex.ClientError):
+        model = getattr(getattr(client, "meta", None), "service_model", None)
+        operations = set(getattr(model, "operation_names", []) or [])
+        if getattr(exc, "operation_name", None) in operations:
+            return None  # APC's own answer, not sign-in
+    origin = _CLIENT_ORIGINS.get(client)
+    profile = profile_label(origin[0]) if origin else "default"
+    return describe_credential_error(exc, profile)
+
+
 def _first_line(value: object) -> str:
     lines = [line.strip() for line in str(value).splitlines() if line.strip()]
     return lines[0] if lines else ""
