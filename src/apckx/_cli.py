@@ -45,6 +45,10 @@ COMMANDS: dict[str, _Command] = {
     "migrate": _Command(
         "apckx.cli.migrate", "import many keys from a manifest, paced at APC's quota", True
     ),
+    "check": _Command(
+        "apckx.cli.check", "prove a key in APC works: run the data-plane operation its usage fits",
+        True,
+    ),
     "cleanup": _Command(
         "apckx.cli.cleanup", "roll back a ceremony or remove resources by alias", True
     ),

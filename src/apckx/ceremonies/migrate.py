@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,11 @@ class MigrationOptions:
     journal_dir: Path = DEFAULT_JOURNAL_DIR
     enabled: bool = True
     resume_id: str | None = None  # continue this ceremony (default: the unfinished one, if any)
+    # ``migrate --check``: called after each key is in place with (row, outcome, pace); returns
+    # the check's one-line outcome (apckx.ceremonies.check.make_migration_check).
+    check_key: Callable[[ManifestRow, KeyOutcome, Callable[[], Any]], str] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def check(self) -> None:
         if not self.rate > 0:
@@ -109,6 +114,11 @@ class KeyOutcome:
     key_arn: str | None = None
     kcv: str | None = None
     error: str | None = None
+    check: str | None = None  # migrate --check: "ok", "mismatch: ...", "failed: ...", ...
+
+    @property
+    def check_failed(self) -> bool:
+        return self.check is not None and self.check.startswith(("mismatch", "failed"))
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -150,8 +160,12 @@ class MigrationResult:
         return self.count(FAILED_KEY)
 
     @property
+    def check_failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.check_failed)
+
+    @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.check_failed == 0
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -162,6 +176,7 @@ class MigrationResult:
             "imported": self.count(IMPORTED) + self.count(ALIASED),
             "skipped": self.count(SKIPPED),
             "failed": self.failed,
+            **({"check_failed": self.check_failed} if any(o.check for o in self.outcomes) else {}),
             "elapsed_s": round(self.elapsed, 3),
             "calls": self.stats.calls,
             "throttled": self.stats.throttled,
@@ -589,6 +604,11 @@ class _Runner:
     ) -> KeyOutcome:
         try:
             outcome = self.migrate_row(row, aliases, earlier)
+            if self.options.check_key is not None and outcome.status != FAILED_KEY:
+                # Paced by the same bucket as every other call.
+                outcome = replace(
+                    outcome, check=self.options.check_key(row, outcome, self.bucket.acquire)
+                )
         except ApckxError as exc:
             outcome = KeyOutcome(row.line, row.alias, FAILED_KEY, error=str(exc))
             # A dropped connection or a 5xx leaves it open whether ImportKey happened: a

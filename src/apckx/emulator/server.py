@@ -2,9 +2,13 @@
 
 One request goes through these steps, in order, and stops at the first error:
 
-1. ``POST /`` only (anything else is a 4xx JSON error); a body of at most
-   ``max_body_bytes`` with a ``Content-Length``.
-2. SigV4 signature (:mod:`apckx.emulator.auth`); the credential scope gives the region.
+1. The body is read (at most ``max_body_bytes``, with a ``Content-Length``) before anything
+   is refused, so a refused request leaves its keep-alive connection clean. The protocol is
+   chosen by path (``EmulatorApp._handle``): ``POST /`` is AWS JSON 1.0; any other path is a
+   404 JSON error, any other method a 405.
+2. SigV4 signature (:mod:`apckx.emulator.auth`), with the protocol's headers signed
+   (``x-amz-target`` and ``content-type`` for JSON 1.0); the credential scope gives the
+   region.
 3. ``X-Amz-Target: PaymentCryptographyControlPlane.<Op>`` naming an implemented operation,
    ``Content-Type: application/x-amz-json-1.0``.
 4. The policy file, if any (``AccessDeniedException`` naming the action).
@@ -15,11 +19,17 @@ One request goes through these steps, in order, and stops at the first error:
 Every answer carries ``x-amzn-RequestId``; errors are ``{"__type", "message"}`` with the
 Smithy model's HTTP status. An unexpected exception becomes a generic
 ``InternalServerException`` and the server keeps serving.
+
+Against hostile clients: at most ``max_connections`` connections at once (more are answered
+503 and closed), an absolute ``request_deadline`` from a request's first byte to its answer
+(a client that trickles bytes is cut off), the idle keep-alive timeout, and a back-off when
+``accept`` fails for want of descriptors (EMFILE) instead of a busy loop.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import ipaddress
 import json
 import logging
@@ -38,7 +48,12 @@ from types import TracebackType
 from typing import Any, Literal
 
 from apckx.emulator import responses
-from apckx.emulator.auth import EmulatorCredentials, Policy, verify_request
+from apckx.emulator.auth import (
+    JSON_RPC_SIGNED_HEADERS,
+    EmulatorCredentials,
+    Policy,
+    verify_request,
+)
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -61,6 +76,24 @@ DEFAULT_ACCOUNT_ID = "111122223333"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # Idle keep-alive connections are closed after this many seconds.
 IDLE_CONNECTION_TIMEOUT = 120.0
+DEFAULT_MAX_CONNECTIONS = 256
+# From a request's first byte to its answer, whatever the client's pace.
+DEFAULT_REQUEST_DEADLINE = 60.0
+# accept() failing for want of descriptors or memory: wait before trying again.
+_ACCEPT_BACKOFF_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF_FIRST = 0.05
+_ACCEPT_BACKOFF_MAX = 1.0
+_TOO_MANY_CONNECTIONS_BODY = (
+    b'{"__type":"ServiceUnavailableException","message":"The emulator has too many open '
+    b'connections; retry later."}'
+)
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY_CONNECTIONS_BODY)).encode()
+    + b"\r\n\r\n" + _TOO_MANY_CONNECTIONS_BODY
+)
+# Deeper JSON than this is refused: AWS request bodies are a few levels deep.
+MAX_JSON_DEPTH = 32
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _INTERNAL_ERROR_MESSAGE = (
     "The emulator hit an internal error; the request had no effect or a partial one. "
@@ -213,6 +246,8 @@ class EmulatorConfig:
     state_path: Path | None = None
     request_log_path: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE  # seconds
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for settings the emulator must not start with."""
@@ -235,12 +270,44 @@ class EmulatorConfig:
             raise ConfigError("--key-quota and --alias-quota must be 0 or more")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
+        if self.max_connections < 1:
+            raise ConfigError(f"--max-connections must be 1 or more (got {self.max_connections})")
+        if not self.request_deadline > 0:
+            raise ConfigError(
+                f"--request-deadline must be a positive number of seconds "
+                f"(got {self.request_deadline})"
+            )
         for fault in self.faults:
             if fault.operation != "*" and fault.operation not in responses.IMPLEMENTED_OPERATIONS:
                 raise ConfigError(
                     f"--fault {fault}: {fault.operation} is not an operation the emulator "
                     f"serves ({', '.join(sorted(responses.IMPLEMENTED_OPERATIONS))})"
                 )
+
+
+def json_depth(value: object) -> int:
+    """How deeply a parsed JSON value nests (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Sequence[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _shown_path(raw_request_line: bytes) -> str:
+    """The path of a (maybe garbled) request line, printable and short, for the log."""
+    words = raw_request_line.split()
+    path = words[1] if len(words) >= 2 else b""
+    text = path[:200].decode("latin-1")
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def _is_loopback(host: str) -> bool:
@@ -333,6 +400,19 @@ class EmulatorApp:
             return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
     def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """Choose the protocol by path (and content type), then run its pipeline.
+
+        The control plane is AWS JSON 1.0 at ``POST /``. Another protocol (REST-JSON paths,
+        a query protocol at ``/`` told apart by its content type) is one more branch here,
+        ahead of the JSON 1.0 target logic, with its own signed-header rule
+        (:mod:`apckx.emulator.auth`).
+        """
+        if path == "/":
+            return self._handle_json_rpc(method=method, path=path, headers=headers, body=body)
+        raise _PathNotFound(f"No such path {path[:120]!r}: send POST / with X-Amz-Target")
+
+    def _handle_json_rpc(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """AWS JSON 1.0: signature, target, content type, policy, rate, faults, dispatch."""
         config = self.config
         caller = verify_request(
             method=method,
@@ -341,6 +421,7 @@ class EmulatorApp:
             body=body,
             credentials=config.credentials,
             now=datetime.datetime.now(datetime.UTC),
+            required_signed_headers=JSON_RPC_SIGNED_HEADERS,
         )
         operation = self._resolve_operation(headers.get("X-Amz-Target"))
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -369,8 +450,17 @@ class EmulatorApp:
             request = json.loads(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError):
             raise SerializationException("Request body is not valid JSON") from None
+        except RecursionError:
+            raise SerializationException(
+                "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
+            ) from None
         if not isinstance(request, dict):
             raise SerializationException("Request body must be a JSON object")
+        if json_depth(request) > MAX_JSON_DEPTH:
+            raise SerializationException(
+                f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS request "
+                "bodies are a few levels deep"
+            )
         try:
             result = self._dispatch(
                 self.registry,
@@ -415,6 +505,35 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log (``--request-log``) is the record of requests."""
 
+    _request_start: float | None = None
+
+    def _peek_first_byte(self) -> bytes:
+        reader = self.rfile
+        peek = getattr(reader, "peek", None)  # a BufferedReader (rbufsize -1) has it
+        return bytes(peek(1)) if peek is not None else b"?"
+
+    def _raw_request_line(self) -> bytes:
+        line = getattr(self, "raw_requestline", b"")
+        return line if isinstance(line, bytes) else b""
+
+    def handle_one_request(self) -> None:
+        """Wait (idle timeout) for a request's first byte, then serve it under the absolute
+        request deadline: the server cuts the connection once it passes."""
+        try:
+            first = self._peek_first_byte()
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        if not first:
+            self.close_connection = True
+            return
+        self._request_start = time.time()
+        self.server.arm_deadline(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.disarm_deadline(self.connection)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed request lines and unknown methods: a JSON error, not stdlib's HTML."""
         if self.request_version == "HTTP/0.9":  # an unparsable request line: answer as 1.1
@@ -422,7 +541,13 @@ class _Handler(BaseHTTPRequestHandler):
         error = SerializationException(message or HTTPStatus(code).phrase)
         error.status = code
         self.close_connection = True
-        self._send_answer(_error_answer(error), str(uuid.uuid4()))
+        request_id = str(uuid.uuid4())
+        start = self._request_start or time.time()
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), code, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
+        self._send_answer(_error_answer(error), request_id)
 
     def handle_expect_100(self) -> bool:
         """Send ``100 Continue`` at once (the write buffer would otherwise hold it back)."""
@@ -464,7 +589,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise _PayloadTooLarge(
                 f"Request body is {length} bytes; the emulator accepts at most {limit}"
             )
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client hung up mid-body
+            self.close_connection = True
+            raise SerializationException(
+                f"Request body ended after {len(body)} of {length} bytes (Content-Length)"
+            )
+        return body
 
     def _reset_connection(self) -> None:
         """Abort with a TCP RST (SO_LINGER 0), answering nothing."""
@@ -477,6 +608,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = str(uuid.uuid4())
         start = time.time()
         operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
+        path = _shown_path(self._raw_request_line())
         if not self.server.enter_request():
             self.close_connection = True
             self._send_answer(
@@ -486,10 +618,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             try:
-                if self.path != "/":
-                    raise _PathNotFound(
-                        f"No such path {self.path[:120]!r}: send POST / with X-Amz-Target"
-                    )
+                # Read (drain) the body before anything can refuse the request, so the next
+                # request on this keep-alive connection starts where it should.
                 body = self._read_body()
                 answer = app.handle(
                     method=self.command, path=self.path, headers=self.headers, body=body
@@ -497,19 +627,18 @@ class _Handler(BaseHTTPRequestHandler):
             except ApcServiceException as error:
                 answer = _error_answer(error)
             except _ConnectionResetError:
-                app.log_request(
-                    RequestLogEntry(request_id, operation, start, time.time(), 0, "ConnectionReset")
-                )
+                app.log_request(RequestLogEntry(
+                    request_id, operation, start, time.time(), 0, "ConnectionReset", path=path
+                ))
                 self._reset_connection()
                 return
             if app.config.latency_ms:
                 time.sleep(app.config.latency_ms / 1000.0)
             # Logged before the answer goes out, so a client holding the answer finds the line.
-            app.log_request(
-                RequestLogEntry(
-                    request_id, operation, start, time.time(), answer.status, answer.error_type
-                )
-            )
+            app.log_request(RequestLogEntry(
+                request_id, operation, start, time.time(), answer.status, answer.error_type,
+                path=path,
+            ))
             self._send_answer(answer, request_id)
         finally:
             self.server.leave_request()
@@ -520,13 +649,16 @@ class _Handler(BaseHTTPRequestHandler):
         error = _MethodNotAllowed(
             f"{self.command} is not supported: the emulator answers POST / with X-Amz-Target"
         )
+        try:
+            self._read_body()  # drained, so the connection stays usable
+        except ApcServiceException:
+            self.close_connection = True  # too large or chunked: closed instead
         answer = _error_answer(error)
         answer.extra_headers["Allow"] = "POST"
-        # A body we don't read would poison a keep-alive connection.
-        self.close_connection = bool(self.headers.get("Content-Length", "0") != "0")
-        self.server.app.log_request(
-            RequestLogEntry(request_id, "-", start, time.time(), error.status, error.error_type)
-        )
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), error.status, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
         self._send_answer(answer, request_id)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
@@ -541,6 +673,8 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         self.address_family = family
         self.app = app
         self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._accept_backoff = 0.0
         self._in_flight = 0
         self._stopping = False
         self._idle = threading.Condition()
@@ -553,14 +687,72 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         if not isinstance(error, ConnectionError | TimeoutError):
             logger.error("connection handler failed: %s", type(error).__name__)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """``accept``, backing off when descriptors (or buffers) run out: the listening socket
+        stays readable then, and retrying at once would spin a core."""
+        try:
+            accepted: tuple[socket.socket, Any] = super().get_request()
+        except OSError as exc:
+            if exc.errno in _ACCEPT_BACKOFF_ERRNOS:
+                if self._accept_backoff == 0.0:
+                    logger.warning("accept failed (%s); backing off", errno.errorcode.get(
+                        exc.errno or 0, "error"))
+                self._accept_backoff = min(
+                    _ACCEPT_BACKOFF_MAX, max(_ACCEPT_BACKOFF_FIRST, self._accept_backoff * 2))
+                time.sleep(self._accept_backoff)
+            raise
+        self._accept_backoff = 0.0
+        return accepted
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
-            self._connections.add(request)
+            full = len(self._connections) >= self.app.config.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            # Answered without a thread: one non-blocking send, then closed.
+            try:
+                request.setblocking(False)
+                request.send(_TOO_MANY_CONNECTIONS)
+            except OSError:
+                pass
+            self.app.log_request(RequestLogEntry(
+                str(uuid.uuid4()), "-", time.time(), time.time(), 503,
+                "ServiceUnavailableException", path=None,
+            ))
+            self.shutdown_request(request)
+            return
         super().process_request(request, client_address)
+
+    def arm_deadline(self, connection: socket.socket) -> None:
+        """Start a request's absolute deadline on ``connection``."""
+        config = self.app.config
+        limit = config.request_deadline + config.latency_ms / 1000.0
+        with self._idle:
+            self._deadlines[connection] = time.monotonic() + limit
+
+    def disarm_deadline(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Between polls of the listening socket: cut connections past their deadline (the
+        handler's blocked read or write then fails, and its thread ends)."""
+        now = time.monotonic()
+        with self._idle:
+            overdue = [conn for conn, due in self._deadlines.items() if now >= due]
+            for connection in overdue:
+                del self._deadlines[connection]
+        for connection in overdue:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def shutdown_request(self, request: Any) -> None:
         with self._idle:
             self._connections.discard(request)
+            self._deadlines.pop(request, None)
         super().shutdown_request(request)
 
     def enter_request(self) -> bool:

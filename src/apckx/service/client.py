@@ -34,16 +34,24 @@ import json
 import logging
 import os
 import sys
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from apckx.errors import ConfigError, InputError
 
 SERVICE_NAME = "payment-cryptography"
+DATA_SERVICE_NAME = "payment-cryptography-data"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")  # the AWS CLI's credential cache
 
 _log = logging.getLogger("apckx.service")
+
+# The session, endpoint and config each control-plane client was built with, so the data-plane
+# client (make_data_client) comes from the same session: one credential resolution, one region.
+_CLIENT_ORIGINS: weakref.WeakKeyDictionary[Any, tuple[Any, str | None, Any, str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def check_endpoint_url(endpoint_url: str) -> str:
@@ -309,4 +317,26 @@ def make_client(
         retry_mode,
         max_attempts,
     )
+    _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
+    return client
+
+
+def make_data_client(control_client: Any) -> Any:
+    """The ``payment-cryptography-data`` client from the session ``control_client`` was built
+    with (:func:`make_client`): same credentials, region, retries and ``--endpoint-url`` (one
+    emulator URL serves both planes; with none, botocore applies
+    ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY_DATA`` or the AWS endpoint)."""
+    import botocore.exceptions
+
+    origin = _CLIENT_ORIGINS.get(control_client)
+    if origin is None:
+        raise ConfigError("the data-plane client needs a control-plane client from make_client")
+    session, endpoint_url, config, region_name = origin
+    try:
+        client = session.create_client(
+            DATA_SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
+    except botocore.exceptions.BotoCoreError as exc:
+        raise ConfigError(f"cannot build the APC data-plane client: {_first_line(exc)}") from None
+    _log.debug("data client: region=%s endpoint=%s", region_name, client.meta.endpoint_url)
     return client
