@@ -94,17 +94,24 @@ def test_sender_credentials_created_then_loaded(tmp_path: Path) -> None:
     created, was_created = keystore.load_or_create_sender_credentials(certs_dir, "P-521", now=NOW)
     assert was_created
     assert created.curve == "P521"
+    # Only the CA is kept: the ECDH leaf is fresh per ceremony and never written.
     assert sorted(p.name for p in certs_dir.iterdir()) == [
-        "sender_ca_cert.pem", "sender_ca_key.pem", "sender_cert.pem", "sender_key.pem",
-    ]  # fmt: skip
+        "sender_ca_cert.pem",
+        "sender_ca_key.pem",
+    ]
     assert _mode(certs_dir) == 0o700
     assert _mode(certs_dir / "sender_ca_key.pem") == 0o600
-    assert _mode(certs_dir / "sender_key.pem") == 0o600
     loaded, was_created = keystore.load_or_create_sender_credentials(certs_dir, "P521", now=NOW)
     assert not was_created
     assert loaded.ca_cert == created.ca_cert
-    assert loaded.leaf_cert == created.leaf_cert
-    certs.verify_apc_chain(loaded.leaf_cert, loaded.ca_cert, expected_curve="P521", now=NOW)
+    assert loaded.leaf_cert != created.leaf_cert
+    assert loaded.leaf_key.private_numbers() != created.leaf_key.private_numbers()
+    for creds in (created, loaded):
+        certs.verify_apc_chain(creds.leaf_cert, creds.ca_cert, expected_curve="P521", now=NOW)
+    assert sorted(p.name for p in certs_dir.iterdir()) == [
+        "sender_ca_cert.pem",
+        "sender_ca_key.pem",
+    ]
 
 
 def test_sender_credentials_on_another_curve(tmp_path: Path) -> None:
@@ -115,25 +122,29 @@ def test_sender_credentials_on_another_curve(tmp_path: Path) -> None:
 
 def test_sender_credentials_partial(tmp_path: Path) -> None:
     keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)
-    (tmp_path / "sender_key.pem").unlink()
-    with pytest.raises(ConfigError, match=r"missing sender_key\.pem"):
+    (tmp_path / "sender_ca_cert.pem").unlink()
+    with pytest.raises(ConfigError, match=r"missing sender_ca_cert\.pem"):
         keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)
 
 
-def test_sender_leaf_reissued_when_expired(tmp_path: Path) -> None:
+def test_a_leaf_only_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "sender_key.pem").write_text("x")
+    with pytest.raises(ConfigError, match="no sender CA"):
+        keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)
+
+
+def test_sender_leaf_is_issued_for_the_moment_of_use(tmp_path: Path) -> None:
     first, _ = keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)
     later = NOW + dt.timedelta(days=400)
     renewed, was_created = keystore.load_or_create_sender_credentials(tmp_path, "P256", now=later)
     assert not was_created  # same CA: nothing to re-import into APC
     assert renewed.ca_cert == first.ca_cert
-    assert renewed.leaf_cert != first.leaf_cert
     certs.verify_certificate(renewed.leaf_cert, renewed.ca_cert, now=later)
-    assert _mode(tmp_path / "sender_key.pem") == 0o600
 
 
-def test_sender_key_not_matching_certificate(tmp_path: Path) -> None:
+def test_sender_ca_key_not_matching_certificate(tmp_path: Path) -> None:
     keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)
-    (tmp_path / "sender_key.pem").unlink()
-    keystore.save_private_key(tmp_path / "sender_key.pem", ecdh.generate_private_key("P256"))
+    (tmp_path / "sender_ca_key.pem").unlink()
+    keystore.save_private_key(tmp_path / "sender_ca_key.pem", ecdh.generate_private_key("P256"))
     with pytest.raises(ConfigError, match="does not match its certificate"):
         keystore.load_or_create_sender_credentials(tmp_path, "P256", now=NOW)

@@ -17,7 +17,7 @@ import contextlib
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from apckx.errors import InputError
 
@@ -46,9 +46,12 @@ def disable_core_dumps() -> bool:
     return done
 
 
-@dataclass(frozen=True)
-class FileContent:
-    """What :func:`read_regular_file` read, with the descriptor's ``fstat``."""
+class FileContent(NamedTuple):
+    """What :func:`read_regular_file` read, with the descriptor's ``fstat``.
+
+    (A NamedTuple, not a dataclass: ``_cli`` imports this module first thing, and
+    ``dataclasses`` with ``inspect`` costs every command's start-up.)
+    """
 
     data: bytes
     mode: int  # st_mode
@@ -78,7 +81,7 @@ def read_regular_file(
     except FileNotFoundError:
         raise InputError(f"{what}: no such file: {name}") from None
     except IsADirectoryError:
-        raise InputError(f"{what}: {name} is a directory, not a file") from None
+        raise InputError(f"{what}: {name} is a directory, not a regular file") from None
     except PermissionError:
         raise InputError(f"{what}: permission denied reading {name}") from None
     except OSError as exc:
@@ -88,7 +91,7 @@ def read_regular_file(
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{what}: {name} is a directory, not a file")
+            raise InputError(f"{what}: {name} is a directory, not a regular file")
         if not stat.S_ISREG(info.st_mode):
             raise InputError(
                 f"{what}: {name} is not a regular file (a device, pipe or socket): "

@@ -30,7 +30,7 @@ def test_demo_json_p256(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)
-    assert data["key_check_value"] == data["local_key_check_value"]
+    assert data["kcv"] == data["local_kcv"]
     assert data["key_algorithm"] == "AES_128" and data["curve"] == "P256"
     assert set(data["key_states_after_cleanup"].values()) == {"DELETE_PENDING"}
     assert data["aliases_left"] == []

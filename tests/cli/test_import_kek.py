@@ -123,10 +123,10 @@ def test_sample_invocation_defaults(
     assert root["KeyAttributes"]["KeyClass"] == "PUBLIC_KEY"
     # Credentials as the sample lays them out, private keys 0600.
     certs = Path("certs")
-    for name in ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem"):
+    for name in ("sender_ca_key.pem", "sender_ca_cert.pem"):
         assert (certs / name).is_file()
-    for name in ("sender_ca_key.pem", "sender_key.pem"):
-        assert stat.S_IMODE((certs / name).stat().st_mode) == 0o600
+    assert not (certs / "sender_key.pem").exists()  # the ECDH leaf is ephemeral, in memory
+    assert stat.S_IMODE((certs / "sender_ca_key.pem").stat().st_mode) == 0o600
     # Every created key is tagged with the ceremony id.
     journal_files = list(Path(".apckx/ceremonies").glob("*.json"))
     assert len(journal_files) == 1
@@ -147,13 +147,13 @@ def test_json_output_fields(emu: Emu, capsys: pytest.CaptureFixture[str]) -> Non
     for field in (
         "ceremony_id",
         "key_arn",
-        "key_alias",
-        "key_check_value",
+        "alias",
+        "kcv",
         "receiver_key_arn",
         "root_key_arn",
     ):
         assert data[field]
-    assert data["key_check_value"] == data["local_key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == data["local_kcv"] == kcv(KEK_HEX, "AES_256")
     assert data["header"].startswith("D") and data["header"][5:] == "K0AB00E0000"
     assert len(data["shared_info_hex"]) == 32  # fresh random 16 bytes by default
 
@@ -335,7 +335,7 @@ def test_components_via_injected_prompts(
     assert rc == 0, err
     combined = combine_components([bytes.fromhex(c) for c in components])
     expected = kcv(combined.hex(), "AES_256")
-    assert data["key_check_value"] == expected
+    assert data["kcv"] == expected
     assert len(prompts) == 3 and "component 2 of 3" in prompts[1]
     for component in components:
         assert f"KCV: {kcv(component, 'AES_256')}" in err
@@ -349,7 +349,7 @@ def test_prompt_and_expect_kcv(
     monkeypatch.setattr(keyinput, "DEFAULT_IO", io)
     rc, data, err = run_json(emu, capsys, "--prompt", "--expect-kcv", kcv(KEK_HEX, "AES_256"))
     assert rc == 0, err
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
 
 
 def test_expect_kcv_mismatch_calls_nothing(emu: Emu, capsys: pytest.CaptureFixture[str]) -> None:
@@ -370,11 +370,11 @@ def test_kek_file_stdin_and_env(
     rc, data, err = run_json(emu, capsys, "--kek-file", str(key_file))
     assert rc == 0, err
     assert "readable by other users" not in err
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(AES128_HEX * 2))
     rc, data, _ = run_json(emu, capsys, "--kek-file", "-", "--replace")
     assert rc == 0
-    assert data["key_check_value"] == kcv(AES128_HEX * 2, "AES_256")
+    assert data["kcv"] == kcv(AES128_HEX * 2, "AES_256")
     monkeypatch.setenv("MY_KEK", KEK_HEX)
     rc, data, err = run_json(emu, capsys, "--kek-env", "MY_KEK", "--replace")
     assert rc == 0
@@ -463,7 +463,7 @@ def test_console_script_subprocess(emu: Emu, workdir: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+    assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     assert KEK_HEX not in proc.stdout + proc.stderr
 
 
@@ -493,7 +493,7 @@ def test_throttling_is_absorbed_by_retries(
         log = read_request_log(emulator.log_path)
         throttled = [e for e in log if e.error == "ThrottlingException"]
         assert len(throttled) == 2 and {e.operation for e in throttled} == {operation}
-        assert data["key_check_value"] == kcv(KEK_HEX, "AES_256")
+        assert data["kcv"] == kcv(KEK_HEX, "AES_256")
     finally:
         emulator.running.stop()
 
@@ -696,10 +696,19 @@ def test_debug_run_leaks_no_secret(
 
     import boto3
 
+    import apckx.keystore
     from apckx.crypto.certs import certificate_from_apc
     from apckx.crypto.ecdh import derive_kbpk
     from apckx.keystore import load_private_key
 
+    leaves: list[Any] = []
+    issue_leaf = apckx.keystore.new_ecdh_leaf
+
+    def recording_leaf(*args: Any, **kwargs: Any) -> Any:
+        leaves.append(issue_leaf(*args, **kwargs))
+        return leaves[-1]
+
+    monkeypatch.setattr(apckx.keystore, "new_ecdh_leaf", recording_leaf)
     caplog.set_level(logging.DEBUG)
     boto3.set_stream_logger("botocore", logging.DEBUG)
     try:
@@ -721,7 +730,7 @@ def test_debug_run_leaks_no_secret(
     assert "DiffieHellmanTr31KeyBlock" in caplog.text + err  # botocore logged the bodies
     # Rebuild every secret the ceremony touched.
     kek = bytes.fromhex(KEK_HEX)
-    leaf_key = load_private_key(Path("certs/sender_key.pem"))
+    leaf_key = leaves[-1][0]  # the ceremony's ephemeral ECDH key (never on disk)
     ca_key = load_private_key(Path("certs/sender_ca_key.pem"))
     apc_leaf = certificate_from_apc(
         emu.client.get_public_key_certificate(KeyIdentifier=data["receiver_key_arn"])[
@@ -743,7 +752,7 @@ def test_debug_run_leaks_no_secret(
         scalar = key.private_numbers().private_value  # type: ignore[union-attr]
         size = (key.curve.key_size + 7) // 8  # type: ignore[union-attr]
         secrets_forms += _secret_forms(scalar.to_bytes(size, "big"))
-    for pem_name in ("certs/sender_key.pem", "certs/sender_ca_key.pem"):
+    for pem_name in ("certs/sender_ca_key.pem",):
         body = [
             line
             for line in Path(pem_name).read_text().splitlines()

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from apckx import keystore
 from apckx._cli import main
 from apckx.ceremonies.import_key import WorkingKeySpec, build_working_key_block, resolve_key_usage
 from apckx.cli import keyinput
@@ -60,6 +61,7 @@ class Session:
     runs: list[Run] = field(default_factory=list)
     secrets: dict[str, bytes] = field(default_factory=dict)
     secret_files: list[Path] = field(default_factory=list)
+    leaves: list[Any] = field(default_factory=list)  # every ephemeral ECDH leaf (key, cert)
 
     def run(self, label: str, *argv: str) -> Run:
         run = Run(label, list(argv))
@@ -89,7 +91,7 @@ def ecdh_kbpk(session: Session, receiver_arn: str, shared_info_hex: str, url: st
         ]
     finally:
         client.close()
-    leaf_key = load_private_key(session.work / "certs" / "sender_key.pem")
+    leaf_key = session.leaves[-1][0]  # the command's ephemeral ECDH key (never on disk)
     return derive_kbpk(
         leaf_key,  # type: ignore[arg-type]
         certificate_from_apc(leaf_text).public_key(),  # type: ignore[arg-type]
@@ -133,11 +135,19 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             handler.setStream(stream)  # type: ignore[type-var]
     emulator = start_emulator(EmulatorConfig(request_log_path=work / "requests.jsonl"))
     session = Session(work)
+    issue_leaf = keystore.new_ecdh_leaf
+
+    def recording_leaf(*args: Any, **kwargs: Any) -> Any:
+        session.leaves.append(issue_leaf(*args, **kwargs))
+        return session.leaves[-1]
+
+    keystore.new_ecdh_leaf = recording_leaf  # type: ignore[assignment]
     try:
         _run_everything(session, emulator.url)
         session.runs.append(Run("botocore stream log", [], out=stream.getvalue()))
         yield session
     finally:
+        keystore.new_ecdh_leaf = issue_leaf  # type: ignore[assignment]
         emulator.stop()
         root.removeHandler(file_handler)
         file_handler.close()
@@ -173,7 +183,7 @@ def _run_everything(session: Session, url: str) -> None:
     s["import-kek components KBPK"] = ecdh_kbpk(
         session, second["receiver_key_arn"], second["shared_info_hex"], url
     )
-    kek_alias = first["key_alias"]
+    kek_alias = first["alias"]
     # 2. A working key under the KEK, and one over ECDH.
     session.run("import-key (kek)", "import-key", *aws, "--kek-id", kek_alias, "--kek-env",
                 "LEAK_KEK", "--key-env", "LEAK_WORK", "--key-usage", "D0", "--key-algorithm",
@@ -229,12 +239,17 @@ def _run_everything(session: Session, url: str) -> None:
             kbek, kbak = derive_block_keys(s[name], "D")
             s[f"{name} KBEK"], s[f"{name} KBAK"] = kbek, kbak
     # Private keys: scalars and the base64 lines of the PEM files.
-    for pem in ("sender_ca_key.pem", "sender_key.pem"):
-        path = Path("certs") / pem
-        session.secret_files.append(path)
-        key: Any = load_private_key(path)
-        size = (key.curve.key_size + 7) // 8
-        s[f"{pem} scalar"] = key.private_numbers().private_value.to_bytes(size, "big")
+    path = Path("certs") / "sender_ca_key.pem"
+    session.secret_files.append(path)
+    ca_key: Any = load_private_key(path)
+    size = (ca_key.curve.key_size + 7) // 8
+    s["sender_ca_key.pem scalar"] = ca_key.private_numbers().private_value.to_bytes(size, "big")
+    assert not (Path("certs") / "sender_key.pem").exists()  # ephemeral leaves only
+    for index, (leaf_key, _cert) in enumerate(session.leaves):
+        size = (leaf_key.curve.key_size + 7) // 8
+        s[f"sender leaf {index} scalar"] = leaf_key.private_numbers().private_value.to_bytes(
+            size, "big"
+        )
 
 
 def _forms(session: Session) -> dict[str, str]:
@@ -304,7 +319,7 @@ def test_files_with_secrets_are_0600(session: Session) -> None:
 
 
 @pytest.mark.parametrize("secret_name", ["kek", "import-kek KBPK", "exported component 0",
-                                         "sender_key.pem scalar"])  # fmt: skip
+                                         "sender leaf 0 scalar"])  # fmt: skip
 def test_the_scan_finds_a_planted_secret(session: Session, secret_name: str) -> None:
     """The scan is not vacuous: each form of a secret, planted in text, is found."""
     forms = _forms(session)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apckx.ceremonies.journal import Journal, Resource
+from apckx.ceremonies.party_hints import PartyHints
 from apckx.errors import ApckxError, CertificateError
 from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
@@ -65,9 +66,12 @@ class EcdhSession:
         trust_apc_root: str | None = None,
         resume_from: Journal | None = None,
         progress: Callable[[str], None] | None = None,
+        hints: PartyHints | None = None,
     ) -> None:
         """``curve``: normalized (``P521``); ``trust_apc_root``: a normalized fingerprint;
-        ``resume_from``: a failed ceremony's journal whose receiver and root are reused."""
+        ``resume_from``: a failed ceremony's journal whose receiver and root are reused;
+        ``hints``: the last ceremony's ARNs (:mod:`apckx.ceremonies.party_hints`), whose
+        second reads are sent beside the alias lookups; every answer is checked as usual."""
         self.apc = apc
         self.journal = journal
         self.curve = curve
@@ -78,6 +82,7 @@ class EcdhSession:
         self.resume_from = resume_from
         self.progress = progress or (lambda _msg: None)
         self.tags = {CEREMONY_TAG: journal.ceremony_id}
+        self.hints = hints
 
     # -- receiver ------------------------------------------------------------------------
     def find_or_create_receiver(self, fresh: bool, *, record: bool = True) -> ReceiverKey:
@@ -87,6 +92,8 @@ class EcdhSession:
         lookup, a new receiver key. ``record=False``: the caller journals
         :meth:`receiver_resource` itself, at once (while it fetches APC's certificate).
         """
+        if self.hints is not None:
+            self.hints.start(self.apc)
         candidate: str | None = None
         if self.resume_from is not None:
             previous = self.resume_from.find(kind="key", role="receiver")
@@ -151,7 +158,8 @@ class EcdhSession:
         """GetPublicKeyCertificate, then verify APC's chain and the pinned root: (leaf, root)."""
         from apckx.crypto.certs import certificate_from_apc, fingerprint_sha256, verify_apc_chain
 
-        leaf_text, chain_text = self.apc.get_public_key_certificate(receiver_arn)
+        prefetched = self.hints.certificate_for(receiver_arn) if self.hints else None
+        leaf_text, chain_text = prefetched or self.apc.get_public_key_certificate(receiver_arn)
         try:
             leaf = certificate_from_apc(leaf_text)
             chain_root = certificate_from_apc(chain_text)
@@ -172,6 +180,8 @@ class EcdhSession:
             apc_leaf_fingerprint=fingerprint_sha256(leaf),
             pinned=pinned is not None,
         )
+        if self.hints is not None:
+            self.hints.remember(receiver_arn=receiver_arn)
         return leaf, chain_root
 
     # -- root ----------------------------------------------------------------------------
@@ -186,6 +196,8 @@ class EcdhSession:
         from apckx.crypto.certs import certificate_to_apc, fingerprint_sha256
         from apckx.crypto.ecdh import apc_key_algorithm, curve_name
 
+        if self.hints is not None:
+            self.hints.start(self.apc)
         candidate: str | None = None
         if self.resume_from is not None:
             previous = self.resume_from.find(kind="key", role="root")
@@ -199,13 +211,16 @@ class EcdhSession:
         ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
         if found is not None and self.root_usable(found, ca_algorithm):
             arn = str(found["KeyArn"])
-            tags = self.apc.list_tags_for_resource(arn)
+            prefetched = self.hints.tags_for(arn) if self.hints else None
+            tags = prefetched if prefetched is not None else self.apc.list_tags_for_resource(arn)
             tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
             if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
                 self.journal.record_resource(
                     Resource(kind="key", role="root", arn=arn, created=False)
                 )
                 self.progress(f"reusing sender root {arn}")
+                if self.hints is not None:
+                    self.hints.remember(root_arn=arn, ca_sha256=ca_fp)
                 return SenderRoot(arn, reused=True)
             self.progress(f"{candidate} holds another CA; importing ours")
         key = self.apc.import_key(
@@ -225,6 +240,8 @@ class EcdhSession:
         arn = str(key["KeyArn"])
         self.journal.record_resource(Resource(kind="key", role="root", arn=arn))
         self.progress(f"imported sender root {arn}")
+        if self.hints is not None:
+            self.hints.remember(root_arn=arn, ca_sha256=ca_fp)
         return SenderRoot(arn, reused=False)
 
     @staticmethod

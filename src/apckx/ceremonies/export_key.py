@@ -354,15 +354,25 @@ def _check_can_create_in(path: Path, directory: Path) -> None:
         raise ConfigError(f"cannot create {path}: no write permission in {ancestor}")
 
 
-def check_block_destination(path: Path) -> None:
+def check_block_destination(path: Path) -> list[str]:
     """Refuse ``--out FILE`` before anything is exported: it must not exist (never
-    overwritten) and its directory must exist and be writable."""
+    overwritten) and its directory must exist and be writable. Returns warnings: a directory
+    other users can write (they could remove or replace the block after it is written)."""
+    import stat
+
     if os.path.lexists(path):
         raise ConfigError(f"{path} already exists: refusing to overwrite it")
     directory = path.parent
     if not os.path.lexists(directory):
         raise ConfigError(f"cannot create {path}: directory {directory} does not exist")
     _check_can_create_in(path, directory)
+    info = os.stat(directory)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or info.st_uid not in (os.geteuid(), 0):
+        return [
+            f"{directory} can be written by other users: they could replace {path.name} "
+            "after it is written; prefer a directory of your own"
+        ]
+    return []
 
 
 def check_components_destination(out_dir: Path) -> None:
@@ -371,6 +381,10 @@ def check_components_destination(out_dir: Path) -> None:
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is not a directory: --out-dir needs a new or empty one")
     if out_dir.is_dir():
+        from apckx.keystore import check_private_directory
+
+        # Components are cleartext key parts: nobody else may write where they land.
+        check_private_directory(out_dir, what="--out-dir")
         if any(out_dir.iterdir()):
             raise ConfigError(f"{out_dir} already exists and is not empty: choose an empty "
                               "--out-dir")  # fmt: skip

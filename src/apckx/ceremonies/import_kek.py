@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apckx.ceremonies import defaults
 from apckx.ceremonies.ecdh_session import (
     ROLE_TAG,
     STRONGEST_DERIVE_KEY_ALGORITHM,
@@ -62,17 +63,18 @@ from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
 _log = logging.getLogger("apckx.ceremony")
 
-RECEIVER_ALIAS = "alias/import-kek-ecdh-receiver"
-ROOT_ALIAS = "alias/import-kek-ecdh-sender-root"
-KEK_ALIAS = "alias/import-kek-ecdh-result"
-DEFAULT_HEADER = "D0000K0AB00E0000"
+# Defined in the light ceremonies/defaults.py, so that --help can load them alone.
+RECEIVER_ALIAS = defaults.RECEIVER_ALIAS
+ROOT_ALIAS = defaults.ROOT_ALIAS
+KEK_ALIAS = defaults.KEK_ALIAS
+DEFAULT_HEADER = defaults.DEFAULT_HEADER
 
-KEK_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
-KEK_USAGES = ("K0", "K1")
-CURVE_CHOICES = ("P256", "P384", "P521")
-KDF_CHOICES = ("NIST_SP800", "ANSI_X963")
-KDF_HASH_CHOICES = ("SHA_256", "SHA_384", "SHA_512")
-DERIVE_KEY_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
+KEK_ALGORITHMS = defaults.KEK_ALGORITHMS
+KEK_USAGES = defaults.KEK_USAGES
+CURVE_CHOICES = defaults.CURVE_CHOICES
+KDF_CHOICES = defaults.KDF_CHOICES
+KDF_HASH_CHOICES = defaults.KDF_HASH_CHOICES
+DERIVE_KEY_ALGORITHMS = defaults.DERIVE_KEY_ALGORITHMS
 
 _ALIAS_RE_TEXT = r"alias/[a-zA-Z0-9/_-]+"
 FRESH_SHARED = "fresh random"
@@ -467,7 +469,19 @@ class KekImportCeremony:
             trust_apc_root=plan.trust_apc_root,
             resume_from=resume_from,
             progress=self.progress,
+            hints=self._party_hints(),
         )
+
+    def _party_hints(self) -> Any:
+        """The last ceremony's ARNs for this certs dir (its second reads go out in parallel)."""
+        from apckx.ceremonies.party_hints import PartyHints
+        from apckx.crypto.certs import fingerprint_sha256
+
+        plan, meta = self.plan, self.apc.client.meta
+        scope = [str(meta.endpoint_url), str(meta.region_name), plan.receiver_alias,
+                 plan.root_alias, plan.curve]  # fmt: skip
+        ca = fingerprint_sha256(self.credentials[0].ca_cert) if self.credentials else None
+        return PartyHints(plan.certs_dir, scope, ca)
 
     # timing helper
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:

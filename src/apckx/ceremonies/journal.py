@@ -29,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apckx.ceremonies import defaults
 from apckx.errors import ApckxError, ConfigError, InputError
 
-DEFAULT_JOURNAL_DIR = Path(".apckx") / "ceremonies"
-DEFAULT_RECORDS_DIR = Path(".apckx") / "records"
+DEFAULT_JOURNAL_DIR = defaults.DEFAULT_JOURNAL_DIR  # in ceremonies/defaults.py, for --help
+DEFAULT_RECORDS_DIR = defaults.DEFAULT_RECORDS_DIR
 
 CEREMONY_ID_RE = re.compile(r"^[a-z][a-z0-9-]{2,24}-\d{8}T\d{6}Z-[0-9a-f]{8}$")
 

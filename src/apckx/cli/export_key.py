@@ -125,7 +125,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     if args.split_components is not None:
         check_components_destination(cast(Path, args.out_dir))
     elif args.out is not None:
-        check_block_destination(args.out)
+        for warning in check_block_destination(args.out):
+            print(f"apckx: warning: {warning}", file=sys.stderr)
     via = args.via or ("kek" if args.kek_id else "ecdh")
     if via == "kek" and not args.kek_id:
         raise InputError("--via kek needs --kek-id (the KEK in APC)")

@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apckx.ceremonies.import_kek import (
+# --help loads only these: the ceremony, the journal and the printing helpers are imported
+# where they are used (start-up is measured by bench/startup.py and bench/process.py).
+from apckx.ceremonies.defaults import (
     CURVE_CHOICES,
+    DEFAULT_JOURNAL_DIR,
+    DEFAULT_RECORDS_DIR,
     DERIVE_KEY_ALGORITHMS,
     KDF_CHOICES,
     KDF_HASH_CHOICES,
@@ -25,13 +29,13 @@ from apckx.ceremonies.import_kek import (
     KEK_ALIAS,
     RECEIVER_ALIAS,
     ROOT_ALIAS,
-    KekImportResult,
 )
-from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR, DEFAULT_RECORDS_DIR, LocalWriteError
 from apckx.cli import keyinput
 from apckx.cli._aws import add_retry_arguments, check_aws_options, make_service
-from apckx.cli._output import print_json, print_rows, progress_printer
 from apckx.errors import ApckxError
+
+if TYPE_CHECKING:
+    from apckx.ceremonies.import_kek import KekImportResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +203,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
 def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
     """Run the ceremony with an already read KEK (``apckx demo`` enters here too)."""
     from apckx.ceremonies.import_kek import run_kek_import
-    from apckx.ceremonies.journal import write_ceremony_record
+    from apckx.ceremonies.journal import LocalWriteError, write_ceremony_record
+    from apckx.cli._output import progress_printer
 
     apc = make_service(args)
     progress = progress_printer(True)  # stderr: stdout stays pure text or JSON
@@ -269,6 +274,8 @@ def print_result(
     journal_path: Path | None = None,
     record_path: Path | None = None,
 ) -> None:
+    from apckx.cli._output import print_json, print_rows
+
     if output == "json":
         data = result.to_record()
         data["journal"] = str(journal_path) if journal_path else None

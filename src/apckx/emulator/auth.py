@@ -139,8 +139,9 @@ class _ReplaySigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
     The rebuilt request carries only the signed headers, so they are the headers to sign.
     """
 
-    def __init__(self, credentials: BotocoreCredentials, region: str) -> None:
-        super().__init__(credentials, SERVICE_NAME, region)
+    def __init__(self, credentials: BotocoreCredentials, region: str,
+                 service: str = SERVICE_NAME) -> None:
+        super().__init__(credentials, service, region)
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         return request.headers
@@ -163,8 +164,12 @@ def verify_request(
     credentials: EmulatorCredentials,
     now: datetime.datetime,
     required_signed_headers: Sequence[str] = BASE_SIGNED_HEADERS,
+    service: str = SERVICE_NAME,
 ) -> Caller:
     """Check a request's SigV4 signature; return the caller, or raise an AWS auth error.
+
+    ``service`` is the signing name the credential scope must carry: ``payment-cryptography``
+    for both APC planes, ``sts`` for the STS calls the emulator answers.
 
     ``headers`` is the request's header mapping (``http.server`` gives an
     ``email.message.Message``, which keeps repeated headers); ``now`` is timezone-aware UTC.
@@ -185,9 +190,9 @@ def verify_request(
 
     if not hmac.compare_digest(auth.access_key_id.encode(), credentials.access_key_id.encode()):
         raise UnrecognizedClientException("The security token included in the request is invalid.")
-    if auth.service != SERVICE_NAME:
+    if auth.service != service:
         raise InvalidSignatureException(
-            f"Credential should be scoped to correct service: '{SERVICE_NAME}'."
+            f"Credential should be scoped to correct service: '{service}'."
         )
     if not _REGION_PATTERN.fullmatch(auth.region):
         raise InvalidSignatureException(
@@ -271,6 +276,7 @@ def verify_request(
             credentials.access_key_id, credentials.secret_access_key, credentials.session_token
         ),
         auth.region,
+        service,
     )
     canonical_request = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical_request)

@@ -47,13 +47,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from apckx.emulator import responses
+from apckx.emulator import data, responses, rest_json, sts
 from apckx.emulator.auth import (
     JSON_RPC_SIGNED_HEADERS,
+    REST_JSON_SIGNED_HEADERS,
+    Caller,
     EmulatorCredentials,
     Policy,
     verify_request,
 )
+from apckx.emulator.auth import SERVICE_NAME as SIGNING_NAME
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -63,6 +66,7 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
+from apckx.emulator.json_body import parse_json_object
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
 from apckx.emulator.validation import service_model
@@ -92,8 +96,6 @@ _TOO_MANY_CONNECTIONS = (
     b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY_CONNECTIONS_BODY)).encode()
     + b"\r\n\r\n" + _TOO_MANY_CONNECTIONS_BODY
 )
-# Deeper JSON than this is refused: AWS request bodies are a few levels deep.
-MAX_JSON_DEPTH = 32
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _INTERNAL_ERROR_MESSAGE = (
     "The emulator hit an internal error; the request had no effect or a partial one. "
@@ -101,6 +103,10 @@ _INTERNAL_ERROR_MESSAGE = (
 )
 
 FaultKind = Literal["throttle", "error", "reset"]
+# The rate-limit planes, with APC's default quotas per account and region (calls/s).
+CONTROL_PLANE = "control-plane"
+SYMMETRIC_DATA_PLANE = data.SYMMETRIC_PLANE
+ASYMMETRIC_DATA_PLANE = data.ASYMMETRIC_PLANE
 FAULT_KINDS: tuple[FaultKind, ...] = ("throttle", "error", "reset")
 
 
@@ -239,6 +245,10 @@ class EmulatorConfig:
     account_id: str = DEFAULT_ACCOUNT_ID
     policy: Policy | None = None
     rate_limit: float | None = None  # control-plane calls per second per region; None: off
+    # Data-plane calls per second per region, symmetric and asymmetric (APC counts them
+    # apart: 500 and 20 by default); None: off.
+    data_rate_limit: float | None = None
+    asymmetric_rate_limit: float | None = None
     latency_ms: float = 0.0
     faults: tuple[FaultSpec, ...] = ()
     key_quota: int = 2000
@@ -262,8 +272,9 @@ class EmulatorConfig:
             raise ConfigError(f"--account-id must be 12 digits (got {self.account_id!r})")
         if not self.credentials.access_key_id or not self.credentials.secret_access_key:
             raise ConfigError("--access-key-id and --secret-access-key must not be empty")
-        if self.rate_limit is not None and not self.rate_limit > 0:
-            raise ConfigError(f"--rate-limit must be a positive number (got {self.rate_limit})")
+        for rate in (self.rate_limit, self.data_rate_limit, self.asymmetric_rate_limit):
+            if rate is not None and not rate > 0:
+                raise ConfigError(f"--rate-limit must be a positive number (got {rate})")
         if not self.latency_ms >= 0:
             raise ConfigError(f"--latency-ms must be 0 or more (got {self.latency_ms})")
         if self.key_quota < 0 or self.alias_quota < 0:
@@ -278,28 +289,20 @@ class EmulatorConfig:
                 f"(got {self.request_deadline})"
             )
         for fault in self.faults:
-            if fault.operation != "*" and fault.operation not in responses.IMPLEMENTED_OPERATIONS:
+            served = responses.IMPLEMENTED_OPERATIONS | data.IMPLEMENTED_OPERATIONS
+            if fault.operation != "*" and fault.operation not in served:
                 raise ConfigError(
                     f"--fault {fault}: {fault.operation} is not an operation the emulator "
-                    f"serves ({', '.join(sorted(responses.IMPLEMENTED_OPERATIONS))})"
+                    f"serves ({', '.join(sorted(served))})"
                 )
 
-
-def json_depth(value: object) -> int:
-    """How deeply a parsed JSON value nests (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Sequence[object] = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    def plane_rate(self, plane: str) -> float | None:
+        """The rate limit of one plane (control-plane, symmetric or asymmetric data plane)."""
+        if plane == SYMMETRIC_DATA_PLANE:
+            return self.data_rate_limit
+        if plane == ASYMMETRIC_DATA_PLANE:
+            return self.asymmetric_rate_limit
+        return self.rate_limit
 
 
 def _shown_path(raw_request_line: bytes) -> str:
@@ -333,6 +336,9 @@ class _Answer:
     body: bytes
     error_type: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = JSON_CONTENT_TYPE
+    operation: str | None = None  # for the request log, once the pipeline knows it
+    request_id: str | None = None  # when the body already names one (STS's XML)
 
 
 def _error_answer(error: ApcServiceException) -> _Answer:
@@ -352,18 +358,18 @@ class EmulatorApp:
         self._dispatch: Callable[..., dict[str, Any]] = responses.dispatch
         self._implemented: frozenset[str] = frozenset(responses.IMPLEMENTED_OPERATIONS)
         self._faults = FaultInjector(config.faults)
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         self.request_log = RequestLog(config.request_log_path) if config.request_log_path else None
 
-    def _bucket(self, region: str) -> TokenBucket | None:
-        rate = self.config.rate_limit
+    def _bucket(self, region: str, plane: str = CONTROL_PLANE) -> TokenBucket | None:
+        rate = self.config.plane_rate(plane)
         if rate is None:
             return None
         with self._buckets_lock:
-            bucket = self._buckets.get(region)
+            bucket = self._buckets.get((plane, region))
             if bucket is None:
-                bucket = self._buckets[region] = TokenBucket(rate, burst_for_rate(rate))
+                bucket = self._buckets[(plane, region)] = TokenBucket(rate, burst_for_rate(rate))
             return bucket
 
     @staticmethod
@@ -388,7 +394,16 @@ class EmulatorApp:
         return operation
 
     def handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Answer one ``POST /``; raises :class:`_ConnectionResetError` for an injected reset."""
+        """Answer one POST; raises :class:`_ConnectionResetError` for an injected reset.
+
+        The protocol is chosen from the request: a form-encoded ``POST /`` is STS (query),
+        any other ``POST /`` the control plane (JSON 1.0), any other path the data plane
+        (rest-json). Each answers its errors in its own form.
+        """
+        if sts.is_sts_request(path, headers.get("Content-Type")):
+            return self._handle_sts(method=method, path=path, headers=headers, body=body)
+        if path.split("?", 1)[0] != "/":
+            return self._handle_data(method=method, path=path, headers=headers, body=body)
         try:
             return self._handle(method=method, path=path, headers=headers, body=body)
         except ApcServiceException as error:
@@ -399,44 +414,27 @@ class EmulatorApp:
             logger.error("internal error handling a request: %s", type(exc).__name__)
             return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
-    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Choose the protocol by path (and content type), then run its pipeline.
-
-        The control plane is AWS JSON 1.0 at ``POST /``. Another protocol (REST-JSON paths,
-        a query protocol at ``/`` told apart by its content type) is one more branch here,
-        ahead of the JSON 1.0 target logic, with its own signed-header rule
-        (:mod:`apckx.emulator.auth`).
-        """
-        if path == "/":
-            return self._handle_json_rpc(method=method, path=path, headers=headers, body=body)
-        raise _PathNotFound(f"No such path {path[:120]!r}: send POST / with X-Amz-Target")
-
-    def _handle_json_rpc(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """AWS JSON 1.0: signature, target, content type, policy, rate, faults, dispatch."""
-        config = self.config
-        caller = verify_request(
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            credentials=config.credentials,
-            now=datetime.datetime.now(datetime.UTC),
-            required_signed_headers=JSON_RPC_SIGNED_HEADERS,
+    def _verify(self, method: str, path: str, headers: Any, body: bytes, *,
+                required_signed_headers: Sequence[str],
+                service: str = SIGNING_NAME) -> Caller:
+        """SigV4, with the protocol's own signed-header rule (:mod:`apckx.emulator.auth`)."""
+        return verify_request(
+            method=method, path=path, headers=headers, body=body,
+            credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
+            required_signed_headers=required_signed_headers, service=service,
         )
-        operation = self._resolve_operation(headers.get("X-Amz-Target"))
-        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != JSON_CONTENT_TYPE:
-            raise SerializationException(
-                f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
-            )
+
+    def _admit(self, operation: str, caller: Caller, plane: str) -> None:
+        """Policy, the plane's rate limit, then injected faults (in that order)."""
+        config = self.config
         if config.policy is not None:
             config.policy.check(
                 operation, account_id=config.account_id, access_key_id=caller.access_key_id
             )
-        bucket = self._bucket(caller.region)
+        bucket = self._bucket(caller.region, plane)
         if bucket is not None and not bucket.try_acquire():
             raise ThrottlingException(
-                f"Rate exceeded: the emulator allows {config.rate_limit:g} control-plane "
+                f"Rate exceeded: the emulator allows {bucket.rate:g} {plane} "
                 f"requests per second in {caller.region}"
             )
         fault = self._faults.take(operation)
@@ -446,21 +444,84 @@ class EmulatorApp:
             raise InternalServerException(f"Injected internal error for {operation}")
         if fault == "reset":
             raise _ConnectionResetError
+
+    def _handle_data(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """One data-plane (rest-json) call: the control plane's checks, then the operation."""
+        matched = rest_json.match_route(method, path)
+        operation = None if matched is None else matched[0].operation
         try:
-            request = json.loads(body) if body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            raise SerializationException("Request body is not valid JSON") from None
-        except RecursionError:
-            raise SerializationException(
-                "Request body nests JSON too deeply; AWS request bodies are a few levels deep"
-            ) from None
-        if not isinstance(request, dict):
-            raise SerializationException("Request body must be a JSON object")
-        if json_depth(request) > MAX_JSON_DEPTH:
-            raise SerializationException(
-                f"Request body nests JSON more than {MAX_JSON_DEPTH} levels deep; AWS request "
-                "bodies are a few levels deep"
+            if matched is None:  # before the signature: no operation to authorize
+                raise _PathNotFound(
+                    f"No such path {path[:120]!r}: data-plane paths are the "
+                    f"payment-cryptography-data model's, control-plane calls POST /"
+                )
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS)
+            route, path_values = matched
+            if route.operation not in data.IMPLEMENTED_OPERATIONS:
+                raise UnknownOperationException(
+                    f"Operation {route.operation} is not implemented by the apckx emulator"
+                )
+            request = rest_json.read_request(path_values, body)
+            self._admit(route.operation, caller, data.plane_of(route.operation, request))
+            params = rest_json.validate_request(route, request)
+            result = data.dispatch(
+                self.registry, route.operation, params,
+                account_id=self.config.account_id, region=caller.region,
             )
+            return _Answer(HTTPStatus.OK, rest_json.serialize_output(result),
+                           content_type=rest_json.CONTENT_TYPE, operation=operation)
+        except ApcServiceException as error:
+            return self._rest_json_error(error, operation)
+        except _ConnectionResetError:
+            raise
+        except Exception as exc:
+            # Name the type only: an exception's text could quote request data.
+            logger.error("internal error in %s: %s", operation or "-", type(exc).__name__)
+            return self._rest_json_error(
+                InternalServerException(_INTERNAL_ERROR_MESSAGE), operation
+            )
+
+    @staticmethod
+    def _rest_json_error(error: ApcServiceException, operation: str | None) -> _Answer:
+        headers, payload = rest_json.serialize_error(error)
+        return _Answer(error.status, payload, error.error_type, headers,
+                       content_type=rest_json.CONTENT_TYPE, operation=operation)
+
+    def _handle_sts(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """STS GetCallerIdentity (query protocol, XML); signed for ``sts``; no policy or
+        rate limit (AWS needs no permission for it)."""
+        request_id = str(uuid.uuid4())
+        operation: str | None = None
+        try:
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS,
+                                  service=sts.SIGNING_NAME)
+            operation = sts.parse_action(body)
+            payload = sts.caller_identity_xml(
+                account_id=self.config.account_id, access_key_id=caller.access_key_id,
+                request_id=request_id,
+            )
+            answer = _Answer(HTTPStatus.OK, payload, content_type=sts.CONTENT_TYPE,
+                             operation=operation)
+        except ApcServiceException as error:
+            answer = _Answer(error.status, sts.error_xml(error, request_id), error.error_type,
+                             content_type=sts.CONTENT_TYPE, operation=operation)
+        answer.request_id = request_id
+        return answer
+
+    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        config = self.config
+        caller = self._verify(method, path, headers, body,
+                              required_signed_headers=JSON_RPC_SIGNED_HEADERS)
+        operation = self._resolve_operation(headers.get("X-Amz-Target"))
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != JSON_CONTENT_TYPE:
+            raise SerializationException(
+                f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
+            )
+        self._admit(operation, caller, CONTROL_PLANE)
+        request = parse_json_object(body)
         try:
             result = self._dispatch(
                 self.registry,
@@ -558,7 +619,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_answer(self, answer: _Answer, request_id: str) -> None:
         self.send_response(answer.status)
         self.send_header("x-amzn-RequestId", request_id)
-        self.send_header("Content-Type", JSON_CONTENT_TYPE)
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
         for name, value in answer.extra_headers.items():
             self.send_header(name, value)
@@ -607,7 +668,8 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         request_id = str(uuid.uuid4())
         start = time.time()
-        operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
+        operation = (app.operation_from_target(self.headers.get("X-Amz-Target"))
+                     or rest_json.operation_name(self.command, self.path) or "-")
         path = _shown_path(self._raw_request_line())
         if not self.server.enter_request():
             self.close_connection = True
@@ -632,12 +694,13 @@ class _Handler(BaseHTTPRequestHandler):
                 ))
                 self._reset_connection()
                 return
+            request_id = answer.request_id or request_id
             if app.config.latency_ms:
                 time.sleep(app.config.latency_ms / 1000.0)
             # Logged before the answer goes out, so a client holding the answer finds the line.
             app.log_request(RequestLogEntry(
-                request_id, operation, start, time.time(), answer.status, answer.error_type,
-                path=path,
+                request_id, answer.operation or operation, start, time.time(), answer.status,
+                answer.error_type, path=path,
             ))
             self._send_answer(answer, request_id)
         finally:

@@ -10,6 +10,7 @@ only wrapped key blocks, but a wrapper that logs nothing cannot leak anything.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,10 +50,65 @@ def tags_to_list(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
 
 
+# -- keeping wrapped key blocks out of --debug ------------------------------------------------
+# botocore's debug log (``--debug``, like ``aws --debug``) carries request and response bodies.
+# A wrapped key block is not cleartext, but it is key material in transit (it is written 0600
+# on export): the body members that hold one are redacted at the loggers that log bodies,
+# whatever handler (stderr, a file, the root logger) the records then go to.
+_BLOCK_MEMBER_RE = re.compile(
+    r"""(["'](?:WrappedKeyBlock|KeyMaterial|WrappedKeyMaterial)["']\s*:\s*["'])([^"'\\]+)"""
+)
+# A TR-31 header (version, 4-digit length, usage, algorithm, mode, version, exportability,
+# block count, reserved) followed by hex: any key block anywhere else in a message.
+_BLOCK_RE = re.compile(
+    r"\b[ABCD][0-9]{4}[0-9A-Z]{2}[A-Z][0-9A-Z]{3}[ENS][0-9]{2}[0-9A-Z]{2}[0-9A-Za-z]*?[0-9A-F]{32,}\b"
+)
+BODY_LOGGERS = (
+    "botocore.endpoint",
+    "botocore.parsers",
+    "botocore.awsrequest",
+    "botocore.hooks",
+    "botocore.client",
+    "botocore.retryhandler",
+)
+
+
+def redact_key_blocks(text: str) -> str:
+    """``text`` with every wrapped key block replaced by its length."""
+    text = _BLOCK_MEMBER_RE.sub(lambda m: f"{m.group(1)}<redacted: {len(m.group(2))} chars>", text)
+    return _BLOCK_RE.sub(lambda m: f"<redacted key block: {len(m.group(0))} chars>", text)
+
+
+class KeyBlockRedactor(logging.Filter):
+    """A logging filter that rewrites each record's message with :func:`redact_key_blocks`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        redacted = redact_key_blocks(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACTOR = KeyBlockRedactor()
+
+
+def install_key_block_redaction() -> None:
+    """Attach the redactor to botocore's body-logging loggers (idempotent)."""
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
+
+
 class ApcService:
     """The APC operations apckx uses, one method each, named after botocore's."""
 
     def __init__(self, client: Any) -> None:
+        install_key_block_redaction()
         self.client = client
         self.calls: list[ApiCall] = []
         self._lock = threading.Lock()
