@@ -65,6 +65,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_CONFIG_FILE": str(work / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(work / "none"),
         "AWS_EC2_METADATA_DISABLED": "true", "EVERY_KEK": KEK_HEX, "EVERY_WORK": WORK_HEX,
+        "EVERY_KEK_2": KEK_HEX[::-1],
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(work)
@@ -91,6 +92,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         # A fresh ceremony and a repeat one (receiver and root reused).
         kek = run("import-kek", "import-kek", "--kek-env", "EVERY_KEK", "--alias", "alias/kek")
         run("import-kek", "import-kek", "--kek-env", "EVERY_KEK", "--alias", "alias/kek2")
+        # Another KEK onto an alias that names a key: moved only with --replace (UpdateAlias).
+        run("import-kek", "import-kek", "--kek-env", "EVERY_KEK_2", "--alias", "alias/kek2",
+            "--replace")  # fmt: skip
         run("import-key", "import-key", "--kek-id", "alias/kek", "--kek-env", "EVERY_KEK",
             "--key-env", "EVERY_WORK", "--key-usage", "D0", "--key-algorithm", "AES_128",
             "--alias", "alias/work")  # fmt: skip

@@ -42,6 +42,7 @@ STATUSES = (
     "complete", "failed", "running", "rolled_back",  # a ceremony (its journal's status)
     "imported", "aliased", "skipped",  # a key of a migration
     "deleted", "deletion_scheduled", "already_gone", "already_pending", "planned",  # cleanup
+    "restored",  # cleanup: an alias --replace had moved, pointed back at its earlier key
 )  # fmt: skip
 """Every value ``status`` takes, in every command's JSON."""
 
@@ -53,6 +54,7 @@ _CLEANUP_STATUS = (
     ("already DELETE_PENDING", "already_pending"),
     ("already", "already_pending"),
     ("skipped", "skipped"),
+    ("pointed back", "restored"),
 )
 _ISO_IN_TEXT = re.compile(r"\((\d{4}-\d\d-\d\dT[^)]+)\)")
 
@@ -117,7 +119,7 @@ def _with_status(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("dry_run") is True and isinstance(record.get("actions"), list):
         for action in record["actions"]:  # nothing was called: every action is a plan
             if isinstance(action, dict) and action.get("status") != "failed":
-                action["status"] = "planned"
+                action["status"] = "skipped" if action.get("skip") else "planned"
     if "ok" in record and (outcome is None or isinstance(outcome, str)):
         record["status"] = _cleanup_status(record["ok"], outcome or "", record)
     elif "ceremony_id" in record and "status" not in record:
