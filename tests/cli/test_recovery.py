@@ -291,9 +291,13 @@ def test_cleanup_deletes_only_keys_tagged_with_the_ceremony(
     journal.record_resource(
         journal_module.Resource(kind="alias", role="kek", alias="alias/production", arn=victim)
     )
+    emu.clear_log()
     rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws, "--output", "json"])
     out, err = capsys.readouterr()
     assert rc == 0, err
+    # A finished ceremony listed all it made: only the keys it lists have their tags read
+    # (an unfinished one reads every live key's: see the kill -9 test).
+    assert emu.operations().count("ListTagsForResource") == 4
     skipped = {a["target"]: a["skip"] for a in json.loads(out)["actions"] if a["skip"]}
     assert "not created by" in skipped[victim]
     assert "not this ceremony's" in skipped["alias/production"]
