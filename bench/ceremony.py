@@ -213,7 +213,7 @@ def main() -> None:
                 entry = figures(wall, slicer.take(), data)
                 entry["receiver_reused"] = data["receiver_reused"]
                 entry["root_reused"] = data["root_reused"]
-                entry["kcv_match"] = data["key_check_value"] == data["local_key_check_value"]
+                entry["kcv_match"] = data["kcv"] == data["local_kcv"]
                 results[f"apckx_{run}"].append(entry)
         # Diagnostic only: the same fresh ceremony with the journal's fsync skipped, to show
         # what durable journaling costs on this disk. Not the figure the target is judged by.

@@ -26,6 +26,9 @@ BENCHES: dict[str, list[str]] = {
     # The same at a higher round-trip time: how the fixed costs weigh as latency grows.
     "ceremony-150ms": ["--rounds", "1", "--latency-ms", "150"],
     "migrate": ["--keys", "500", "--rate-limit", "50"],
+    "dataplane": ["--clients", "8", "--processes", "4", "--seconds", "10"],
+    # Whole processes side by side, interpreter start included: the targets of issue 12.
+    "process": ["--rounds", "5", "--latency-ms", "100"],
 }
 
 
@@ -160,6 +163,38 @@ def notes(name: str, data: dict[str, Any]) -> list[str]:
             f"fsync skipped: {summary['apckx_fresh_fsync_skipped']['wall_ms']:.0f} ms.",
             "",
             CEREMONY_ANALYSIS,
+            "",
+        ]
+    if name == "dataplane":
+        data_figure, control = data["figures"]
+        return [
+            f"- Data plane ({', '.join(data_figure['operations'])}): "
+            f"**{data_figure['calls_per_s']} calls/s, {data_figure['errors']} errors** from "
+            f"{data_figure['clients']} boto3 clients (target >= {data['target_calls_per_s']} "
+            f"with 0 errors: {'met' if data['target_met'] else 'NOT met'}); p50 "
+            f"{data_figure['p50_ms']} ms, p99 {data_figure['p99_ms']} ms; the emulator spent "
+            f"{data_figure['server_cpu_ms_per_call']} ms of CPU per call.",
+            f"- Control plane (GetKey) from the same clients: {control['calls_per_s']} calls/s, "
+            f"p50 {control['p50_ms']} ms, p99 {control['p99_ms']} ms.",
+            f"- Load average during the run: {data_figure['load_average_before']} -> "
+            f"{control['load_average_after']} on {data_figure['clients']} clients + the "
+            "emulator + whatever else shared the machine.",
+            "",
+        ]
+    if name == "process":
+        wall, calls, seq = data["wall_ms"], data["calls"], data["in_sequence"]
+        return [
+            f"- Fresh `apckx import-kek` against the AWS sample, both as whole processes at "
+            f"{data['latency_ms']:g} ms a round trip: sample {wall['sample']:.0f} ms "
+            f"({calls['sample']} calls, {seq['sample']} in sequence), apckx {wall['fresh']:.0f} "
+            f"ms ({calls['fresh']} calls, {seq['fresh']} in sequence): **ratio "
+            f"{data['ratio_sample_to_fresh']:.2f}x** (target: at least 2.5x).",
+            f"- Repeat `apckx import-kek` (same certs dir, receiver and root reused): "
+            f"{wall['repeat']:.0f} ms, {calls['repeat']} calls, **{seq['repeat']} in sequence** "
+            f"(target: at most 2); ratio to the sample {data['ratio_sample_to_repeat']:.2f}x.",
+            f"- `apckx import-kek --help` {wall['help']:.0f} ms against `python -c pass` "
+            f"{wall['python']:.0f} ms: **{data['ratio_help_to_python']:.2f}x** (target: at "
+            "most 5x).",
             "",
         ]
     if name == "migrate":

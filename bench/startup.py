@@ -1,8 +1,10 @@
 """Startup: ``apckx --help`` and ``apckx import-kek --help`` against ``python -c pass``.
 
-Imports a command does not need must be deferred. ``python -X importtime`` shows which heavy
-packages (boto3, botocore, cryptography, psec) each command loads, and which apckx module
-pulls each one in.
+Imports a command does not need must be deferred. The commands take turns (one run of each,
+then the next round), so load from other processes on a shared machine hits them alike; each
+gets its median. Bytecode is cached (under bench/out, as an installed apckx has it).
+``python -X importtime`` shows which heavy packages (boto3, botocore, cryptography, psec) each
+command loads, and which apckx module pulls each one in.
 
     .venv/bin/python bench/startup.py [--repeat 9] [--json FILE]
 """
@@ -10,11 +12,12 @@ pulls each one in.
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
-from _common import PYTHON, median_wall, print_table, write_json
+from _common import PYTHON, aws_env, print_table, write_json
 
 HEAVY = ("boto3", "botocore", "cryptography", "psec", "urllib3")
 COMMANDS: dict[str, list[str]] = {
@@ -43,7 +46,7 @@ def slowest_apckx_modules(args: list[str], count: int = 4) -> list[tuple[str, fl
 
 
 def _importtime(args: list[str]) -> tuple[dict[str, str], list[tuple[str, float]]]:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = aws_env()
     result = subprocess.run(
         [PYTHON, "-X", "importtime", *args],
         capture_output=True,
@@ -84,12 +87,23 @@ def main() -> None:
     script = console_script()
     rows = []
     figures: dict[str, dict[str, object]] = {}
-    baseline = median_wall([PYTHON, "-c", "pass"], repeat=options.repeat)
+    env = aws_env()
+    argvs = {
+        label: [PYTHON, *args] if label == "python -c pass" else [*script, *args[2:]]
+        for label, args in COMMANDS.items()
+    }
+    for argv in argvs.values():  # warm-up: bytecode written, files in the page cache
+        subprocess.run(argv, check=True, capture_output=True, env=env)
+    times: dict[str, list[float]] = {label: [] for label in argvs}
+    for _ in range(options.repeat):
+        for label, argv in argvs.items():
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True, env=env)
+            times[label].append(time.perf_counter() - t0)
+    walls = {label: statistics.median(values) for label, values in times.items()}
+    baseline = walls["python -c pass"]
     for label, args in COMMANDS.items():
-        if label == "python -c pass":
-            wall = baseline
-        else:
-            wall = median_wall([*script, *args[2:]], repeat=options.repeat)
+        wall = walls[label]
         heavy = heavy_imports(args) if label != "python -c pass" else {}
         slowest = slowest_apckx_modules(args) if label != "python -c pass" else []
         figures[label] = {

@@ -45,8 +45,15 @@ COMMANDS: dict[str, _Command] = {
     "migrate": _Command(
         "apckx.cli.migrate", "import many keys from a manifest, paced at APC's quota", True
     ),
+    "check": _Command(
+        "apckx.cli.check", "prove a key in APC works: run the data-plane operation its usage fits",
+        True,
+    ),
     "cleanup": _Command(
         "apckx.cli.cleanup", "roll back a ceremony or remove resources by alias", True
+    ),
+    "ceremonies": _Command(
+        "apckx.cli.ceremonies", "list the ceremonies the journals hold; show one", False
     ),
     "tr31": _Command("apckx.cli.tr31", "TR-31 key block tools (inspect)", False),
     "kcv": _Command("apckx.cli.kcv", "compute a key's check value (KCV)", False),

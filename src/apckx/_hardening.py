@@ -17,7 +17,7 @@ import contextlib
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from apckx.errors import InputError
 
@@ -46,9 +46,12 @@ def disable_core_dumps() -> bool:
     return done
 
 
-@dataclass(frozen=True)
-class FileContent:
-    """What :func:`read_regular_file` read, with the descriptor's ``fstat``."""
+class FileContent(NamedTuple):
+    """What :func:`read_regular_file` read, with the descriptor's ``fstat``.
+
+    (A NamedTuple, not a dataclass: ``_cli`` imports this module first thing, and
+    ``dataclasses`` with ``inspect`` costs every command's start-up.)
+    """
 
     data: bytes
     mode: int  # st_mode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,17 +73,57 @@ def test_longest_call_chain() -> None:
     assert longest_call_chain([(0, 1), (0.5, 1.5), (2, 3), (1.2, 1.4)]) == 3
 
 
+class _Account:
+    """What plan_*_cleanup reads from APC (read-only calls), as plain data."""
+
+    def __init__(self, keys: dict[str, tuple[str, dict[str, str]]], aliases: dict[str, str]):
+        self.keys, self.aliases = keys, aliases
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return [{"KeyArn": arn, "KeyState": state} for arn, (state, _) in self.keys.items()]
+
+    def list_aliases(self) -> list[dict[str, Any]]:
+        return [{"AliasName": name, "KeyArn": arn} for name, arn in self.aliases.items()]
+
+    def list_tags_for_resource(self, arn: str) -> dict[str, str]:
+        return dict(self.keys[arn][1])
+
+    def find_key(self, arn: str) -> dict[str, Any] | None:
+        return {"KeyArn": arn, "KeyState": self.keys[arn][0]} if arn in self.keys else None
+
+
 def test_cleanup_plans(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path, "kek", parameters={})
+    cid = journal.ceremony_id
     journal.record_resource(Resource(kind="key", role="receiver", arn="arn:r", created=False))
     journal.record_resource(Resource(kind="key", role="root", arn="arn:root"))
+    journal.record_resource(Resource(kind="key", role="kek", arn="arn:planted"))
     journal.record_resource(Resource(kind="alias", role="root", alias="alias/r", arn="arn:root"))
-    plan = plan_ceremony_cleanup(journal, delete_in_days=7)
+    ours = {"apckx:ceremony": cid}
+    apc: Any = _Account(
+        {
+            "arn:r": ("CREATE_COMPLETE", {"apckx:ceremony": "kek-other"}),
+            "arn:root": ("CREATE_COMPLETE", ours),
+            "arn:lost": ("CREATE_COMPLETE", ours),  # its journal entry never landed
+            "arn:planted": ("CREATE_COMPLETE", {}),  # listed by the journal, not tagged
+            "arn:other": ("CREATE_COMPLETE", {"apckx:ceremony": "kek-other"}),
+        },
+        {"alias/r": "arn:root", "alias/lost": "arn:lost", "alias/receiver": "arn:r"},
+    )
+    plan = plan_ceremony_cleanup(apc, journal, delete_in_days=7)
+    assert [(a.operation, a.target, a.skip) for a in plan] == [
+        ("DeleteAlias", "alias/lost", None),
+        ("DeleteAlias", "alias/r", None),
+        ("DeleteKey", "arn:planted", f"skipped: no apckx:ceremony tag: not created by {cid}"),
+        ("DeleteKey", "arn:root", None),
+        ("DeleteKey", "arn:lost", None),
+    ]
+    with pytest.raises(InputError):
+        plan_ceremony_cleanup(apc, journal, delete_in_days=2)
+    plan = plan_alias_cleanup(apc, ["alias/r", "alias/r"], delete_in_days=3)
     assert [(a.operation, a.target) for a in plan] == [
         ("DeleteAlias", "alias/r"),
         ("DeleteKey", "arn:root"),
     ]
-    with pytest.raises(InputError):
-        plan_ceremony_cleanup(journal, delete_in_days=2)
-    plan = plan_alias_cleanup(["alias/a", "alias/a"], delete_in_days=3)
-    assert [a.operation for a in plan] == ["DeleteAlias", "DeleteKey"]
+    with pytest.raises(InputError, match="no such alias: alias/typo"):
+        plan_alias_cleanup(apc, ["alias/r", "alias/typo"], delete_in_days=3)

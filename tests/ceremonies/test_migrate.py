@@ -219,6 +219,9 @@ def test_interrupted_run_resumes_each_key_exactly_once(env: Env) -> None:
     assert 5 <= imported_before < 12
     result = run_migration(env.apc, manifest, _options(env))
     assert result.ok
+    # The re-run continues the same ceremony: one journal, one id, one tag for every key.
+    assert result.ceremony_id == first[0].stem
+    assert list(env.journal_dir.glob("migrate-*.json")) == first
     assert result.count(SKIPPED) + result.count(ALIASED) == imported_before
     assert result.count(IMPORTED) == 12 - imported_before
     keys = _working_keys(env.apc)

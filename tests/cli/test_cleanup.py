@@ -42,8 +42,15 @@ def operations() -> list[str]:
     return [e.operation for e in read_request_log(path)] if path.exists() else []
 
 
-def ceremony(running: RunningEmulator, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    rc = main(["import-kek", *aws(running), "--kek", KEK_HEX, "--output", "json"])
+def ceremony(
+    running: RunningEmulator,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    kek: str = KEK_HEX,
+    replace: bool = False,
+) -> dict[str, Any]:
+    more = ["--replace"] if replace else []
+    rc = main(["import-kek", *aws(running), "--kek", kek, "--output", "json", *more])
     out, err = capsys.readouterr()
     assert rc == 0, err
     return dict(json.loads(out))
@@ -75,18 +82,23 @@ def test_cleanup_leaves_reused_keys_alone(
 ) -> None:
     running, client = emu
     first = ceremony(running, capsys)
-    second = ceremony(running, capsys)
-    assert second["receiver_reused"]
+    again = ceremony(running, capsys)  # the same KEK: nothing imported
+    assert again["unchanged"] and again["key_arn"] == first["key_arn"]
+    second = ceremony(running, capsys, kek=KEK_HEX[::-1], replace=True)
+    assert second["receiver_reused"] and second["replaced_key_arn"] == first["key_arn"]
     rc = main(["cleanup", "--ceremony", second["ceremony_id"], *aws(running), "--output", "json"])
     out, _ = capsys.readouterr()
     assert rc == 0
-    deleted = {a["target"] for a in json.loads(out)["actions"] if a["operation"] == "DeleteKey"}
+    actions = json.loads(out)["actions"]
+    deleted = {a["target"] for a in actions if a["operation"] == "DeleteKey" and not a["skip"]}
     assert deleted == {second["key_arn"]}
     receiver = client.get_key(KeyIdentifier=first["receiver_key_arn"])["Key"]
     assert receiver["KeyState"] == "CREATE_COMPLETE"
-    # The receiver and root aliases still belong to the first ceremony.
-    names = {a["AliasName"] for a in client.list_aliases()["Aliases"]}
-    assert names == {"alias/import-kek-ecdh-receiver", "alias/import-kek-ecdh-sender-root"}
+    # The receiver and root aliases still belong to the first ceremony, and the KEK alias
+    # the second one moved (--replace) points back at the first KEK.
+    aliases = {a["AliasName"]: a.get("KeyArn") for a in client.list_aliases()["Aliases"]}
+    assert set(aliases) == set(SAMPLE_ALIASES)
+    assert aliases["alias/import-kek-ecdh-result"] == first["key_arn"]
 
 
 READ_ONLY = {"ListKeys", "ListAliases", "ListTagsForResource", "GetAlias", "GetKey"}

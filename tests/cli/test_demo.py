@@ -30,8 +30,9 @@ def test_demo_json_p256(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)
-    assert data["key_check_value"] == data["local_key_check_value"]
+    assert data["kcv"] == data["local_kcv"]
     assert data["key_algorithm"] == "AES_128" and data["curve"] == "P256"
     assert set(data["key_states_after_cleanup"].values()) == {"DELETE_PENDING"}
     assert data["aliases_left"] == []
-    assert data["api_calls"] == 7  # CreateKey, 2 ImportKey, GetPublicKeyCertificate, 3 aliases
+    # CreateKey, 2 ImportKey, GetPublicKeyCertificate, 3 aliases, and GetKey of the KEK alias
+    assert data["api_calls"] == 8

@@ -155,7 +155,7 @@ def test_wrong_kek_stops_before_import(
     assert rc == 1
     assert "does not match alias/kek" in err and err.count("\n") == 1
     log = (aws["tmp"] / "requests.jsonl").read_text()
-    assert "ImportKey" not in log.split('"operation":"GetKey"', 1)[-1]
+    assert "ImportKey" not in log.rsplit('"operation":"GetKey"', 1)[-1]
 
 
 def test_import_key_block_shows_header(

@@ -161,6 +161,7 @@ def test_vector_files_are_present() -> None:
     names = sorted(p.name for p in VECTORS_DIR.iterdir())
     assert names == [
         "README.md",
+        "cipher_sp800_38a.json",
         "dataplane",
         "kcv.json",
         "kdf_ansi_x963.json",

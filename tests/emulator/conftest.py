@@ -125,6 +125,11 @@ def held_secrets(registry: BackendRegistry) -> list[str]:
                 found.append(key.private_key_pem.splitlines()[2])
         if backend.account_ca is not None:
             found.append(backend.account_ca.private_key_pem.splitlines()[2])
+        for records in backend.records.values():  # tokens and the RSA account CA
+            for record in records.values():
+                pem = record.get("private_key_pem")
+                if isinstance(pem, str) and pem:
+                    found.append(pem.splitlines()[2])
     return found
 
 

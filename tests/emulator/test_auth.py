@@ -265,3 +265,38 @@ def test_tampered_host_is_invalid_signature() -> None:
     headers.replace_header("Host", "[bad host")
     with pytest.raises(InvalidSignatureException):
         verify(headers)
+
+
+def test_protocol_headers_must_be_signed_when_present() -> None:
+    """JSON 1.0: x-amz-target and content-type, when carried, are in SignedHeaders; a
+    capture signed over host and date only cannot be replayed as another operation."""
+    from apckx.emulator.auth import JSON_RPC_SIGNED_HEADERS, REST_JSON_SIGNED_HEADERS
+
+    request = AWSRequest(method="POST", url=f"http://{HOST}/", data=BODY)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        SigV4Auth(Credentials("test", SECRET), "payment-cryptography", "us-east-1").add_auth(
+            request)
+    headers = Message()
+    headers["Host"] = HOST
+    for name, value in request.headers.items():
+        headers[name] = value if isinstance(value, str) else value.decode()
+    assert "SignedHeaders=host;x-amz-date," in headers["Authorization"]
+    assert verify_request(method="POST", path="/", headers=headers, body=BODY,
+                          credentials=EmulatorCredentials(), now=NOW,
+                          required_signed_headers=JSON_RPC_SIGNED_HEADERS).region == "us-east-1"
+    headers["X-Amz-Target"] = "PaymentCryptographyControlPlane.DeleteKey"
+    with pytest.raises(IncompleteSignatureException, match="x-amz-target"):
+        verify_request(method="POST", path="/", headers=headers, body=BODY,
+                       credentials=EmulatorCredentials(), now=NOW,
+                       required_signed_headers=JSON_RPC_SIGNED_HEADERS)
+    del headers["X-Amz-Target"]
+    headers["Content-Type"] = "application/json"
+    for rule in (JSON_RPC_SIGNED_HEADERS, REST_JSON_SIGNED_HEADERS):
+        with pytest.raises(IncompleteSignatureException, match="content-type"):
+            verify_request(method="POST", path="/", headers=headers, body=BODY,
+                           credentials=EmulatorCredentials(), now=NOW,
+                           required_signed_headers=rule)
+    # botocore signs every header it sends: the usual request passes under the JSON rule
+    assert verify_request(method="POST", path="/", headers=signed_headers(), body=BODY,
+                          credentials=EmulatorCredentials(), now=NOW,
+                          required_signed_headers=JSON_RPC_SIGNED_HEADERS).region == "us-east-1"

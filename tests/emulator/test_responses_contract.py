@@ -63,7 +63,7 @@ def test_every_handler_is_a_botocore_operation() -> None:
     for handler in handlers:
         assert handler in python_names, handler
     assert IMPLEMENTED_OPERATIONS <= set(model.operation_names)
-    assert len(IMPLEMENTED_OPERATIONS) == 18
+    assert len(IMPLEMENTED_OPERATIONS) == 21  # + GetParametersForImport/Export, GetCSR (tr34)
 
 
 def test_every_error_class_is_named_as_the_model() -> None:
@@ -113,7 +113,7 @@ def test_the_output_checker_catches_shape_errors() -> None:
 
 
 def test_every_operation_answers_its_output_shape(call: Call) -> None:
-    """One pass over all 18 operations; ``call`` checks each output against the model."""
+    """One pass over all 21 operations; ``call`` checks each output against the model."""
     attributes = {"KeyUsage": "TR31_K1_KEY_BLOCK_PROTECTION_KEY", "KeyClass": "SYMMETRIC_KEY",
                   "KeyAlgorithm": "AES_256", "KeyModesOfUse": MODES_WRAP}
     called: set[str] = set()
@@ -147,6 +147,16 @@ def test_every_operation_answers_its_output_shape(call: Call) -> None:
     run("StartKeyUsage", KeyIdentifier=kek["KeyArn"])
     run("DeleteKey", KeyIdentifier=kek["KeyArn"])
     run("RestoreKey", KeyIdentifier=kek["KeyArn"])
+    signer = run("CreateKey", Exportable=False, KeyAttributes={
+        "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
+        "KeyClass": "ASYMMETRIC_KEY_PAIR", "KeyAlgorithm": "RSA_2048",
+        "KeyModesOfUse": {"Sign": True}})["Key"]
+    run("GetCertificateSigningRequest", KeyIdentifier=signer["KeyArn"],
+        SigningAlgorithm="SHA256", CertificateSubject={"CommonName": "apckx"})
+    run("GetParametersForImport", KeyMaterialType="KEY_CRYPTOGRAM",
+        WrappingKeyAlgorithm="RSA_2048")
+    run("GetParametersForExport", KeyMaterialType="TR34_KEY_BLOCK",
+        SigningKeyAlgorithm="RSA_2048")
     assert called == IMPLEMENTED_OPERATIONS
 
 

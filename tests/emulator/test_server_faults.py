@@ -227,7 +227,8 @@ def test_request_log_lines_have_no_bodies_and_measure_stages(tmp_path: Path) -> 
         assert len(read_request_log(log_path)) == 3
     lines = log_path.read_text().splitlines()
     assert all(
-        set(json.loads(line)) == {"request_id", "operation", "start", "end", "status", "error"}
+        set(json.loads(line)) == {"request_id", "operation", "start", "end", "status", "error",
+                                     "path"}
         for line in lines
     )
     assert arn not in log_path.read_text()

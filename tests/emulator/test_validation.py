@@ -8,6 +8,7 @@ import pytest
 
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
+    ResourceNotFoundException,
     SerializationException,
     UnknownOperationException,
     ValidationException,
@@ -179,10 +180,10 @@ def test_dispatch_refuses_a_body_that_is_not_an_object() -> None:
 def test_dispatch_names_an_unimplemented_operation() -> None:
     registry = BackendRegistry()
     with pytest.raises(UnknownOperationException) as caught:
-        dispatch(registry, "GetParametersForImport", {}, account_id="111122223333",
+        dispatch(registry, "GetResourcePolicy", {}, account_id="111122223333",
                  region="us-east-1")
     assert caught.value.message == (
-        "GetParametersForImport is not implemented by the apckx emulator")
+        "GetResourcePolicy is not implemented by the apckx emulator")
     assert caught.value.status == 400
 
 
@@ -204,7 +205,8 @@ def test_nulls_and_unknown_members_never_reach_the_handlers(call: Any) -> None:
                DeriveKeyUsage=None, Tags=None, Future={"x": 1})["Key"]
     assert key["Enabled"] is True  # null Enabled is absent: the default applies
     assert key["KeyAttributes"]["KeyModesOfUse"]["Decrypt"] is False
-    with pytest.raises(ValidationException, match=r"KeyMaterial\.Tr34KeyBlock is not impl"):
+    # Unknown and null members are pruned: the one member left reaches its handler.
+    with pytest.raises(ResourceNotFoundException, match="alias/ca"):
         call("ImportKey", KeyMaterial={"Unknown": {"a": 1}, "RootCertificatePublicKey": None,
                                        "Tr34KeyBlock": {
             "CertificateAuthorityPublicKeyIdentifier": "alias/ca",

@@ -66,6 +66,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
         AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
         AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         FAULT_KEK=KEK_HEX, FAULT_WORK=WORK_HEX, FAULT_NEW_KEY=NEW_KEY_HEX,
+        FAULT_KEK2=KEK_HEX[::-1],
     )  # fmt: skip
     root = tmp_path_factory.mktemp("fault-template")
     os.chdir(root)
@@ -131,12 +132,13 @@ COMMANDS: dict[str, Command] = {
             "--journal-dir", str(work / "journal"), "--records-dir", str(work / "records"),
         ],
     ),
-    # A later ceremony from the prepared certs dir: receiver and root are looked up, reused.
+    # A later ceremony from the prepared certs dir: receiver and root are looked up, reused;
+    # another KEK replaces alias/kek's (--replace: the move is explicit).
     "import-kek (repeat)": Command(
         ("GetKey", "ListTagsForResource", "UpdateAlias"),
         lambda url, work: [
-            "import-kek", *aws(url), "--kek-env", "FAULT_KEK", "--max-attempts", "3",
-            "--certs-dir", str(work / "certs"), "--alias", "alias/kek",
+            "import-kek", *aws(url), "--kek-env", "FAULT_KEK2", "--max-attempts", "3",
+            "--certs-dir", str(work / "certs"), "--alias", "alias/kek", "--replace",
             "--journal-dir", str(work / "journal"), "--records-dir", str(work / "records"),
         ],
         prepare=lambda work: shutil.copytree(Path("certs"), work / "certs"),

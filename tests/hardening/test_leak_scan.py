@@ -183,7 +183,7 @@ def _run_everything(session: Session, url: str) -> None:
     s["import-kek components KBPK"] = ecdh_kbpk(
         session, second["receiver_key_arn"], second["shared_info_hex"], url
     )
-    kek_alias = first["key_alias"]
+    kek_alias = first["alias"]
     # 2. A working key under the KEK, and one over ECDH.
     session.run("import-key (kek)", "import-key", *aws, "--kek-id", kek_alias, "--kek-env",
                 "LEAK_KEK", "--key-env", "LEAK_WORK", "--key-usage", "D0", "--key-algorithm",

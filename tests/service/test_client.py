@@ -143,3 +143,37 @@ def test_unknown_profile_with_data_path_env_still_fails_early(
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     with pytest.raises(ConfigError, match=r"AWS profile 'nope' not found"):
         make_client(region="us-east-1", profile="nope", require_credentials=True)
+
+
+def test_large_data_files_are_read_back_from_a_private_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from apckx.service import client as client_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "big.json"
+    data = {"partitions": [{"services": {f"s{i}": {"endpoints": {}} for i in range(4000)}}]}
+    source.write_text(json.dumps(data))
+    assert source.stat().st_size >= client_module.CACHE_MIN_BYTES
+    parsed = []
+    real_loads = json.loads
+
+    def counting_loads(text: str | bytes) -> object:
+        parsed.append(1)
+        return real_loads(text)
+
+    monkeypatch.setattr(client_module.json, "loads", counting_loads)
+    assert client_module.load_json_cached(str(source), open) == data  # parsed, then cached
+    assert client_module.load_json_cached(str(source), open) == data  # from the cache
+    assert len(parsed) == 1
+    (cached,) = Path(client_module.data_cache_dir()).iterdir()
+    assert cached.stat().st_mode & 0o777 == 0o600
+    assert Path(client_module.data_cache_dir()).stat().st_mode & 0o777 == 0o700
+    # A cache others may write is not read; a changed source is parsed afresh.
+    cached.chmod(0o666)
+    assert client_module.load_json_cached(str(source), open) == data
+    assert len(parsed) == 2
+    data["partitions"][0]["services"]["new"] = {}
+    source.write_text(json.dumps(data))
+    assert client_module.load_json_cached(str(source), open) == data
+    assert len(parsed) == 3

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from apckx.ceremonies.journal import ROLLED_BACK, Journal, created_resources
+from apckx.ceremonies.journal import ROLLED_BACK, Journal, LocalWriteError, created_resources
 from apckx.errors import InputError, ServiceError
 from apckx.service.apc import CEREMONY_TAG, ApcService
 
@@ -266,9 +266,17 @@ def run_ceremony_cleanup(
     if planned is None:
         planned = plan_ceremony_cleanup(apc, journal, delete_in_days=delete_in_days)
     actions = run_cleanup(apc, planned)
-    journal.step("cleanup", actions=[a.to_record() for a in actions])
-    if all(a.ok for a in actions):
-        journal.finish(ROLLED_BACK)
+    try:
+        journal.step("cleanup", actions=[a.to_record() for a in actions])
+        if all(a.ok for a in actions):
+            journal.finish(ROLLED_BACK)
+    except OSError as exc:
+        done = [a for a in actions if a.skip is None and a.ok]
+        raise LocalWriteError(
+            f"APC made {len(done)} cleanup call(s) for ceremony {journal.ceremony_id}, but "
+            f"writing its journal {journal.path} failed ({exc.strerror}); running the same "
+            "cleanup again is safe (it finds what is left by tag)"
+        ) from None
     return actions
 
 

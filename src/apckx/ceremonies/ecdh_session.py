@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apckx.ceremonies.journal import Journal, Resource
+from apckx.ceremonies.party_hints import PartyHints
 from apckx.errors import ApckxError, CertificateError
 from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
@@ -120,11 +121,13 @@ class EcdhSession:
         resume_from: Journal | None = None,
         progress: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
+        hints: PartyHints | None = None,
     ) -> None:
         """``curve``: normalized (``P521``); ``trust_apc_root``: a normalized fingerprint
         (None: :data:`TRUST_APC_ROOT_ENV`, else trust on first use, said out loud through
         ``warn``); ``resume_from``: a failed ceremony's journal whose receiver and root are
-        reused."""
+        reused; ``hints``: the last ceremony's ARNs (:mod:`apckx.ceremonies.party_hints`), whose
+        second reads are sent beside the alias lookups; every answer is checked as usual."""
         self.apc = apc
         self.journal = journal
         self.curve = curve
@@ -136,6 +139,7 @@ class EcdhSession:
         self.progress = progress or (lambda _msg: None)
         self.warn = warn or _warn_on_stderr
         self.tags = {CEREMONY_TAG: journal.ceremony_id}
+        self.hints = hints
         if self.trust_apc_root is None:
             self.trust_apc_root = configured_trust_apc_root()
         self.endpoint_url = _endpoint_url(apc)
@@ -153,6 +157,8 @@ class EcdhSession:
         lookup, a new receiver key. ``record=False``: the caller journals
         :meth:`receiver_resource` itself, at once (while it fetches APC's certificate).
         """
+        if self.hints is not None:
+            self.hints.start(self.apc)
         candidate: str | None = None
         if self.resume_from is not None:
             previous = self.resume_from.find(kind="key", role="receiver")
@@ -222,7 +228,8 @@ class EcdhSession:
             verify_apc_chain,
         )
 
-        leaf_text, chain_text = self.apc.get_public_key_certificate(receiver_arn)
+        prefetched = self.hints.certificate_for(receiver_arn) if self.hints else None
+        leaf_text, chain_text = prefetched or self.apc.get_public_key_certificate(receiver_arn)
         try:
             leaf = certificate_from_apc(leaf_text)
             chain_root = certificate_from_apc(chain_text)
@@ -258,6 +265,8 @@ class EcdhSession:
             trust="pinned" if pinned is not None else "first use",
             endpoint=self.endpoint_url,
         )
+        if self.hints is not None:
+            self.hints.remember(receiver_arn=receiver_arn)
         return leaf, chain_root
 
     # -- root ----------------------------------------------------------------------------
@@ -272,6 +281,8 @@ class EcdhSession:
         from apckx.crypto.certs import certificate_to_apc, fingerprint_sha256
         from apckx.crypto.ecdh import apc_key_algorithm, curve_name
 
+        if self.hints is not None:
+            self.hints.start(self.apc)
         candidate: str | None = None
         if self.resume_from is not None:
             previous = self.resume_from.find(kind="key", role="root")
@@ -285,13 +296,16 @@ class EcdhSession:
         ca_algorithm = apc_key_algorithm(curve_name(creds.ca_cert.public_key()))
         if found is not None and self.root_usable(found, ca_algorithm):
             arn = str(found["KeyArn"])
-            tags = self.apc.list_tags_for_resource(arn)
+            prefetched = self.hints.tags_for(arn) if self.hints else None
+            tags = prefetched if prefetched is not None else self.apc.list_tags_for_resource(arn)
             tagged_fp = tags.get(CA_FINGERPRINT_TAG, "")
             if hmac.compare_digest(tagged_fp.encode(), ca_fp.encode()):
                 self.journal.record_resource(
                     Resource(kind="key", role="root", arn=arn, created=False)
                 )
                 self.progress(f"reusing sender root {arn}")
+                if self.hints is not None:
+                    self.hints.remember(root_arn=arn, ca_sha256=ca_fp)
                 return SenderRoot(arn, reused=True)
             self.progress(f"{candidate} holds another CA; importing ours")
         key = self.apc.import_key(
@@ -311,6 +325,8 @@ class EcdhSession:
         arn = str(key["KeyArn"])
         self.journal.record_resource(Resource(kind="key", role="root", arn=arn))
         self.progress(f"imported sender root {arn}")
+        if self.hints is not None:
+            self.hints.remember(root_arn=arn, ca_sha256=ca_fp)
         return SenderRoot(arn, reused=False)
 
     @staticmethod

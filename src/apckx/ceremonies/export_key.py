@@ -412,7 +412,12 @@ def write_components(
     """Split the key into ``count`` XOR components, one 0600 file each with its KCV.
 
     ``out_dir`` is created 0700 if missing, and must be empty; nothing is ever overwritten.
+    All or nothing: every file is written and fsync'd in a private temporary directory beside
+    ``out_dir``, which is then renamed to it; on any failure (a full disk) all are removed.
     """
+    import shutil
+    import tempfile
+
     from apckx.crypto.components import split_key
     from apckx.crypto.kcv import compute_kcv
     from apckx.crypto.keys import check_key_material
@@ -420,19 +425,12 @@ def write_components(
     if not 2 <= count <= 9:
         raise InputError(f"--components must be between 2 and 9 (got {count})")
     check_components_destination(out_dir)
-    try:
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {out_dir}: {exc.strerror}") from None
     parts = (
         split_key(exported.key, count) if rng is None else split_key(exported.key, count, rng=rng)
     )
-    names = [out_dir / f"component-{i}-of-{count}.txt" for i in range(1, count + 1)]
-    taken = [p for p in names if p.exists()]
-    if taken:
-        raise ConfigError(f"{taken[0]} already exists: choose an empty --out-dir")
-    written: list[ComponentFile] = []
-    for index, (path, part) in enumerate(zip(names, parts, strict=True), start=1):
+    names = [f"component-{i}-of-{count}.txt" for i in range(1, count + 1)]
+    texts: list[tuple[str, str, str]] = []
+    for index, (name, part) in enumerate(zip(names, parts, strict=True), start=1):
         try:
             check_key_material(part, exported.key_algorithm, what=f"component {index}")
         except InputError:
@@ -440,17 +438,44 @@ def write_components(
         kcv = compute_kcv(part, exported.kcv_algorithm, key_algorithm=exported.key_algorithm)
         value = part.hex().upper()
         grouped = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
-        _write_new_file(
-            path,
-            f"component: {index} of {count}\n"
-            f"key: {exported.key_arn}\n"
-            f"algorithm: {exported.key_algorithm}\n"
-            f"component kcv: {kcv} ({exported.kcv_algorithm})\n"
-            f"combined key kcv: {exported.kcv} ({exported.kcv_algorithm})\n"
-            f"value: {grouped}\n",
-        )
-        written.append(ComponentFile(index, path, kcv))
-    return written
+        texts.append((name, kcv, f"component: {index} of {count}\n"
+                      f"key: {exported.key_arn}\n"
+                      f"algorithm: {exported.key_algorithm}\n"
+                      f"component kcv: {kcv} ({exported.kcv_algorithm})\n"
+                      f"combined key kcv: {exported.kcv} ({exported.kcv_algorithm})\n"
+                      f"value: {grouped}\n"))  # fmt: skip
+    staging: Path | None = None
+    try:
+        out_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp",
+                                        dir=out_dir.parent))  # fmt: skip  (0700)
+        for name, _kcv, text in texts:
+            _write_new_file(staging / name, text)
+        _fsync_directory(staging)
+        os.rename(staging, out_dir)  # atomic; replaces out_dir only if it is empty
+        staging = None
+        _fsync_directory(out_dir.parent)
+    except (OSError, ConfigError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(
+            f"cannot write the components in {out_dir} ({reason}): none was kept; APC "
+            "changed nothing: run the export again"
+        ) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return [
+        ComponentFile(index, out_dir / name, kcv)
+        for index, (name, kcv, _text) in enumerate(texts, start=1)
+    ]
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_component_file(path: Path) -> bytes:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apckx.ceremonies import defaults
 from apckx.ceremonies.ecdh_session import (
     ROLE_TAG,
     STRONGEST_DERIVE_KEY_ALGORITHM,
@@ -42,31 +43,61 @@ from apckx.ceremonies.ecdh_session import (
     ReceiverKey,
     SenderRoot,
 )
-from apckx.ceremonies.journal import COMPLETE, FAILED, ROLLED_BACK, Journal, Resource
+from apckx.ceremonies.journal import (
+    COMPLETE,
+    FAILED,
+    ROLLED_BACK,
+    Journal,
+    LocalWriteError,
+    Resource,
+)
 from apckx.errors import (
     ApckxError,
     CeremonyError,
     ConfigError,
     InputError,
     KcvMismatchError,
+    ServiceError,
 )
 from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
 _log = logging.getLogger("apckx.ceremony")
 
-RECEIVER_ALIAS = "alias/import-kek-ecdh-receiver"
-ROOT_ALIAS = "alias/import-kek-ecdh-sender-root"
-KEK_ALIAS = "alias/import-kek-ecdh-result"
-DEFAULT_HEADER = "D0000K0AB00E0000"
+# Defined in the light ceremonies/defaults.py, so that --help can load them alone.
+RECEIVER_ALIAS = defaults.RECEIVER_ALIAS
+ROOT_ALIAS = defaults.ROOT_ALIAS
+KEK_ALIAS = defaults.KEK_ALIAS
+DEFAULT_HEADER = defaults.DEFAULT_HEADER
 
-KEK_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
-KEK_USAGES = ("K0", "K1")
-CURVE_CHOICES = ("P256", "P384", "P521")
-KDF_CHOICES = ("NIST_SP800", "ANSI_X963")
-KDF_HASH_CHOICES = ("SHA_256", "SHA_384", "SHA_512")
-DERIVE_KEY_ALGORITHMS = ("AES_128", "AES_192", "AES_256", "TDES_2KEY", "TDES_3KEY")
+KEK_ALGORITHMS = defaults.KEK_ALGORITHMS
+KEK_USAGES = defaults.KEK_USAGES
+CURVE_CHOICES = defaults.CURVE_CHOICES
+KDF_CHOICES = defaults.KDF_CHOICES
+KDF_HASH_CHOICES = defaults.KDF_HASH_CHOICES
+DERIVE_KEY_ALGORITHMS = defaults.DERIVE_KEY_ALGORITHMS
 
 _ALIAS_RE_TEXT = r"alias/[a-zA-Z0-9/_-]+"
+FRESH_SHARED = "fresh random"
+
+# plan field (as the journal records it) -> the flag that sets it
+RESUMED_SETTINGS = {
+    "key_algorithm": "--key-algorithm",
+    "header": "--header",
+    "curve": "--curve",
+    "kdf": "--kdf",
+    "kdf_hash": "--kdf-hash",
+    "derive_key_algorithm": "--derive-key-algorithm",
+    "shared_info": "--shared-info",
+    "receiver_alias": "--receiver-alias",
+    "root_alias": "--root-alias",
+    "kek_alias": "--alias",
+    "certs_dir": "--certs-dir",
+    "new_receiver_key": "--new-receiver-key",
+    "trust_apc_root": "--trust-apc-root",
+}
+# plan_kek_import keyword -> the flag (the header's parts have no journal field of their own)
+_HEADER_PARTS = {"key_usage": "--key-usage", "mode_of_use": "--mode-of-use",
+                 "exportability": "--exportability"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,7 +133,11 @@ class KekImportPlan:
             "kdf": self.kdf,
             "kdf_hash": self.kdf_hash,
             "derive_key_algorithm": self.derive_key_algorithm,
-            "shared_info": "fixed" if self.shared_info is not None else "fresh random",
+            # SharedInformation is public (APC receives it in the clear): a fixed one is
+            # kept, so --resume can restore it.
+            "shared_info": (
+                self.shared_info.hex().upper() if self.shared_info is not None else FRESH_SHARED
+            ),
             "receiver_alias": self.receiver_alias,
             "root_alias": self.root_alias,
             "kek_alias": self.kek_alias,
@@ -141,6 +176,11 @@ class KekImportResult:
     api_calls: int = 0
     sequential_calls: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # the alias named another key before (--replace): that key and its KCV
+    replaced_key_arn: str | None = None
+    replaced_key_check_value: str | None = None
+    # the alias already named a key with this KEK's KCV: nothing was imported
+    unchanged: bool = False
 
     def to_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -273,6 +313,84 @@ def plan_kek_import(
     )
 
 
+def plan_resumed_import(
+    parameters: dict[str, Any], given: dict[str, Any], *, ceremony_id: str
+) -> KekImportPlan:
+    """The plan of a ceremony being resumed: every setting from its journal's
+    ``parameters``; ``given`` (plan_kek_import keywords the user typed, None for absent) may
+    repeat a setting but never contradict it (InputError showing both values)."""
+    kwargs: dict[str, Any] = {}
+    for name in RESUMED_SETTINGS:
+        if name not in parameters:
+            continue
+        value = parameters[name]
+        if name == "shared_info":
+            if value == "fixed":  # a journal from before fixed values were kept
+                if given.get("shared_info_hex") is None:
+                    raise InputError(
+                        f"ceremony {ceremony_id} used a fixed SharedInformation its journal does "
+                        "not hold: give the same --shared-info again"
+                    )
+                continue
+            kwargs["shared_info_hex"] = None if value == FRESH_SHARED else value
+        elif name == "certs_dir":
+            kwargs[name] = Path(str(value))
+        else:
+            kwargs[name] = value
+    try:
+        journaled = plan_kek_import(**kwargs)
+    except InputError as exc:
+        raise InputError(f"the journal of ceremony {ceremony_id} does not plan: {exc}") from None
+    typed = {k: v for k, v in given.items() if v is not None and v is not False}
+    if not typed:
+        return journaled
+    merged_kwargs = {**kwargs, **typed}
+    if any(part in typed for part in _HEADER_PARTS) and "header" not in typed:
+        merged_kwargs.pop("header", None)  # rebuilt from the typed parts, then compared
+    merged = plan_kek_import(**merged_kwargs)
+    mine, theirs = journaled.to_record(), merged.to_record()
+    for name, flag in RESUMED_SETTINGS.items():
+        ours, typed_value = mine.get(name), theirs.get(name)
+        if name == "certs_dir":
+            same = Path(str(ours)).resolve() == Path(str(typed_value)).resolve()
+        else:
+            same = ours == typed_value
+        if not same:
+            if name == "header" and "header" not in typed:
+                flag = "/".join(f for k, f in _HEADER_PARTS.items() if k in typed)
+            raise InputError(
+                f"{flag} gives {name.replace('_', ' ')} {typed_value}, but ceremony "
+                f"{ceremony_id} ran with {ours}: --resume takes every setting from the "
+                "journal; drop the flag (or start a new ceremony)"
+            )
+    return journaled
+
+
+def check_certs_dir(certs_dir: Path) -> None:
+    """Before any call: ``--certs-dir`` is a directory, or one that can be created (its
+    nearest existing ancestor is a writable directory). A typo must not cost a key."""
+    import os
+
+    if os.path.lexists(certs_dir):
+        if not certs_dir.is_dir():
+            raise ConfigError(f"--certs-dir {certs_dir} is not a directory")
+        names = ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem")
+        if not any((certs_dir / n).exists() for n in names) and not os.access(
+            certs_dir, os.W_OK | os.X_OK
+        ):
+            raise ConfigError(f"--certs-dir {certs_dir}: no write permission to create the "
+                              "sender credentials in it")  # fmt: skip
+        return
+    ancestor = certs_dir.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"--certs-dir {certs_dir}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"--certs-dir {certs_dir}: cannot create it, no write permission "
+                          f"in {ancestor}")  # fmt: skip
+
+
 def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: str) -> None:
     from apckx.crypto.attributes import normalize_key_usage
 
@@ -301,6 +419,15 @@ def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: st
 
 
 # -- the ceremony ---------------------------------------------------------------------------
+class _AliasAlreadyThereError(Exception):
+    """Internal: the KEK alias already names a key with this KEK's KCV."""
+
+    def __init__(self, key: Key, kcv: str) -> None:
+        super().__init__("the alias already names this KEK")
+        self.key = key
+        self.kcv = kcv
+
+
 class KekImportCeremony:
     """One run. ``run()`` returns the result or raises; the journal is complete either way."""
 
@@ -314,11 +441,16 @@ class KekImportCeremony:
         progress: Callable[[str], None] | None = None,
         credentials: tuple[Any, bool] | None = None,
         role: str = "kek",
+        replace: bool | None = None,
     ) -> None:
         """``credentials``: already loaded sender credentials; None to create them.
         ``role``: the imported key's role in the journal and its ``apckx:role`` tag (``kek``;
-        ``working`` for a working key imported over ECDH)."""
+        ``working`` for a working key imported over ECDH). ``replace``: False refuses to move
+        an alias that names another key, True moves it (and says from what); None (the
+        default for other roles than ``kek``) does not look."""
         self.credentials = credentials
+        self.replace = bool(replace)
+        self.check_alias = replace is not None or role == "kek"
         self.role = role
         self.apc = apc
         self.plan = plan
@@ -337,7 +469,19 @@ class KekImportCeremony:
             trust_apc_root=plan.trust_apc_root,
             resume_from=resume_from,
             progress=self.progress,
+            hints=self._party_hints(),
         )
+
+    def _party_hints(self) -> Any:
+        """The last ceremony's ARNs for this certs dir (its second reads go out in parallel)."""
+        from apckx.ceremonies.party_hints import PartyHints
+        from apckx.crypto.certs import fingerprint_sha256
+
+        plan, meta = self.plan, self.apc.client.meta
+        scope = [str(meta.endpoint_url), str(meta.region_name), plan.receiver_alias,
+                 plan.root_alias, plan.curve]  # fmt: skip
+        ca = fingerprint_sha256(self.credentials[0].ca_cert) if self.credentials else None
+        return PartyHints(plan.certs_dir, scope, ca)
 
     # timing helper
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -352,8 +496,15 @@ class KekImportCeremony:
         started = time.perf_counter()
         try:
             result, kek_alias = self._run(kek)
+        except _AliasAlreadyThereError as there:
+            return self._finish_unchanged(there.key, there.kcv)
+        except OSError as exc:
+            raise self._local_write_error(exc) from None
         except ApckxError as exc:
-            self.journal.finish(FAILED, error=str(exc))
+            try:
+                self.journal.finish(FAILED, error=str(exc))
+            except OSError as write_failure:
+                raise self._local_write_error(write_failure) from None
             error_type: type[ApckxError] = CeremonyError
             if isinstance(exc, KcvMismatchError | ConfigError | InputError):
                 error_type = type(exc)  # keep the exit code (2 for configuration)
@@ -361,7 +512,10 @@ class KekImportCeremony:
             failure.ceremony_id = self.journal.ceremony_id  # type: ignore[attr-defined]
             raise failure from None
         except Exception as exc:
-            self.journal.finish(FAILED, error=type(exc).__name__)
+            try:
+                self.journal.finish(FAILED, error=type(exc).__name__)
+            except OSError as write_failure:
+                raise self._local_write_error(write_failure) from None
             raise CeremonyError(self._failure_message(exc)) from None
         try:
             self.timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
@@ -375,8 +529,100 @@ class KekImportCeremony:
             self.journal.record_resource(kek_alias)
             raise
         # One save: the alias APC just confirmed, the outputs and the final status.
-        self.journal.finish(COMPLETE, outputs=result.to_record(), resources=[kek_alias])
+        try:
+            self.journal.finish(COMPLETE, outputs=result.to_record(), resources=[kek_alias])
+        except OSError as exc:
+            raise self._local_write_error(exc, result=result) from None
         return result
+
+    def _local_write_error(
+        self, exc: OSError, *, result: KekImportResult | None = None
+    ) -> LocalWriteError:
+        """APC changed, the journal could not follow: one line naming what APC now holds."""
+        reason = exc.strerror or type(exc).__name__
+        if result is not None:
+            what = (
+                f"APC imported the KEK {result.key_arn} (KCV {result.key_check_value}) and "
+                f"pointed {result.key_alias} at it"
+            )
+        else:
+            arns = [r.alias or r.arn for r in self.journal.resources if r.created]
+            what = "APC " + (
+                f"created {', '.join(str(a) for a in arns)}" if arns else "changed nothing yet"
+            )
+        error = LocalWriteError(
+            f"{what}, but writing the journal {self.journal.path} failed ({reason}); it may "
+            f"still say running: keep this line. Tagged {CEREMONY_TAG}="
+            f"{self.journal.ceremony_id}, so apckx cleanup --ceremony "
+            f"{self.journal.ceremony_id} still finds it"
+        )
+        error.ceremony_id = self.journal.ceremony_id  # type: ignore[attr-defined]
+        return error
+
+    def _finish_unchanged(self, key: Key, kcv: str) -> KekImportResult:
+        """The alias already names a key with this KEK's KCV: nothing imported."""
+        plan = self.plan
+        arn = str(key["KeyArn"])
+        result = KekImportResult(
+            ceremony_id=self.journal.ceremony_id,
+            key_arn=arn,
+            key_alias=plan.kek_alias,
+            key_check_value=str(key.get("KeyCheckValue", "")),
+            local_key_check_value=kcv,
+            key_check_value_algorithm=str(key.get("KeyCheckValueAlgorithm", "")),
+            key_algorithm=str(key.get("KeyAttributes", {}).get("KeyAlgorithm", "")),
+            header=plan.header,
+            receiver_key_arn="",
+            receiver_alias=plan.receiver_alias,
+            receiver_reused=True,
+            root_key_arn="",
+            root_alias=plan.root_alias,
+            root_reused=True,
+            sender_credentials_created=False,
+            sender_ca_fingerprint="",
+            sender_leaf_fingerprint="",
+            apc_root_fingerprint="",
+            apc_leaf_fingerprint="",
+            shared_info_hex="",
+            curve=plan.curve,
+            kdf=plan.kdf,
+            kdf_hash=plan.kdf_hash,
+            derive_key_algorithm=plan.derive_key_algorithm,
+            unchanged=True,
+        )
+        try:
+            self.journal.finish(COMPLETE, outputs=result.to_record())
+        except OSError as exc:
+            raise self._local_write_error(exc) from None
+        return result
+
+    def _look_at_kek_alias(self, kek: bytes) -> tuple[str, str] | None:
+        """Where the KEK alias points now: None when it names no key; ``(arn, kcv)`` of the
+        key it names when ``--replace`` allows moving it. Raises :class:`_AliasAlreadyThere`
+        when that key has this KEK's KCV, InputError when it is another key and moving it
+        was not asked for."""
+        from apckx.crypto.kcv import compute_kcv, kcv_matches
+
+        if not self.check_alias:
+            return None
+        key = self.apc.find_key(self.plan.kek_alias)
+        if key is None:
+            return None
+        arn = str(key["KeyArn"])
+        apc_kcv = str(key.get("KeyCheckValue", ""))
+        algorithm = str(key.get("KeyAttributes", {}).get("KeyAlgorithm", ""))
+        kcv_algorithm = str(key.get("KeyCheckValueAlgorithm", "")) or self.plan.kcv_algorithm
+        if algorithm == self.plan.key_algorithm and key.get("KeyState") == "CREATE_COMPLETE":
+            local = compute_kcv(kek, kcv_algorithm, key_algorithm=algorithm)
+            if apc_kcv and kcv_matches(apc_kcv, local):
+                raise _AliasAlreadyThereError(key, local)
+        if not self.replace:
+            raise InputError(
+                f"{self.plan.kek_alias} already points at {arn} (KCV {apc_kcv or 'none'}), "
+                "another key: pass --replace to move it to the new KEK, or choose another "
+                "--alias"
+            )
+        return arn, apc_kcv
 
     def _failure_message(self, exc: BaseException) -> str:
         cid = self.journal.ceremony_id
@@ -404,11 +650,31 @@ class KekImportCeremony:
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
             # The first call goes out first: local work started before it would hold the GIL
             # while its request is being built.
-            receiver_future = pool.submit(
-                self._timed,
-                "receiver",
-                lambda: session.find_or_create_receiver(fresh, record=False),
-            )
+            # Where the KEK alias points decides whether the KEK is imported: a read in
+            # flight with the others, awaited before ImportKey. (A first run's receiver and
+            # root belong to the new sender identity, reused by the next run whatever this
+            # one decides, so they are not held back for it; a forced new receiver is.)
+            def check_alias() -> tuple[str, str] | None:
+                return self._look_at_kek_alias(kek)
+
+            alias_future: Future[tuple[str, str] | None]
+            if plan.new_receiver_key and not fresh and self.resume_from is None:
+                alias_future = pool.submit(self._timed, "kek_alias_check", check_alias)
+
+                def receiver_step() -> ReceiverKey:
+                    alias_future.result()
+                    return session.find_or_create_receiver(fresh, record=False)
+
+                receiver_future = pool.submit(self._timed, "receiver", receiver_step)
+            else:
+                # The first call goes out first: local work started before it would hold
+                # the GIL while its request is being built.
+                receiver_future = pool.submit(
+                    self._timed,
+                    "receiver",
+                    lambda: session.find_or_create_receiver(fresh, record=False),
+                )
+                alias_future = pool.submit(self._timed, "kek_alias_check", check_alias)
             creds_future: Future[Any]
             if self.credentials is not None:
                 creds_future = Future()
@@ -449,12 +715,14 @@ class KekImportCeremony:
                     alias_futures.append(
                         pool.submit(session.set_alias, plan.root_alias, root.arn, "root")
                     )
+                replaced = alias_future.result()
                 key, shared_info_hex, local_kcv = self._timed(
                     "import_kek", lambda: self._import(kek, creds, apc_leaf, receiver, root)
                 )
             finally:
                 # Let every started step finish (and journal itself) before reporting.
-                pending = [creds_future, receiver_future, root_future, *alias_futures]
+                pending = [alias_future, creds_future, receiver_future, root_future,
+                           *alias_futures]  # fmt: skip
                 for future in [*pending, *([receiver_saved] if receiver_saved else [])]:
                     future.exception()
             for future in alias_futures:
@@ -485,15 +753,24 @@ class KekImportCeremony:
             kdf=plan.kdf,
             kdf_hash=plan.kdf_hash,
             derive_key_algorithm=plan.derive_key_algorithm,
+            replaced_key_arn=replaced[0] if replaced else None,
+            replaced_key_check_value=replaced[1] if replaced else None,
         )
         # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
         # Nothing runs between this call and the save of its alias (:meth:`run`).
         kek_alias = self._timed(
             "kek_alias",
             lambda: session.set_alias(
-                plan.kek_alias, key_arn, self.role, probably_exists=not fresh, record=False
+                plan.kek_alias,
+                key_arn,
+                self.role,
+                # the alias check knows; without it, a later run's alias usually exists
+                probably_exists=replaced is not None or (not self.check_alias and not fresh),
+                record=False,
             ),
         )
+        if replaced is not None:
+            kek_alias.previous = replaced[0]  # cleanup points it back there
         return result, kek_alias
 
     # -- the import ----------------------------------------------------------------------
@@ -579,16 +856,20 @@ def run_kek_import(
     progress: Callable[[str], None] | None = None,
     kind: str = "kek",
     role: str = "kek",
+    replace: bool | None = None,
 ) -> tuple[KekImportResult, Journal]:
     """Open a journal (or continue a failed one, same id) and run the ceremony.
 
     ``kind`` names the journal (and the ceremony id's prefix), ``role`` the imported key in the
     journal and in its ``apckx:role`` tag: ``kek``/``kek`` for import-kek, ``key``/``working``
     for a working key over ECDH (``import-key --via ecdh``), as its other imports are named.
+    ``replace``: see :class:`KekImportCeremony` (a KEK's alias is never moved silently).
+    On resume, ``plan`` must be the journal's (:func:`plan_resumed_import`).
     """
     from apckx.crypto.keys import check_key_material
 
     check_key_material(kek, plan.key_algorithm, what="the KEK" if role == "kek" else "the key")
+    check_certs_dir(plan.certs_dir)
     credentials = load_existing_sender_credentials(plan)
     resume_from: Journal | None = None
     if resume_id:
@@ -600,8 +881,12 @@ def run_kek_import(
             raise InputError(f"ceremony {resume_id} already completed; nothing to resume")
         if journal.status == ROLLED_BACK:
             raise InputError(f"ceremony {resume_id} was rolled back; start a new one")
-        resume_from = Journal(journal.path, journal.to_record())  # snapshot before this run
-        journal.restart(parameters=plan.to_record())
+        _check_same_settings(plan, journal)
+        resume_from = trusted_snapshot(apc, journal)  # as it was before this run
+        try:
+            journal.restart(parameters=plan.to_record())
+        except OSError as exc:
+            raise ConfigError(f"cannot write the journal {journal.path}: {exc.strerror}") from None
     else:
         journal = Journal.create(journal_dir, kind, parameters=plan.to_record())
     ceremony = KekImportCeremony(
@@ -612,8 +897,66 @@ def run_kek_import(
         progress=progress,
         credentials=credentials,
         role=role,
+        replace=replace,
     )
     return ceremony.run(kek), journal
+
+
+def trusted_snapshot(apc: ApcService, journal: Journal) -> Journal:
+    """A copy of ``journal`` for resuming, keeping a receiver or root key only when APC's tags
+    agree with it: ``apckx:role`` is its role and ``apckx:ceremony`` is this ceremony (a key it
+    created) or, for a key it reused, a ceremony id apckx set. Others are dropped, so the
+    session looks them up by alias as a new run would. (One ListTagsForResource each.)"""
+    from apckx.ceremonies.journal import CEREMONY_ID_RE
+
+    data = journal.to_record()
+    parties = [r for r in data.get("resources", [])
+               if r.get("kind") == "key" and r.get("role") in ("receiver", "root")
+               and r.get("arn")]  # fmt: skip
+
+    def tags_of(arn: str) -> dict[str, str]:
+        try:
+            return apc.list_tags_for_resource(arn)
+        except ServiceError as exc:
+            if exc.code in ("ResourceNotFoundException", "AccessDeniedException"):
+                return {}
+            raise
+
+    arns = [str(r["arn"]) for r in parties]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="apckx") as pool:
+        tags = dict(zip(arns, pool.map(tags_of, arns), strict=True))
+    dropped: set[str] = set()
+    for resource in parties:
+        arn = str(resource["arn"])
+        ceremony = tags[arn].get(CEREMONY_TAG, "")
+        mine = ceremony == journal.ceremony_id
+        if tags[arn].get(ROLE_TAG) != resource["role"] or not (
+            mine if resource.get("created", True) else CEREMONY_ID_RE.match(ceremony)
+        ):
+            dropped.add(arn)
+    data["resources"] = [r for r in data.get("resources", []) if r.get("arn") not in dropped
+                         or r.get("kind") != "key"]  # fmt: skip
+    return Journal(journal.path, data)
+
+
+def _check_same_settings(plan: KekImportPlan, journal: Journal) -> None:
+    """A resumed ceremony runs with its journal's settings, never others."""
+    recorded, now = journal.parameters, plan.to_record()
+    for name, flag in RESUMED_SETTINGS.items():
+        if name not in recorded or (name == "shared_info" and recorded[name] == "fixed"):
+            continue
+        ours, theirs = recorded[name], now.get(name)
+        same = (
+            Path(str(ours)).resolve() == Path(str(theirs)).resolve()
+            if name == "certs_dir"
+            else ours == theirs
+        )
+        if not same:
+            raise InputError(
+                f"{flag} gives {name.replace('_', ' ')} {theirs}, but ceremony "
+                f"{journal.ceremony_id} ran with {ours}: --resume takes every setting from "
+                "the journal"
+            )
 
 
 def load_existing_sender_credentials(plan: KekImportPlan) -> tuple[Any, bool] | None:

@@ -29,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apckx.ceremonies import defaults
 from apckx.errors import ApckxError, ConfigError, InputError
 
-DEFAULT_JOURNAL_DIR = Path(".apckx") / "ceremonies"
-DEFAULT_RECORDS_DIR = Path(".apckx") / "records"
+DEFAULT_JOURNAL_DIR = defaults.DEFAULT_JOURNAL_DIR  # in ceremonies/defaults.py, for --help
+DEFAULT_RECORDS_DIR = defaults.DEFAULT_RECORDS_DIR
 
 CEREMONY_ID_RE = re.compile(r"^[a-z][a-z0-9-]{2,24}-\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -127,9 +128,22 @@ def read_private_text(path: Path, *, what: str, limit: int = 64 * 1024 * 1024) -
     return data.decode("utf-8", errors="replace")
 
 
-def check_writable_dir(path: Path, *, what: str) -> Path:
+def check_writable_dir(path: Path, *, what: str, create: bool = True) -> Path:
     """Before the first API call: ``path`` exists (created 0700 if not), is private and
-    takes a file (a probe file is created and removed: root ignores mode bits)."""
+    takes a file (a probe file is created and removed: root ignores mode bits).
+
+    ``create=False``: a missing directory is not created, only its nearest existing
+    ancestor checked (a directory one can write in)."""
+    if not create and not os.path.lexists(path):
+        ancestor = Path(path).parent
+        while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ConfigError(f"cannot create the {what} {path}: {ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot create the {what} {path}: no write permission in "
+                              f"{ancestor}")  # fmt: skip
+        return path
     ensure_private_dir(path, what=what)
     try:
         fd, probe = tempfile.mkstemp(prefix=".apckx-probe.", dir=path)
@@ -260,6 +274,11 @@ class Journal:
             )
         except FileNotFoundError:
             raise InputError(f"no journal for ceremony {ceremony_id} in {journal_dir}") from None
+        except OSError as exc:
+            raise InputError(
+                f"no journal for ceremony {ceremony_id}: cannot use {journal_dir} "
+                f"({exc.strerror})"
+            ) from None
         try:
             data = json.loads(read_private_text(path, what="journal"))
         except FileNotFoundError:

@@ -3,7 +3,9 @@
 Every row names an ``alias`` and either a ``key_block`` (TR-31 under the KEK, imported as is,
 no cleartext anywhere) or, for rehearsals, ``key_hex`` + ``key_usage`` + ``key_algorithm``
 (wrapped locally under the KEK's cleartext). Optional: ``mode_of_use``, ``exportability``,
-``tags`` (``k=v;k2=v2``) and ``kcv`` (the key's expected check value).
+``tags`` (``k=v;k2=v2``) and ``kcv`` (the key's expected check value); for ``migrate --check``,
+``check_input`` and ``expect`` (``name=value;name=value``, the names of ``apckx check``'s
+``--input`` and ``--expect``).
 
 The whole file is checked before any API call; every problem is reported as
 ``manifest.csv:7: what is wrong`` and no message ever echoes key material.
@@ -40,6 +42,8 @@ FIELDS = (
     "exportability",
     "tags",
     "kcv",
+    "check_input",
+    "expect",
 )
 ALIAS_PATTERN = re.compile(r"alias/[a-zA-Z0-9/_-]+")  # AliasName [M], 7..256
 KCV_PATTERN = re.compile(r"[0-9a-fA-F]{4,16}")  # KeyCheckValue [M]
@@ -73,6 +77,8 @@ class ManifestRow:
     exportability: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     kcv: str | None = None
+    check_inputs: tuple[tuple[str, str], ...] = ()  # migrate --check: apckx check's --input
+    expects: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # ... and --expect
 
     @property
     def is_rehearsal(self) -> bool:
@@ -144,7 +150,7 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
         check_alias(alias)
     texts: dict[str, str | None] = {}
     for name in FIELDS[1:]:
-        if name != "tags":
+        if name not in ("tags", "check_input", "expect"):
             with _column(name):
                 texts[name] = _text(record.get(name), name)
     key_block, key_hex, kcv = texts["key_block"], texts["key_hex"], texts["kcv"]
@@ -154,6 +160,7 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
         tags = _tags_value(record.get("tags"))
     if kcv is not None and not KCV_PATTERN.fullmatch(kcv):
         raise InputError("column kcv: must be 4 to 16 hex characters (APC reports 6)")
+    checks = _check_pairs(record)
 
     if key_block is not None:
         if key_hex is not None:
@@ -176,8 +183,9 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
         with _column("key_block"):
             describe_key_block(key_block)  # a block APC can't import fails here, not later
         return ManifestRow(
-            line=line, alias=alias, key_block=key_block, tags=tags, kcv=kcv.upper() if kcv else None
-        )
+            line=line, alias=alias, key_block=key_block, tags=tags,
+            kcv=kcv.upper() if kcv else None, **checks,
+        )  # fmt: skip
 
     if key_hex is None:
         raise InputError("needs key_block, or key_hex with key_usage and key_algorithm")
@@ -213,7 +221,30 @@ def parse_row(record: Mapping[str, Any], line: int) -> ManifestRow:
         exportability=exportability,
         tags=tags,
         kcv=kcv.upper() if kcv else None,
+        **checks,
     )
+
+
+def _check_pairs(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``check_input`` and ``expect`` columns (``name=value;...``), checked as ``apckx
+    check`` checks its ``--input`` and ``--expect`` (values are never echoed)."""
+    from apckx.ceremonies.check import EXPECTS, INPUTS, parse_pairs
+
+    found: dict[str, Any] = {}
+    for column, field_name, allowed, flag in (
+        ("check_input", "check_inputs", INPUTS, "--input"),
+        ("expect", "expects", EXPECTS, "--expect"),
+    ):
+        with _column(column):
+            text = _text(record.get(column), column)
+            if text:
+                items = [i.strip() for i in text.split(";") if i.strip()]
+                try:
+                    pairs = parse_pairs(items, flag=flag, allowed=allowed)
+                except InputError as exc:
+                    raise InputError(str(exc).replace(flag, "", 1).lstrip(": ")) from None
+                found[field_name] = tuple(pairs.items())
+    return found
 
 
 @contextlib.contextmanager

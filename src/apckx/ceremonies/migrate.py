@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from apckx.ceremonies.journal import (
     FAILED,
     ROLLED_BACK,
     Journal,
+    LocalWriteError,
     Resource,
     check_private_owner,
     ensure_private_dir,
@@ -86,6 +87,11 @@ class MigrationOptions:
     journal_dir: Path = DEFAULT_JOURNAL_DIR
     enabled: bool = True
     resume_id: str | None = None  # continue this ceremony (default: the unfinished one, if any)
+    # ``migrate --check``: called after each key is in place with (row, outcome, pace); returns
+    # the check's one-line outcome (apckx.ceremonies.check.make_migration_check).
+    check_key: Callable[[ManifestRow, KeyOutcome, Callable[[], Any]], str] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def check(self) -> None:
         if not self.rate > 0:
@@ -108,6 +114,11 @@ class KeyOutcome:
     key_arn: str | None = None
     kcv: str | None = None
     error: str | None = None
+    check: str | None = None  # migrate --check: "ok", "mismatch: ...", "failed: ...", ...
+
+    @property
+    def check_failed(self) -> bool:
+        return self.check is not None and self.check.startswith(("mismatch", "failed"))
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -149,8 +160,12 @@ class MigrationResult:
         return self.count(FAILED_KEY)
 
     @property
+    def check_failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.check_failed)
+
+    @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.check_failed == 0
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -161,6 +176,7 @@ class MigrationResult:
             "imported": self.count(IMPORTED) + self.count(ALIASED),
             "skipped": self.count(SKIPPED),
             "failed": self.failed,
+            **({"check_failed": self.check_failed} if any(o.check for o in self.outcomes) else {}),
             "elapsed_s": round(self.elapsed, 3),
             "calls": self.stats.calls,
             "throttled": self.stats.throttled,
@@ -588,6 +604,11 @@ class _Runner:
     ) -> KeyOutcome:
         try:
             outcome = self.migrate_row(row, aliases, earlier)
+            if self.options.check_key is not None and outcome.status != FAILED_KEY:
+                # Paced by the same bucket as every other call.
+                outcome = replace(
+                    outcome, check=self.options.check_key(row, outcome, self.bucket.acquire)
+                )
         except ApckxError as exc:
             outcome = KeyOutcome(row.line, row.alias, FAILED_KEY, error=str(exc))
             # A dropped connection or a 5xx leaves it open whether ImportKey happened: a
@@ -662,6 +683,17 @@ def _journal_resources(journal: Journal, log_path: Path) -> None:
     resources = fresh
     if resources:
         journal.record_resources(resources)
+
+
+def _write_failure(journal: Journal, runner: _Runner, exc: OSError) -> LocalWriteError:
+    """APC imported keys, the local state could not follow: one line saying so."""
+    cid = journal.ceremony_id
+    return LocalWriteError(
+        f"APC has {runner.done} key(s) of ceremony {cid} in place, but writing the journal or "
+        f"key log in {journal.path.parent} failed ({exc.strerror or type(exc).__name__}); "
+        f"they are tagged {CEREMONY_TAG}={cid}: free the disk and re-run the same command "
+        f"(it resumes), or roll back with apckx cleanup --ceremony {cid}"
+    )
 
 
 def open_for_resume(journal_dir: Path, ceremony_id: str, kek_arn: str, digest: str) -> Journal:
@@ -746,13 +778,18 @@ def run_migration(
     runner = _Runner(service, manifest, options, journal.ceremony_id, log, kek, on_progress)
     try:
         outcomes = runner.run(earlier)
+    except OSError as exc:  # the key log could not be written: APC went on regardless
+        log.close()
+        raise _write_failure(journal, runner, exc) from None
     except BaseException as exc:
         log.close()
-        _journal_resources(journal, log.path)
-        journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        try:
+            _journal_resources(journal, log.path)
+            journal.finish(FAILED, error=f"interrupted: {type(exc).__name__}")
+        except OSError as write_failure:
+            raise _write_failure(journal, runner, write_failure) from None
         raise
     log.close()
-    _journal_resources(journal, log.path)
     result = MigrationResult(
         ceremony_id=journal.ceremony_id,
         journal_path=journal.path,
@@ -761,16 +798,20 @@ def run_migration(
         elapsed=time.monotonic() - started,
         stats=runner.stats,
     )
-    journal.set_output(
-        imported=result.count(IMPORTED) + result.count(ALIASED),
-        skipped=result.count(SKIPPED),
-        failed=result.failed,
-        calls=runner.stats.calls,
-        throttled=runner.stats.throttled,
-        keys=[o.to_record() for o in outcomes],
-    )
-    journal.finish(
-        COMPLETE if result.ok else FAILED,
-        error=None if result.ok else f"{result.failed} key(s) failed",
-    )
+    try:
+        _journal_resources(journal, log.path)
+        journal.set_output(
+            imported=result.count(IMPORTED) + result.count(ALIASED),
+            skipped=result.count(SKIPPED),
+            failed=result.failed,
+            calls=runner.stats.calls,
+            throttled=runner.stats.throttled,
+            keys=[o.to_record() for o in outcomes],
+        )
+        journal.finish(
+            COMPLETE if result.ok else FAILED,
+            error=None if result.ok else f"{result.failed} key(s) failed",
+        )
+    except OSError as exc:
+        raise _write_failure(journal, runner, exc) from None
     return result

@@ -59,9 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quotas = serve.add_argument_group("quotas and faults")
     quotas.add_argument(
         "--rate-limit",
-        metavar="TPS",
-        help="control-plane calls per second per region, burst of one second's worth "
-        "(APC's default quota is 5); ThrottlingException above it (default: off)",
+        metavar="TPS|apc|PLANE=TPS,...",
+        help="calls per second per region, burst of one second's worth; ThrottlingException "
+        "above it (default: off). A number limits the control plane (APC's default quota is "
+        "5); 'apc' applies APC's quotas to all three planes (control 5, data 500, "
+        "asymmetric 20); or give PLANE=TPS pairs, e.g. control=5,data=500",
     )
     quotas.add_argument("--latency-ms", metavar="N", default="0", help="delay every answer")
     quotas.add_argument(
@@ -103,13 +105,18 @@ def _parse_number(option: str, text: str, *, minimum: float, integer: bool) -> f
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
     """Turn parsed options into an :class:`EmulatorConfig`; InputError/ConfigError if bad."""
     from apckx.emulator.auth import EmulatorCredentials, Policy
+    from apckx.emulator.quotas import RateLimits, parse_plane_rates
     from apckx.emulator.server import EmulatorConfig, parse_fault_spec
 
-    rate_limit = None
-    if args.rate_limit is not None:
+    rates = RateLimits()
+    if args.rate_limit is not None and ("=" in args.rate_limit
+                                        or args.rate_limit.strip().lower() == "apc"):
+        rates = parse_plane_rates(args.rate_limit)
+    elif args.rate_limit is not None:
         rate_limit = _parse_number("--rate-limit", args.rate_limit, minimum=0, integer=False)
         if rate_limit == 0:
             raise InputError("--rate-limit must be greater than 0 (leave it out for no limit)")
+        rates = RateLimits(control=rate_limit)
     port = int(_parse_number("--port", args.port, minimum=0, integer=True))
     if port > 65535:
         raise InputError(f"--port must be 0..65535 (got {port})")
@@ -122,7 +129,9 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         ),
         account_id=args.account_id,
         policy=Policy.from_file(args.policy) if args.policy else None,
-        rate_limit=rate_limit,
+        rate_limit=rates.control,
+        data_rate_limit=rates.data,
+        asymmetric_rate_limit=rates.asymmetric,
         latency_ms=_parse_number("--latency-ms", args.latency_ms, minimum=0, integer=False),
         faults=tuple(parse_fault_spec(spec) for spec in args.fault),
         key_quota=int(_parse_number("--key-quota", args.key_quota, minimum=0, integer=True)),
@@ -140,6 +149,10 @@ def _describe(config: EmulatorConfig) -> str:
     ]
     if config.rate_limit is not None:
         settings.append(f"rate limit {config.rate_limit:g}/s per region")
+    if config.data_rate_limit is not None:
+        settings.append(f"data-plane rate limit {config.data_rate_limit:g}/s per region")
+    if config.asymmetric_rate_limit is not None:
+        settings.append(f"asymmetric rate limit {config.asymmetric_rate_limit:g}/s per region")
     if config.latency_ms:
         settings.append(f"latency {config.latency_ms:g} ms")
     if config.faults:

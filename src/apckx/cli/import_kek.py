@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apckx.ceremonies.import_kek import (
+# --help loads only these: the ceremony, the journal and the printing helpers are imported
+# where they are used (start-up is measured by bench/startup.py and bench/process.py).
+from apckx.ceremonies.defaults import (
     CURVE_CHOICES,
+    DEFAULT_JOURNAL_DIR,
+    DEFAULT_RECORDS_DIR,
     DERIVE_KEY_ALGORITHMS,
     KDF_CHOICES,
     KDF_HASH_CHOICES,
@@ -25,33 +29,31 @@ from apckx.ceremonies.import_kek import (
     KEK_ALIAS,
     RECEIVER_ALIAS,
     ROOT_ALIAS,
-    KekImportResult,
 )
-from apckx.ceremonies.journal import DEFAULT_JOURNAL_DIR, DEFAULT_RECORDS_DIR
 from apckx.cli import keyinput
 from apckx.cli._aws import add_retry_arguments, check_aws_options, make_service
-from apckx.cli._output import print_json, print_rows, progress_printer
 from apckx.errors import ApckxError
+
+if TYPE_CHECKING:
+    from apckx.ceremonies.import_kek import KekImportResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     keyinput.add_key_arguments(parser, name="kek", label="KEK")
     what = parser.add_argument_group("what is imported")
     what.add_argument(
-        "--key-algorithm", choices=KEK_ALGORITHMS, default="AES_256", help="default: AES_256"
+        "--key-algorithm", choices=KEK_ALGORITHMS, help="default: AES_256"
     )
     what.add_argument(
         "--key-usage",
         "--key-type",
         "-t",
         dest="key_usage",
-        default="K0",
         help="K0 (key encryption key, default) or K1 (key block protection key)",
     )
     what.add_argument(
         "--mode-of-use",
         "-m",
-        default="B",
         help="TR-31 mode of use: B (wrap+unwrap, default), E (wrap), D (unwrap), N",
     )
     what.add_argument(
@@ -60,7 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-e",
         dest="exportability",
         choices=("E", "N", "S"),
-        default="E",
         help="TR-31 exportability (default: E)",
     )
     what.add_argument(
@@ -69,9 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(the sample's default is D0000K0AB00E0000)",
     )
     how = parser.add_argument_group("how the wrapping key is derived")
-    how.add_argument("--curve", default="P521", help=f"{', '.join(CURVE_CHOICES)} (default P521)")
-    how.add_argument("--kdf", choices=KDF_CHOICES, default="NIST_SP800")
-    how.add_argument("--kdf-hash", choices=KDF_HASH_CHOICES, default="SHA_256")
+    how.add_argument("--curve", help=f"{', '.join(CURVE_CHOICES)} (default P521)")
+    how.add_argument("--kdf", choices=KDF_CHOICES, help="default: NIST_SP800")
+    how.add_argument("--kdf-hash", choices=KDF_HASH_CHOICES, help="default: SHA_256")
     how.add_argument(
         "--derive-key-algorithm",
         choices=DERIVE_KEY_ALGORITHMS,
@@ -88,20 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--certs-dir",
         type=Path,
-        default=Path("certs"),
         help="sender CA and ECDH leaf (default: certs/)",
     )
     where.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
     where.add_argument("--records-dir", type=Path, default=DEFAULT_RECORDS_DIR)
-    where.add_argument("--receiver-alias", default=RECEIVER_ALIAS)
-    where.add_argument("--root-alias", default=ROOT_ALIAS)
+    where.add_argument("--receiver-alias", help=f"default: {RECEIVER_ALIAS}")
+    where.add_argument("--root-alias", help=f"default: {ROOT_ALIAS}")
     where.add_argument(
-        "--alias", dest="kek_alias", default=KEK_ALIAS, help="the imported KEK's alias"
+        "--alias", dest="kek_alias", help=f"the imported KEK's alias (default: {KEK_ALIAS})"
     )
     trust = parser.add_argument_group("reuse, trust and recovery")
     trust.add_argument(
         "--new-receiver-key",
         action="store_true",
+        default=None,
         help="create a new APC key-agreement pair even if the receiver alias has a usable one",
     )
     trust.add_argument(
@@ -109,36 +110,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SHA256",
         help="refuse APC's certificate unless its chain root has this SHA-256 fingerprint",
     )
-    trust.add_argument("--resume", metavar="ID", help="continue a failed ceremony from its journal")
+    trust.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue a failed ceremony: every setting comes from its journal (a flag that "
+        "contradicts it is refused); give only the key input",
+    )
+    trust.add_argument(
+        "--replace",
+        action="store_true",
+        help="move --alias to the new KEK when it already names another key (without it, "
+        "apckx refuses; an alias already naming a key with this KCV imports nothing)",
+    )
     add_retry_arguments(parser)
 
 
-def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
-    from apckx.ceremonies.import_kek import plan_kek_import
-    from apckx.ceremonies.journal import check_ceremony_id
+_DEFAULTS: dict[str, Any] = {
+    "key_algorithm": "AES_256",
+    "key_usage": "K0",
+    "mode_of_use": "B",
+    "exportability": "E",
+    "curve": "P521",
+    "kdf": "NIST_SP800",
+    "kdf_hash": "SHA_256",
+    "receiver_alias": RECEIVER_ALIAS,
+    "root_alias": ROOT_ALIAS,
+    "kek_alias": KEK_ALIAS,
+    "certs_dir": Path("certs"),
+    "new_receiver_key": False,
+}
 
-    # Everything is checked before the key is read, and the key before any API call.
-    plan = plan_kek_import(
-        key_algorithm=args.key_algorithm,
-        header=args.header,
-        key_usage=args.key_usage,
-        mode_of_use=args.mode_of_use,
-        exportability=args.exportability,
-        curve=args.curve,
-        kdf=args.kdf,
-        kdf_hash=args.kdf_hash,
-        derive_key_algorithm=args.derive_key_algorithm,
-        shared_info_hex=args.shared_info,
-        receiver_alias=args.receiver_alias,
-        root_alias=args.root_alias,
-        kek_alias=args.kek_alias,
-        certs_dir=args.certs_dir,
-        new_receiver_key=args.new_receiver_key,
-        trust_apc_root=args.trust_apc_root,
-    )
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan settings as typed (None where a flag was not given)."""
+    return {
+        "key_algorithm": args.key_algorithm,
+        "header": args.header,
+        "key_usage": args.key_usage,
+        "mode_of_use": args.mode_of_use,
+        "exportability": args.exportability,
+        "curve": args.curve,
+        "kdf": args.kdf,
+        "kdf_hash": args.kdf_hash,
+        "derive_key_algorithm": args.derive_key_algorithm,
+        "shared_info_hex": args.shared_info,
+        "receiver_alias": args.receiver_alias,
+        "root_alias": args.root_alias,
+        "kek_alias": args.kek_alias,
+        "certs_dir": args.certs_dir,
+        "new_receiver_key": args.new_receiver_key,
+        "trust_apc_root": args.trust_apc_root,
+    }
+
+
+def plan_from_args(args: argparse.Namespace) -> Any:
+    """The plan: from the flags (defaults filled in), or on ``--resume`` from the journal,
+    with the flags given checked against it. Local only: no API call."""
+    from apckx.ceremonies.import_kek import plan_kek_import, plan_resumed_import
+    from apckx.ceremonies.journal import Journal, check_ceremony_id
+
+    given = given_settings(args)
     if args.resume is not None:
         check_ceremony_id(args.resume)
+        journal = Journal.load(args.journal_dir, args.resume)
+        return plan_resumed_import(journal.parameters, given, ceremony_id=args.resume)
+    settings: dict[str, Any] = {
+        k: (_DEFAULTS.get(k) if v is None else v) for k, v in given.items()
+    }
+    return plan_kek_import(**settings)
+
+
+def check_local_paths(args: argparse.Namespace, plan: Any) -> None:
+    """Every path before the first call: the certs dir, and the journal and records
+    directories (created 0700 if missing, refused if another user could write them)."""
+    from apckx.ceremonies.import_kek import check_certs_dir
+    from apckx.ceremonies.journal import check_writable_dir
+
+    check_certs_dir(plan.certs_dir)
+    check_writable_dir(args.journal_dir, what="journal directory", create=False)
+    check_writable_dir(args.records_dir, what="records directory", create=False)
+
+
+def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
+    # Everything is checked before the key is read, and the key before any API call.
+    plan = plan_from_args(args)
     check_aws_options(args)
+    check_local_paths(args, plan)
     kek = keyinput.read_key(args, plan.key_algorithm, name="kek", label="KEK", io=io)
     return run_with_key(args, plan, kek)
 
@@ -146,7 +203,8 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
 def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
     """Run the ceremony with an already read KEK (``apckx demo`` enters here too)."""
     from apckx.ceremonies.import_kek import run_kek_import
-    from apckx.ceremonies.journal import write_ceremony_record
+    from apckx.ceremonies.journal import LocalWriteError, write_ceremony_record
+    from apckx.cli._output import progress_printer
 
     apc = make_service(args)
     progress = progress_printer(True)  # stderr: stdout stays pure text or JSON
@@ -164,18 +222,27 @@ def run_with_key(args: argparse.Namespace, plan: Any, kek: bytes) -> int:
             journal_dir=args.journal_dir,
             resume_id=args.resume,
             progress=progress,
+            replace=bool(getattr(args, "replace", False)),
         )
+    except LocalWriteError:
+        raise  # the journal could not be written: neither can the record, most likely
     except ApckxError as exc:
         _record_failure(args, apc, details, getattr(exc, "ceremony_id", None))
         raise
     finally:
         del kek
-    record_path = write_ceremony_record(
-        args.records_dir,
-        journal,
-        api_calls=[c.to_record() for c in apc.calls],
-        details=details,
-    )
+    try:
+        record_path = write_ceremony_record(
+            args.records_dir,
+            journal,
+            api_calls=[c.to_record() for c in apc.calls],
+            details=details,
+        )
+    except ApckxError as exc:
+        raise LocalWriteError(
+            f"APC holds the KEK {result.key_arn} (KCV {result.key_check_value}) under "
+            f"{result.key_alias}, but {exc}; the journal {journal.path} has the ceremony"
+        ) from None
     print_result(result, args.output, journal_path=journal.path, record_path=record_path)
     return 0
 
@@ -207,12 +274,28 @@ def print_result(
     journal_path: Path | None = None,
     record_path: Path | None = None,
 ) -> None:
+    from apckx.cli._output import print_json, print_rows
+
     if output == "json":
         data = result.to_record()
         data["journal"] = str(journal_path) if journal_path else None
         data["record"] = str(record_path) if record_path else None
         print_json(data)
         return
+    if result.unchanged:
+        print(
+            f"{result.key_alias} already points at {result.key_arn} with this KEK's KCV "
+            f"{result.key_check_value} ({result.key_check_value_algorithm}): nothing imported "
+            f"(ceremony {result.ceremony_id})"
+        )
+        sys.stdout.flush()
+        return
+    if result.replaced_key_arn:
+        print(
+            f"{result.key_alias}: was {result.replaced_key_arn} (KCV "
+            f"{result.replaced_key_check_value or 'none'}), now {result.key_arn} (KCV "
+            f"{result.key_check_value})"
+        )
     kcv_line = (
         f"{result.key_check_value} (APC) = {result.local_key_check_value} (local), "
         f"{result.key_check_value_algorithm}"

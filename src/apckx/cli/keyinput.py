@@ -17,7 +17,6 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from apckx.errors import InputError, KeyMaterialError
@@ -65,14 +64,24 @@ def _ask(io: KeyInputIO, prompt: str, *, what: str) -> str:
         ) from None
 
 
-@dataclass
 class KeyInputIO:
-    """The edges key input touches; tests replace them."""
+    """The edges key input touches; tests replace them.
 
-    getpass: Callable[[str], str] = _default_getpass
-    stdin: TextIO | None = None  # None: sys.stdin at call time
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    err: TextIO | None = None  # None: sys.stderr at call time
+    A plain class, not a dataclass: ``--help`` imports this module, and ``dataclasses`` (with
+    ``inspect``) is a tenth of a command's start-up.
+    """
+
+    def __init__(
+        self,
+        getpass: Callable[[str], str] = _default_getpass,
+        stdin: TextIO | None = None,  # None: sys.stdin at call time
+        environ: Mapping[str, str] | None = None,  # None: os.environ
+        err: TextIO | None = None,  # None: sys.stderr at call time
+    ) -> None:
+        self.getpass = getpass
+        self.stdin = stdin
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.err = err
 
     def stderr(self) -> TextIO:
         return self.err if self.err is not None else sys.stderr

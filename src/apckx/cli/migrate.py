@@ -58,7 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attempts per call on throttling or 5xx, with backoff (default 8)",
     )
     parser.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
+    parser.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue this migration (same manifest and KEK); by default a re-run continues "
+        "the last unfinished one of the same manifest",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="after each key is in place, prove it works on the data plane (as apckx check; "
+        "manifest columns check_input and expect), paced under --rate",
+    )
 
 
 class ProgressReporter:
@@ -117,7 +129,7 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     from apckx.ceremonies.manifest import ManifestError, load_manifest
-    from apckx.ceremonies.migrate import run_migration
+    from apckx.ceremonies.migrate import check_journal_dir, run_migration
     from apckx.cli._aws import make_service
     from apckx.errors import InputError
 
@@ -126,11 +138,19 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         max_attempts=args.max_attempts, journal_dir=args.journal_dir,
     )  # fmt: skip
     options.check()
+    resume_id = getattr(args, "resume", None)
+    if resume_id is not None:
+        from apckx.ceremonies.journal import Journal, check_ceremony_id
+
+        Journal.load(args.journal_dir, check_ceremony_id(resume_id))  # exists, is ours
     try:
         manifest = load_manifest(args.manifest)
     except ManifestError as exc:
         _print_errors(exc.errors)
         raise
+    # The journal directory (and every journal and key log in it, which a re-run trusts) is
+    # checked before the first call.
+    check_journal_dir(args.journal_dir)
     rehearsal = [row.line for row in manifest.rows if row.is_rehearsal]
     kek: bytes | None = None
     # No botocore retries: every attempt must go through our token bucket.
@@ -151,9 +171,16 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     elif keyinput.key_source_given(args, name="kek"):
         print("apckx: warning: no key_hex rows: the KEK's cleartext is not needed, and not "
               "read", file=sys.stderr)  # fmt: skip
+    check_key = None
+    if args.check:
+        from apckx.ceremonies.check import make_migration_check
+        from apckx.service.data import make_data_service
+
+        check_key = make_migration_check(apc, make_data_service(apc))
     options = MigrationOptions(
         kek_id=args.kek_id, kek=kek, rate=args.rate, workers=args.workers,
-        max_attempts=args.max_attempts, journal_dir=args.journal_dir,
+        max_attempts=args.max_attempts, journal_dir=args.journal_dir, resume_id=resume_id,
+        check_key=check_key,
     )  # fmt: skip
     del kek
     show_progress = args.output == "text" and not args.no_progress
@@ -204,6 +231,10 @@ def print_summary(result: MigrationResult, output: str) -> None:
     else:
         _print_table(result)
     failed = sum(1 for o in result.outcomes if o.status == FAILED_KEY)
+    check_failed = sum(1 for o in result.outcomes if o.check_failed)
+    if check_failed:
+        print(f"apckx: {check_failed} key(s) failed their check (migrate --check): see the "
+              "CHECK column; apckx check KEY shows every step", file=sys.stderr)  # fmt: skip
     if failed:
         # Always, whatever --output: a failing run says so on stderr (JSON stays on stdout).
         print(
@@ -216,10 +247,18 @@ def print_summary(result: MigrationResult, output: str) -> None:
 def _print_table(result: MigrationResult) -> None:
     from apckx.cli._output import print_table
 
-    rows = [
-        (o.alias, o.status, o.key_arn or "-", o.kcv or "-", o.error or "") for o in result.outcomes
-    ]
-    print_table(("ALIAS", "STATUS", "KEY ARN", "KCV", "ERROR"), rows)
+    if any(o.check for o in result.outcomes):  # migrate --check
+        checked = [
+            (o.alias, o.status, o.key_arn or "-", o.kcv or "-", o.check or "-", o.error or "")
+            for o in result.outcomes
+        ]
+        print_table(("ALIAS", "STATUS", "KEY ARN", "KCV", "CHECK", "ERROR"), checked)
+    else:
+        rows = [
+            (o.alias, o.status, o.key_arn or "-", o.kcv or "-", o.error or "")
+            for o in result.outcomes
+        ]
+        print_table(("ALIAS", "STATUS", "KEY ARN", "KCV", "ERROR"), rows)
     record = result.to_record()
     calls_per_second = result.stats.calls / result.elapsed if result.elapsed > 0 else 0.0
     print(

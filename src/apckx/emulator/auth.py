@@ -46,6 +46,17 @@ _REGION_PATTERN = re.compile(r"[a-z]{2}-[a-z]{1,16}-[0-9]+")
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _UNSIGNED_PAYLOADS = frozenset({"UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
 
+#: Headers every request must have signed, whatever its protocol.
+BASE_SIGNED_HEADERS: tuple[str, ...] = ("host", "x-amz-date")
+#: AWS JSON 1.0 (the control plane): the target names the operation and the content type
+#: the protocol, so a signature that leaves either out could be replayed as another call
+#: (a capture of GetKey signed over host and date only, resent as DeleteKey).
+JSON_RPC_SIGNED_HEADERS: tuple[str, ...] = (*BASE_SIGNED_HEADERS, "x-amz-target",
+                                            "content-type")
+#: REST-JSON (the data plane): the operation is in the signed path, so no target; the body's
+#: content type must still be signed.
+REST_JSON_SIGNED_HEADERS: tuple[str, ...] = (*BASE_SIGNED_HEADERS, "content-type")
+
 
 @dataclass(frozen=True)
 class EmulatorCredentials:
@@ -128,8 +139,9 @@ class _ReplaySigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
     The rebuilt request carries only the signed headers, so they are the headers to sign.
     """
 
-    def __init__(self, credentials: BotocoreCredentials, region: str) -> None:
-        super().__init__(credentials, SERVICE_NAME, region)
+    def __init__(self, credentials: BotocoreCredentials, region: str,
+                 service: str = SERVICE_NAME) -> None:
+        super().__init__(credentials, service, region)
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         return request.headers
@@ -151,11 +163,19 @@ def verify_request(
     body: bytes,
     credentials: EmulatorCredentials,
     now: datetime.datetime,
+    required_signed_headers: Sequence[str] = BASE_SIGNED_HEADERS,
+    service: str = SERVICE_NAME,
 ) -> Caller:
     """Check a request's SigV4 signature; return the caller, or raise an AWS auth error.
 
+    ``service`` is the signing name the credential scope must carry: ``payment-cryptography``
+    for both APC planes, ``sts`` for the STS calls the emulator answers.
+
     ``headers`` is the request's header mapping (``http.server`` gives an
     ``email.message.Message``, which keeps repeated headers); ``now`` is timezone-aware UTC.
+    ``required_signed_headers`` (lower case, the protocol's choice:
+    :data:`JSON_RPC_SIGNED_HEADERS`, :data:`REST_JSON_SIGNED_HEADERS`) must be in
+    SignedHeaders whenever the request carries them; ``host`` and ``x-amz-date`` always.
     """
     header_lists = _header_lists(headers)
 
@@ -170,18 +190,26 @@ def verify_request(
 
     if not hmac.compare_digest(auth.access_key_id.encode(), credentials.access_key_id.encode()):
         raise UnrecognizedClientException("The security token included in the request is invalid.")
-    if auth.service != SERVICE_NAME:
+    if auth.service != service:
         raise InvalidSignatureException(
-            f"Credential should be scoped to correct service: '{SERVICE_NAME}'."
+            f"Credential should be scoped to correct service: '{service}'."
         )
     if not _REGION_PATTERN.fullmatch(auth.region):
         raise InvalidSignatureException(
             f"Credential should be scoped to a valid region, not '{auth.region[:40]}'."
         )
-    for required in ("host", "x-amz-date"):
+    for required in BASE_SIGNED_HEADERS:
         if required not in auth.signed_headers:
             raise IncompleteSignatureException(
                 f"SignedHeaders must include '{required}' (the request is signed without it)"
+            )
+    # The protocol's headers, when the request carries them (an absent target or content
+    # type is the protocol's own error, answered after the signature).
+    for required in required_signed_headers:
+        if required in header_lists and required not in auth.signed_headers:
+            raise IncompleteSignatureException(
+                f"SignedHeaders must include '{required}': the request carries it unsigned, "
+                f"so a captured signature could be replayed with another value"
             )
     for name in auth.signed_headers:
         if name not in header_lists:
@@ -248,6 +276,7 @@ def verify_request(
             credentials.access_key_id, credentials.secret_access_key, credentials.session_token
         ),
         auth.region,
+        service,
     )
     canonical_request = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical_request)

@@ -68,8 +68,11 @@ def make_emulator_client(
     secret_access_key: str = "test",  # noqa: S107 (the emulator's published test secret)
     max_attempts: int = 3,
     retry_mode: str = "standard",
+    service: str = "payment-cryptography",
 ) -> Any:
-    """A boto3 ``payment-cryptography`` client for the emulator at ``url``.
+    """A boto3 client for the emulator at ``url``: ``payment-cryptography`` (the control
+    plane) by default, or ``service="payment-cryptography-data"`` (the data plane) or
+    ``"sts"``; one URL serves all three.
 
     Built in an isolated botocore session (no profile, no config or credentials file, no
     AWS_* variables consulted for what it sets), so the caller's environment cannot change
@@ -79,7 +82,7 @@ def make_emulator_client(
 
     with _SESSION_LOCK:
         return _isolated_session().client(
-            "payment-cryptography",
+            service,
             endpoint_url=url,
             region_name=region,
             aws_access_key_id=access_key_id,

@@ -3,9 +3,11 @@
 Each line holds ``request_id``, ``operation``, ``start`` and ``end`` (epoch seconds, floats;
 ``end`` is when the answer was ready, and the line is written before the answer is sent),
 ``status`` (the HTTP status, or 0 when the connection was reset without an answer) and
-``error`` (the AWS error code, or null). Bodies are never logged, so no key material can
-reach the file. Lines are flushed one by one, so a benchmark can read the file while the
-emulator runs and count how many calls a ceremony makes, and how many of them in sequence.
+``error`` (the AWS error code, or null) and ``path`` (the request's path, as sent, also for
+garbled requests and unknown paths; null when there was no request line). Bodies are never
+logged, so no key material can reach the file. Lines are flushed one by one, so a benchmark
+can read the file while the emulator runs and count how many calls a ceremony makes, and how
+many of them in sequence.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RequestLogEntry:
     end: float
     status: int
     error: str | None = None
+    path: str | None = None
 
 
 class RequestLog:
@@ -71,6 +74,7 @@ def read_request_log(path: Path | str) -> list[RequestLogEntry]:
                         end=float(fields["end"]),
                         status=int(fields["status"]),
                         error=None if fields.get("error") is None else str(fields["error"]),
+                        path=None if fields.get("path") is None else str(fields["path"]),
                     )
                 )
             except (ValueError, KeyError, TypeError):

@@ -14,8 +14,9 @@ from typing import Any
 
 from botocore import xform_name
 
-from apckx.emulator.control import aliases, certificates, keys, tags
+from apckx.emulator.control import aliases, certificates, keys, rsa_keys, tags
 from apckx.emulator.control.account import AccountState, BackendRegistry
+from apckx.emulator.control.key_exchange import tokens
 from apckx.emulator.control.key_exchange.common import (
     ExportRequest,
     ImportRequest,
@@ -167,6 +168,32 @@ class PaymentCryptographyResponse:
             self.account, params["KeyIdentifier"])
         return {"KeyCertificate": certificate, "KeyCertificateChain": chain}
 
+    def get_certificate_signing_request(self, params: Params) -> Body:
+        csr = rsa_keys.get_certificate_signing_request(
+            self.account, params["KeyIdentifier"], params["SigningAlgorithm"],
+            params["CertificateSubject"])
+        return {"CertificateSigningRequest": csr}
+
+    # import / export parameters (TR-34 and RSA wrap tokens: key_exchange.tokens)
+
+    def get_parameters_for_import(self, params: Params) -> Body:
+        token = tokens.get_parameters_for_import(
+            self.account, params["KeyMaterialType"], params["WrappingKeyAlgorithm"],
+            bool(params.get("ReuseLastGeneratedToken", False)))
+        return {"WrappingKeyCertificate": token.certificate_apc,
+                "WrappingKeyCertificateChain": token.chain_apc,
+                "WrappingKeyAlgorithm": token.algorithm, "ImportToken": token.token,
+                "ParametersValidUntilTimestamp": token.not_after}
+
+    def get_parameters_for_export(self, params: Params) -> Body:
+        token = tokens.get_parameters_for_export(
+            self.account, params["KeyMaterialType"], params["SigningKeyAlgorithm"],
+            bool(params.get("ReuseLastGeneratedToken", False)))
+        return {"SigningKeyCertificate": token.certificate_apc,
+                "SigningKeyCertificateChain": token.chain_apc,
+                "SigningKeyAlgorithm": token.algorithm, "ExportToken": token.token,
+                "ParametersValidUntilTimestamp": token.not_after}
+
     # import / export: the KeyMaterial member picks the function (key_exchange.dispatch)
 
     def import_key(self, params: Params) -> Body:
@@ -245,7 +272,8 @@ IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset({
     "CreateKey", "GetKey", "ListKeys", "DeleteKey", "RestoreKey", "StartKeyUsage",
     "StopKeyUsage", "GetPublicKeyCertificate", "ImportKey", "ExportKey", "CreateAlias",
     "GetAlias", "UpdateAlias", "DeleteAlias", "ListAliases", "TagResource", "UntagResource",
-    "ListTagsForResource",
+    "ListTagsForResource", "GetCertificateSigningRequest", "GetParametersForImport",
+    "GetParametersForExport",
 })
 
 

@@ -2,9 +2,13 @@
 
 One request goes through these steps, in order, and stops at the first error:
 
-1. ``POST /`` only (anything else is a 4xx JSON error); a body of at most
-   ``max_body_bytes`` with a ``Content-Length``.
-2. SigV4 signature (:mod:`apckx.emulator.auth`); the credential scope gives the region.
+1. The body is read (at most ``max_body_bytes``, with a ``Content-Length``) before anything
+   is refused, so a refused request leaves its keep-alive connection clean. The protocol is
+   chosen by path (``EmulatorApp._handle``): ``POST /`` is AWS JSON 1.0; any other path is a
+   404 JSON error, any other method a 405.
+2. SigV4 signature (:mod:`apckx.emulator.auth`), with the protocol's headers signed
+   (``x-amz-target`` and ``content-type`` for JSON 1.0); the credential scope gives the
+   region.
 3. ``X-Amz-Target: PaymentCryptographyControlPlane.<Op>`` naming an implemented operation,
    ``Content-Type: application/x-amz-json-1.0``.
 4. The policy file, if any (``AccessDeniedException`` naming the action).
@@ -15,11 +19,17 @@ One request goes through these steps, in order, and stops at the first error:
 Every answer carries ``x-amzn-RequestId``; errors are ``{"__type", "message"}`` with the
 Smithy model's HTTP status. An unexpected exception becomes a generic
 ``InternalServerException`` and the server keeps serving.
+
+Against hostile clients: at most ``max_connections`` connections at once (more are answered
+503 and closed), an absolute ``request_deadline`` from a request's first byte to its answer
+(a client that trickles bytes is cut off), the idle keep-alive timeout, and a back-off when
+``accept`` fails for want of descriptors (EMFILE) instead of a busy loop.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import ipaddress
 import json
 import logging
@@ -37,8 +47,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from apckx.emulator import responses
-from apckx.emulator.auth import EmulatorCredentials, Policy, verify_request
+from apckx.emulator import data, responses, rest_json, sts
+from apckx.emulator.auth import (
+    JSON_RPC_SIGNED_HEADERS,
+    REST_JSON_SIGNED_HEADERS,
+    Caller,
+    EmulatorCredentials,
+    Policy,
+    verify_request,
+)
+from apckx.emulator.auth import SERVICE_NAME as SIGNING_NAME
 from apckx.emulator.control.account import BackendRegistry
 from apckx.emulator.exceptions import (
     ApcServiceException,
@@ -48,6 +66,7 @@ from apckx.emulator.exceptions import (
     ThrottlingException,
     UnknownOperationException,
 )
+from apckx.emulator.json_body import parse_json_object
 from apckx.emulator.requestlog import RequestLog, RequestLogEntry
 from apckx.emulator.state import MemoryStore, SqliteStore, StateStore
 from apckx.emulator.validation import service_model
@@ -61,6 +80,22 @@ DEFAULT_ACCOUNT_ID = "111122223333"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # Idle keep-alive connections are closed after this many seconds.
 IDLE_CONNECTION_TIMEOUT = 120.0
+DEFAULT_MAX_CONNECTIONS = 256
+# From a request's first byte to its answer, whatever the client's pace.
+DEFAULT_REQUEST_DEADLINE = 60.0
+# accept() failing for want of descriptors or memory: wait before trying again.
+_ACCEPT_BACKOFF_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF_FIRST = 0.05
+_ACCEPT_BACKOFF_MAX = 1.0
+_TOO_MANY_CONNECTIONS_BODY = (
+    b'{"__type":"ServiceUnavailableException","message":"The emulator has too many open '
+    b'connections; retry later."}'
+)
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY_CONNECTIONS_BODY)).encode()
+    + b"\r\n\r\n" + _TOO_MANY_CONNECTIONS_BODY
+)
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _INTERNAL_ERROR_MESSAGE = (
     "The emulator hit an internal error; the request had no effect or a partial one. "
@@ -68,6 +103,10 @@ _INTERNAL_ERROR_MESSAGE = (
 )
 
 FaultKind = Literal["throttle", "error", "reset"]
+# The rate-limit planes, with APC's default quotas per account and region (calls/s).
+CONTROL_PLANE = "control-plane"
+SYMMETRIC_DATA_PLANE = data.SYMMETRIC_PLANE
+ASYMMETRIC_DATA_PLANE = data.ASYMMETRIC_PLANE
 FAULT_KINDS: tuple[FaultKind, ...] = ("throttle", "error", "reset")
 
 
@@ -206,6 +245,10 @@ class EmulatorConfig:
     account_id: str = DEFAULT_ACCOUNT_ID
     policy: Policy | None = None
     rate_limit: float | None = None  # control-plane calls per second per region; None: off
+    # Data-plane calls per second per region, symmetric and asymmetric (APC counts them
+    # apart: 500 and 20 by default); None: off.
+    data_rate_limit: float | None = None
+    asymmetric_rate_limit: float | None = None
     latency_ms: float = 0.0
     faults: tuple[FaultSpec, ...] = ()
     key_quota: int = 2000
@@ -213,6 +256,8 @@ class EmulatorConfig:
     state_path: Path | None = None
     request_log_path: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE  # seconds
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for settings the emulator must not start with."""
@@ -227,20 +272,45 @@ class EmulatorConfig:
             raise ConfigError(f"--account-id must be 12 digits (got {self.account_id!r})")
         if not self.credentials.access_key_id or not self.credentials.secret_access_key:
             raise ConfigError("--access-key-id and --secret-access-key must not be empty")
-        if self.rate_limit is not None and not self.rate_limit > 0:
-            raise ConfigError(f"--rate-limit must be a positive number (got {self.rate_limit})")
+        for rate in (self.rate_limit, self.data_rate_limit, self.asymmetric_rate_limit):
+            if rate is not None and not rate > 0:
+                raise ConfigError(f"--rate-limit must be a positive number (got {rate})")
         if not self.latency_ms >= 0:
             raise ConfigError(f"--latency-ms must be 0 or more (got {self.latency_ms})")
         if self.key_quota < 0 or self.alias_quota < 0:
             raise ConfigError("--key-quota and --alias-quota must be 0 or more")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
+        if self.max_connections < 1:
+            raise ConfigError(f"--max-connections must be 1 or more (got {self.max_connections})")
+        if not self.request_deadline > 0:
+            raise ConfigError(
+                f"--request-deadline must be a positive number of seconds "
+                f"(got {self.request_deadline})"
+            )
         for fault in self.faults:
-            if fault.operation != "*" and fault.operation not in responses.IMPLEMENTED_OPERATIONS:
+            served = responses.IMPLEMENTED_OPERATIONS | data.IMPLEMENTED_OPERATIONS
+            if fault.operation != "*" and fault.operation not in served:
                 raise ConfigError(
                     f"--fault {fault}: {fault.operation} is not an operation the emulator "
-                    f"serves ({', '.join(sorted(responses.IMPLEMENTED_OPERATIONS))})"
+                    f"serves ({', '.join(sorted(served))})"
                 )
+
+    def plane_rate(self, plane: str) -> float | None:
+        """The rate limit of one plane (control-plane, symmetric or asymmetric data plane)."""
+        if plane == SYMMETRIC_DATA_PLANE:
+            return self.data_rate_limit
+        if plane == ASYMMETRIC_DATA_PLANE:
+            return self.asymmetric_rate_limit
+        return self.rate_limit
+
+
+def _shown_path(raw_request_line: bytes) -> str:
+    """The path of a (maybe garbled) request line, printable and short, for the log."""
+    words = raw_request_line.split()
+    path = words[1] if len(words) >= 2 else b""
+    text = path[:200].decode("latin-1")
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def _is_loopback(host: str) -> bool:
@@ -266,6 +336,9 @@ class _Answer:
     body: bytes
     error_type: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = JSON_CONTENT_TYPE
+    operation: str | None = None  # for the request log, once the pipeline knows it
+    request_id: str | None = None  # when the body already names one (STS's XML)
 
 
 def _error_answer(error: ApcServiceException) -> _Answer:
@@ -285,18 +358,18 @@ class EmulatorApp:
         self._dispatch: Callable[..., dict[str, Any]] = responses.dispatch
         self._implemented: frozenset[str] = frozenset(responses.IMPLEMENTED_OPERATIONS)
         self._faults = FaultInjector(config.faults)
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         self.request_log = RequestLog(config.request_log_path) if config.request_log_path else None
 
-    def _bucket(self, region: str) -> TokenBucket | None:
-        rate = self.config.rate_limit
+    def _bucket(self, region: str, plane: str = CONTROL_PLANE) -> TokenBucket | None:
+        rate = self.config.plane_rate(plane)
         if rate is None:
             return None
         with self._buckets_lock:
-            bucket = self._buckets.get(region)
+            bucket = self._buckets.get((plane, region))
             if bucket is None:
-                bucket = self._buckets[region] = TokenBucket(rate, burst_for_rate(rate))
+                bucket = self._buckets[(plane, region)] = TokenBucket(rate, burst_for_rate(rate))
             return bucket
 
     @staticmethod
@@ -321,7 +394,16 @@ class EmulatorApp:
         return operation
 
     def handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        """Answer one ``POST /``; raises :class:`_ConnectionResetError` for an injected reset."""
+        """Answer one POST; raises :class:`_ConnectionResetError` for an injected reset.
+
+        The protocol is chosen from the request: a form-encoded ``POST /`` is STS (query),
+        any other ``POST /`` the control plane (JSON 1.0), any other path the data plane
+        (rest-json). Each answers its errors in its own form.
+        """
+        if sts.is_sts_request(path, headers.get("Content-Type")):
+            return self._handle_sts(method=method, path=path, headers=headers, body=body)
+        if path.split("?", 1)[0] != "/":
+            return self._handle_data(method=method, path=path, headers=headers, body=body)
         try:
             return self._handle(method=method, path=path, headers=headers, body=body)
         except ApcServiceException as error:
@@ -332,30 +414,27 @@ class EmulatorApp:
             logger.error("internal error handling a request: %s", type(exc).__name__)
             return _error_answer(InternalServerException(_INTERNAL_ERROR_MESSAGE))
 
-    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
-        config = self.config
-        caller = verify_request(
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            credentials=config.credentials,
-            now=datetime.datetime.now(datetime.UTC),
+    def _verify(self, method: str, path: str, headers: Any, body: bytes, *,
+                required_signed_headers: Sequence[str],
+                service: str = SIGNING_NAME) -> Caller:
+        """SigV4, with the protocol's own signed-header rule (:mod:`apckx.emulator.auth`)."""
+        return verify_request(
+            method=method, path=path, headers=headers, body=body,
+            credentials=self.config.credentials, now=datetime.datetime.now(datetime.UTC),
+            required_signed_headers=required_signed_headers, service=service,
         )
-        operation = self._resolve_operation(headers.get("X-Amz-Target"))
-        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != JSON_CONTENT_TYPE:
-            raise SerializationException(
-                f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
-            )
+
+    def _admit(self, operation: str, caller: Caller, plane: str) -> None:
+        """Policy, the plane's rate limit, then injected faults (in that order)."""
+        config = self.config
         if config.policy is not None:
             config.policy.check(
                 operation, account_id=config.account_id, access_key_id=caller.access_key_id
             )
-        bucket = self._bucket(caller.region)
+        bucket = self._bucket(caller.region, plane)
         if bucket is not None and not bucket.try_acquire():
             raise ThrottlingException(
-                f"Rate exceeded: the emulator allows {config.rate_limit:g} control-plane "
+                f"Rate exceeded: the emulator allows {bucket.rate:g} {plane} "
                 f"requests per second in {caller.region}"
             )
         fault = self._faults.take(operation)
@@ -365,12 +444,84 @@ class EmulatorApp:
             raise InternalServerException(f"Injected internal error for {operation}")
         if fault == "reset":
             raise _ConnectionResetError
+
+    def _handle_data(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """One data-plane (rest-json) call: the control plane's checks, then the operation."""
+        matched = rest_json.match_route(method, path)
+        operation = None if matched is None else matched[0].operation
         try:
-            request = json.loads(body) if body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            raise SerializationException("Request body is not valid JSON") from None
-        if not isinstance(request, dict):
-            raise SerializationException("Request body must be a JSON object")
+            if matched is None:  # before the signature: no operation to authorize
+                raise _PathNotFound(
+                    f"No such path {path[:120]!r}: data-plane paths are the "
+                    f"payment-cryptography-data model's, control-plane calls POST /"
+                )
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS)
+            route, path_values = matched
+            if route.operation not in data.IMPLEMENTED_OPERATIONS:
+                raise UnknownOperationException(
+                    f"Operation {route.operation} is not implemented by the apckx emulator"
+                )
+            request = rest_json.read_request(path_values, body)
+            self._admit(route.operation, caller, data.plane_of(route.operation, request))
+            params = rest_json.validate_request(route, request)
+            result = data.dispatch(
+                self.registry, route.operation, params,
+                account_id=self.config.account_id, region=caller.region,
+            )
+            return _Answer(HTTPStatus.OK, rest_json.serialize_output(result),
+                           content_type=rest_json.CONTENT_TYPE, operation=operation)
+        except ApcServiceException as error:
+            return self._rest_json_error(error, operation)
+        except _ConnectionResetError:
+            raise
+        except Exception as exc:
+            # Name the type only: an exception's text could quote request data.
+            logger.error("internal error in %s: %s", operation or "-", type(exc).__name__)
+            return self._rest_json_error(
+                InternalServerException(_INTERNAL_ERROR_MESSAGE), operation
+            )
+
+    @staticmethod
+    def _rest_json_error(error: ApcServiceException, operation: str | None) -> _Answer:
+        headers, payload = rest_json.serialize_error(error)
+        return _Answer(error.status, payload, error.error_type, headers,
+                       content_type=rest_json.CONTENT_TYPE, operation=operation)
+
+    def _handle_sts(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        """STS GetCallerIdentity (query protocol, XML); signed for ``sts``; no policy or
+        rate limit (AWS needs no permission for it)."""
+        request_id = str(uuid.uuid4())
+        operation: str | None = None
+        try:
+            caller = self._verify(method, path, headers, body,
+                                  required_signed_headers=REST_JSON_SIGNED_HEADERS,
+                                  service=sts.SIGNING_NAME)
+            operation = sts.parse_action(body)
+            payload = sts.caller_identity_xml(
+                account_id=self.config.account_id, access_key_id=caller.access_key_id,
+                request_id=request_id,
+            )
+            answer = _Answer(HTTPStatus.OK, payload, content_type=sts.CONTENT_TYPE,
+                             operation=operation)
+        except ApcServiceException as error:
+            answer = _Answer(error.status, sts.error_xml(error, request_id), error.error_type,
+                             content_type=sts.CONTENT_TYPE, operation=operation)
+        answer.request_id = request_id
+        return answer
+
+    def _handle(self, *, method: str, path: str, headers: Any, body: bytes) -> _Answer:
+        config = self.config
+        caller = self._verify(method, path, headers, body,
+                              required_signed_headers=JSON_RPC_SIGNED_HEADERS)
+        operation = self._resolve_operation(headers.get("X-Amz-Target"))
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != JSON_CONTENT_TYPE:
+            raise SerializationException(
+                f"Content-Type must be {JSON_CONTENT_TYPE} (got {content_type[:80] or 'none'!r})"
+            )
+        self._admit(operation, caller, CONTROL_PLANE)
+        request = parse_json_object(body)
         try:
             result = self._dispatch(
                 self.registry,
@@ -415,6 +566,35 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log (``--request-log``) is the record of requests."""
 
+    _request_start: float | None = None
+
+    def _peek_first_byte(self) -> bytes:
+        reader = self.rfile
+        peek = getattr(reader, "peek", None)  # a BufferedReader (rbufsize -1) has it
+        return bytes(peek(1)) if peek is not None else b"?"
+
+    def _raw_request_line(self) -> bytes:
+        line = getattr(self, "raw_requestline", b"")
+        return line if isinstance(line, bytes) else b""
+
+    def handle_one_request(self) -> None:
+        """Wait (idle timeout) for a request's first byte, then serve it under the absolute
+        request deadline: the server cuts the connection once it passes."""
+        try:
+            first = self._peek_first_byte()
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        if not first:
+            self.close_connection = True
+            return
+        self._request_start = time.time()
+        self.server.arm_deadline(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.disarm_deadline(self.connection)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed request lines and unknown methods: a JSON error, not stdlib's HTML."""
         if self.request_version == "HTTP/0.9":  # an unparsable request line: answer as 1.1
@@ -422,7 +602,13 @@ class _Handler(BaseHTTPRequestHandler):
         error = SerializationException(message or HTTPStatus(code).phrase)
         error.status = code
         self.close_connection = True
-        self._send_answer(_error_answer(error), str(uuid.uuid4()))
+        request_id = str(uuid.uuid4())
+        start = self._request_start or time.time()
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), code, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
+        self._send_answer(_error_answer(error), request_id)
 
     def handle_expect_100(self) -> bool:
         """Send ``100 Continue`` at once (the write buffer would otherwise hold it back)."""
@@ -433,7 +619,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_answer(self, answer: _Answer, request_id: str) -> None:
         self.send_response(answer.status)
         self.send_header("x-amzn-RequestId", request_id)
-        self.send_header("Content-Type", JSON_CONTENT_TYPE)
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
         for name, value in answer.extra_headers.items():
             self.send_header(name, value)
@@ -464,7 +650,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise _PayloadTooLarge(
                 f"Request body is {length} bytes; the emulator accepts at most {limit}"
             )
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client hung up mid-body
+            self.close_connection = True
+            raise SerializationException(
+                f"Request body ended after {len(body)} of {length} bytes (Content-Length)"
+            )
+        return body
 
     def _reset_connection(self) -> None:
         """Abort with a TCP RST (SO_LINGER 0), answering nothing."""
@@ -476,7 +668,9 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         request_id = str(uuid.uuid4())
         start = time.time()
-        operation = app.operation_from_target(self.headers.get("X-Amz-Target")) or "-"
+        operation = (app.operation_from_target(self.headers.get("X-Amz-Target"))
+                     or rest_json.operation_name(self.command, self.path) or "-")
+        path = _shown_path(self._raw_request_line())
         if not self.server.enter_request():
             self.close_connection = True
             self._send_answer(
@@ -486,10 +680,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             try:
-                if self.path != "/":
-                    raise _PathNotFound(
-                        f"No such path {self.path[:120]!r}: send POST / with X-Amz-Target"
-                    )
+                # Read (drain) the body before anything can refuse the request, so the next
+                # request on this keep-alive connection starts where it should.
                 body = self._read_body()
                 answer = app.handle(
                     method=self.command, path=self.path, headers=self.headers, body=body
@@ -497,19 +689,19 @@ class _Handler(BaseHTTPRequestHandler):
             except ApcServiceException as error:
                 answer = _error_answer(error)
             except _ConnectionResetError:
-                app.log_request(
-                    RequestLogEntry(request_id, operation, start, time.time(), 0, "ConnectionReset")
-                )
+                app.log_request(RequestLogEntry(
+                    request_id, operation, start, time.time(), 0, "ConnectionReset", path=path
+                ))
                 self._reset_connection()
                 return
+            request_id = answer.request_id or request_id
             if app.config.latency_ms:
                 time.sleep(app.config.latency_ms / 1000.0)
             # Logged before the answer goes out, so a client holding the answer finds the line.
-            app.log_request(
-                RequestLogEntry(
-                    request_id, operation, start, time.time(), answer.status, answer.error_type
-                )
-            )
+            app.log_request(RequestLogEntry(
+                request_id, answer.operation or operation, start, time.time(), answer.status,
+                answer.error_type, path=path,
+            ))
             self._send_answer(answer, request_id)
         finally:
             self.server.leave_request()
@@ -520,13 +712,16 @@ class _Handler(BaseHTTPRequestHandler):
         error = _MethodNotAllowed(
             f"{self.command} is not supported: the emulator answers POST / with X-Amz-Target"
         )
+        try:
+            self._read_body()  # drained, so the connection stays usable
+        except ApcServiceException:
+            self.close_connection = True  # too large or chunked: closed instead
         answer = _error_answer(error)
         answer.extra_headers["Allow"] = "POST"
-        # A body we don't read would poison a keep-alive connection.
-        self.close_connection = bool(self.headers.get("Content-Length", "0") != "0")
-        self.server.app.log_request(
-            RequestLogEntry(request_id, "-", start, time.time(), error.status, error.error_type)
-        )
+        self.server.app.log_request(RequestLogEntry(
+            request_id, "-", start, time.time(), error.status, error.error_type,
+            path=_shown_path(self._raw_request_line()),
+        ))
         self._send_answer(answer, request_id)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
@@ -541,6 +736,8 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         self.address_family = family
         self.app = app
         self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._accept_backoff = 0.0
         self._in_flight = 0
         self._stopping = False
         self._idle = threading.Condition()
@@ -553,14 +750,72 @@ class _EmulatorHTTPServer(ThreadingHTTPServer):
         if not isinstance(error, ConnectionError | TimeoutError):
             logger.error("connection handler failed: %s", type(error).__name__)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """``accept``, backing off when descriptors (or buffers) run out: the listening socket
+        stays readable then, and retrying at once would spin a core."""
+        try:
+            accepted: tuple[socket.socket, Any] = super().get_request()
+        except OSError as exc:
+            if exc.errno in _ACCEPT_BACKOFF_ERRNOS:
+                if self._accept_backoff == 0.0:
+                    logger.warning("accept failed (%s); backing off", errno.errorcode.get(
+                        exc.errno or 0, "error"))
+                self._accept_backoff = min(
+                    _ACCEPT_BACKOFF_MAX, max(_ACCEPT_BACKOFF_FIRST, self._accept_backoff * 2))
+                time.sleep(self._accept_backoff)
+            raise
+        self._accept_backoff = 0.0
+        return accepted
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
-            self._connections.add(request)
+            full = len(self._connections) >= self.app.config.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            # Answered without a thread: one non-blocking send, then closed.
+            try:
+                request.setblocking(False)
+                request.send(_TOO_MANY_CONNECTIONS)
+            except OSError:
+                pass
+            self.app.log_request(RequestLogEntry(
+                str(uuid.uuid4()), "-", time.time(), time.time(), 503,
+                "ServiceUnavailableException", path=None,
+            ))
+            self.shutdown_request(request)
+            return
         super().process_request(request, client_address)
+
+    def arm_deadline(self, connection: socket.socket) -> None:
+        """Start a request's absolute deadline on ``connection``."""
+        config = self.app.config
+        limit = config.request_deadline + config.latency_ms / 1000.0
+        with self._idle:
+            self._deadlines[connection] = time.monotonic() + limit
+
+    def disarm_deadline(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Between polls of the listening socket: cut connections past their deadline (the
+        handler's blocked read or write then fails, and its thread ends)."""
+        now = time.monotonic()
+        with self._idle:
+            overdue = [conn for conn, due in self._deadlines.items() if now >= due]
+            for connection in overdue:
+                del self._deadlines[connection]
+        for connection in overdue:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def shutdown_request(self, request: Any) -> None:
         with self._idle:
             self._connections.discard(request)
+            self._deadlines.pop(request, None)
         super().shutdown_request(request)
 
     def enter_request(self) -> bool:

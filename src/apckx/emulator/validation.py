@@ -24,18 +24,29 @@ from apckx.emulator.exceptions import UnknownOperationException, ValidationExcep
 
 SERVICE_NAME = "payment-cryptography"
 API_VERSION = "2021-09-14"
+DATA_SERVICE_NAME = "payment-cryptography-data"
+DATA_API_VERSION = "2022-02-03"
 _ECHO_LIMIT = 128
 
 
-@functools.lru_cache(maxsize=1)
-def service_model() -> Any:
-    """The botocore ``ServiceModel`` shipped with botocore, loaded once."""
+@functools.lru_cache(maxsize=2)
+def _load_service_model(name: str, api_version: str) -> Any:
     import botocore.loaders
     import botocore.model
 
     loader = botocore.loaders.create_loader()
-    model_data = loader.load_service_model(SERVICE_NAME, "service-2", API_VERSION)
-    return botocore.model.ServiceModel(model_data, service_name=SERVICE_NAME)
+    model_data = loader.load_service_model(name, "service-2", api_version)
+    return botocore.model.ServiceModel(model_data, service_name=name)
+
+
+def service_model() -> Any:
+    """The control plane's botocore ``ServiceModel`` shipped with botocore, loaded once."""
+    return _load_service_model(SERVICE_NAME, API_VERSION)
+
+
+def data_service_model() -> Any:
+    """The data plane's (``payment-cryptography-data``, rest-json) ``ServiceModel``."""
+    return _load_service_model(DATA_SERVICE_NAME, DATA_API_VERSION)
 
 
 def operation_model(operation: str) -> Any:
@@ -54,7 +65,11 @@ def _compiled_pattern(pattern: str) -> re.Pattern[str]:
 
 def validate_input(operation: str, body: Mapping[str, Any]) -> None:
     """Raise ``ValidationException`` listing every violation of the operation's input shape."""
-    input_shape = operation_model(operation).input_shape
+    validate_shape(operation_model(operation).input_shape, body)
+
+
+def validate_shape(input_shape: Any, body: Mapping[str, Any]) -> None:
+    """:func:`validate_input` for an input shape of any model (the data plane's too)."""
     if input_shape is None:
         return
     problems = check_value(input_shape, body, "")
@@ -67,7 +82,11 @@ def validate_input(operation: str, body: Mapping[str, Any]) -> None:
 def prune_input(operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a validated body with only the model's members and no nulls, so handlers
     see absent members as absent (``"Tr31KeyBlock" in material``) and never meet unknowns."""
-    input_shape = operation_model(operation).input_shape
+    return prune_shape(operation_model(operation).input_shape, body)
+
+
+def prune_shape(input_shape: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`prune_input` for an input shape of any model."""
     if input_shape is None:
         return {}
     pruned: dict[str, Any] = _prune(input_shape, body)

@@ -24,8 +24,9 @@ every service directory (~400, twice) to learn that a service exists (it looks t
 by name instead, falling back to botocore's own listing, and its ``UnknownServiceError``, only
 for a name it does not find: so ``sso``, ``sts`` and every other service botocore asks for
 load as before), and parsing the 1.2 MB ``endpoints.json`` into ``OrderedDict`` objects
-(plain dicts keep the order too). Search paths and ``AWS_DATA_PATH``/``data_path`` are
-unchanged.
+(plain dicts keep the order too); the large files are parsed once and then read back from a
+private ``marshal`` copy in ``~/.cache/apckx`` (:func:`load_json_cached`). Search paths and
+``AWS_DATA_PATH``/``data_path`` are unchanged.
 """
 
 from __future__ import annotations
@@ -34,16 +35,24 @@ import json
 import logging
 import os
 import sys
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from apckx.errors import ConfigError, InputError
 
 SERVICE_NAME = "payment-cryptography"
+DATA_SERVICE_NAME = "payment-cryptography-data"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")  # the AWS CLI's credential cache
 
 _log = logging.getLogger("apckx.service")
+
+# The session, endpoint and config each control-plane client was built with, so the data-plane
+# client (make_data_client) comes from the same session: one credential resolution, one region.
+_CLIENT_ORIGINS: weakref.WeakKeyDictionary[Any, tuple[Any, str | None, Any, str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def check_endpoint_url(endpoint_url: str) -> str:
@@ -85,14 +94,14 @@ def make_data_loader(data_path: str | None = None) -> Any:
     import botocore.loaders
 
     class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):  # type: ignore[misc]
-        """botocore's ``.json``/``.json.gz`` loading, into plain (ordered) dicts."""
+        """botocore's ``.json``/``.json.gz`` loading, into plain (ordered) dicts; large files
+        through :func:`load_json_cached`."""
 
         def load_file(self, file_path: str) -> Any:
             for suffix, opener in ((".json", open), (".json.gz", gzip.open)):
                 full_path = file_path + suffix
                 if os.path.isfile(full_path):
-                    with opener(full_path, "rb") as handle:
-                        return json.loads(handle.read().decode("utf-8"))
+                    return load_json_cached(full_path, opener)
             return None
 
     class ServiceLoader(botocore.loaders.Loader):  # type: ignore[misc]
@@ -124,6 +133,77 @@ def make_data_loader(data_path: str | None = None) -> Any:
             os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)
         ]
     return ServiceLoader(extra_search_paths=extra_paths)
+
+
+CACHE_MIN_BYTES = 64 * 1024  # endpoints.json (1.2 MB), a service model: parsing costs tens of ms
+
+
+def data_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/apckx/botocore-data`` (default ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "apckx", "botocore-data")
+
+
+def load_json_cached(path: str, opener: Any) -> Any:
+    """A botocore data file's JSON, parsed once and then read back with ``marshal`` (several
+    times faster than ``json``), for files of at least :data:`CACHE_MIN_BYTES`.
+
+    The cached copy is named after the file's path, size, mtime and the Python version, so an
+    upgraded botocore or a changed ``AWS_DATA_PATH`` model is parsed afresh. It is used only if
+    it and its directory belong to this user and nobody else may write them; any problem
+    (unreadable, foreign, corrupt) falls back to parsing the JSON. The data is botocore's
+    public model data, nothing secret.
+    """
+    import hashlib
+    import marshal
+    import sys
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or info.st_size < CACHE_MIN_BYTES:
+        with opener(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    tag = f"{path}|{info.st_size}|{info.st_mtime_ns}|{sys.version_info[:2]}"
+    cache_dir = data_cache_dir()
+    cached = os.path.join(cache_dir, hashlib.sha256(tag.encode()).hexdigest() + ".marshal")
+    if _private_to_me(cache_dir) and _private_to_me(cached):
+        try:
+            with open(cached, "rb") as handle:
+                return marshal.loads(handle.read())  # noqa: S302 (our own file, checked above)
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    with opener(path, "rb") as handle:
+        data = json.loads(handle.read().decode("utf-8"))
+    _write_private(cache_dir, cached, marshal.dumps(data))
+    return data
+
+
+def _private_to_me(path: str) -> bool:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _write_private(cache_dir: str, path: str, data: bytes) -> None:
+    """Best effort: 0700 directory, 0600 file, written atomically; any failure is ignored."""
+    import contextlib
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private_to_me(cache_dir):
+            return
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def profile_label(session: Any) -> str:
@@ -309,4 +389,26 @@ def make_client(
         retry_mode,
         max_attempts,
     )
+    _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
+    return client
+
+
+def make_data_client(control_client: Any) -> Any:
+    """The ``payment-cryptography-data`` client from the session ``control_client`` was built
+    with (:func:`make_client`): same credentials, region, retries and ``--endpoint-url`` (one
+    emulator URL serves both planes; with none, botocore applies
+    ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY_DATA`` or the AWS endpoint)."""
+    import botocore.exceptions
+
+    origin = _CLIENT_ORIGINS.get(control_client)
+    if origin is None:
+        raise ConfigError("the data-plane client needs a control-plane client from make_client")
+    session, endpoint_url, config, region_name = origin
+    try:
+        client = session.create_client(
+            DATA_SERVICE_NAME, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
+    except botocore.exceptions.BotoCoreError as exc:
+        raise ConfigError(f"cannot build the APC data-plane client: {_first_line(exc)}") from None
+    _log.debug("data client: region=%s endpoint=%s", region_name, client.meta.endpoint_url)
     return client

@@ -14,7 +14,9 @@ Operations live in the concern modules (``keys``, ``aliases``, ``tags``, ``certi
 - :meth:`AccountState.require_usable`: refuse a key that is not ``CREATE_COMPLETE`` and
   enabled (``ValidationException`` naming the role, e.g. ``KeyIdentifier``);
 - :meth:`AccountState.resolve_usable_key`: both in one call;
-- :meth:`AccountState.add_key`, :meth:`AccountState.save_key`: persist a new or changed key;
+- :meth:`AccountState.add_key`, :meth:`AccountState.update_key`, :meth:`~AccountState.set_alias`,
+  :meth:`~AccountState.remove_alias`: every write, to the store first, then to memory (a
+  failed store write leaves memory untouched); never assign to a ``KeyRecord`` in place;
 - :func:`locked` (or ``with account.lock:``): every read and write runs under the lock.
 
 Read the material with ``key.secret()`` (symmetric) or ``key.private_key()`` (key pair),
@@ -23,12 +25,13 @@ the KCV from ``key.key_check_value``; never print either.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 import threading
 import time
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from apckx.emulator.control.records import (
     ARN_PREFIX,
@@ -64,6 +67,9 @@ class AccountState:
         self.keys: dict[str, KeyRecord] = {}
         self.aliases: dict[str, str | None] = {}
         self.account_ca: AccountCa | None = None
+        #: Records of other kinds (import/export tokens, the RSA account CA...), by kind
+        #: then ident; a module that adds a kind reads here and writes with save_record.
+        self.records: dict[str, dict[str, Record]] = {}
 
     # persistence ---------------------------------------------------------------------------
 
@@ -77,26 +83,48 @@ class AccountState:
             self.aliases[ident] = key_arn_value if isinstance(key_arn_value, str) else None
         elif kind == "account_ca":
             self.account_ca = AccountCa.from_record(record)
+        else:
+            self.records.setdefault(kind, {})[ident] = record
 
-    def save_key(self, key: KeyRecord) -> None:
-        """Write one key through to the store."""
-        self.store.put("key", self.account_id, self.region, key.key_id, key.to_record())
+    # Every write goes to the store first and reaches memory only once the store took it:
+    # a store that fails (disk full, I/O error) leaves memory as it was, so nothing is
+    # acknowledged, or visible to the next call, that a restart would not bring back.
 
-    def save_alias(self, name: str) -> None:
-        """Write one alias through to the store."""
-        record: Record = {"AliasName": name, "KeyArn": self.aliases[name]}
-        self.store.put("alias", self.account_id, self.region, name, record)
-
-    def save_account_ca(self, ca: AccountCa) -> None:
-        """Keep ``ca`` as the account CA and write it through."""
-        self.account_ca = ca
-        self.store.put("account_ca", self.account_id, self.region, "ca", ca.to_record())
+    def save_record(self, kind: str, ident: str, record: Record) -> None:
+        """Store a record of another kind (see ``records``), then keep it."""
+        self.store.put(kind, self.account_id, self.region, ident, record)
+        self.records.setdefault(kind, {})[ident] = record
 
     def add_key(self, key: KeyRecord) -> KeyRecord:
-        """Keep a new key and write it through; returns it."""
+        """Store a new key, then keep it; returns it."""
+        self.store.put("key", self.account_id, self.region, key.key_id, key.to_record())
         self.keys[key.key_id] = key
-        self.save_key(key)
         return key
+
+    def update_key(self, key: KeyRecord, **changes: Any) -> KeyRecord:
+        """Store ``key`` with ``changes`` applied, then replace it in memory; returns the new
+        record (the old object is left untouched, so use the returned one)."""
+        updated = dataclasses.replace(key, **changes)
+        self.store.put("key", self.account_id, self.region, updated.key_id,
+                       updated.to_record())
+        self.keys[updated.key_id] = updated
+        return updated
+
+    def set_alias(self, name: str, key_arn_value: str | None) -> None:
+        """Store an alias (new or changed), then keep it."""
+        record: Record = {"AliasName": name, "KeyArn": key_arn_value}
+        self.store.put("alias", self.account_id, self.region, name, record)
+        self.aliases[name] = key_arn_value
+
+    def remove_alias(self, name: str) -> None:
+        """Delete an alias from the store, then from memory."""
+        self.store.delete("alias", self.account_id, self.region, name)
+        del self.aliases[name]
+
+    def save_account_ca(self, ca: AccountCa) -> None:
+        """Store ``ca`` as the account CA, then keep it."""
+        self.store.put("account_ca", self.account_id, self.region, "ca", ca.to_record())
+        self.account_ca = ca
 
     # time and ids --------------------------------------------------------------------------
 
@@ -115,21 +143,18 @@ class AccountState:
         """DELETE_PENDING keys whose waiting period is over become DELETE_COMPLETE: the
         material is dropped and aliases pointing at them are unassigned (spec 3.3, 8)."""
         now = self.now()
-        for key in self.keys.values():
+        for key in list(self.keys.values()):
             due = key.delete_pending_timestamp
             if key.key_state != DELETE_PENDING or due is None or now < due:
                 continue
-            key.key_state = DELETE_COMPLETE
-            key.delete_timestamp = due
-            key.delete_pending_timestamp = None
-            key.secret_hex = None
-            key.private_key_pem = None
-            key.leaf_certificate_apc = None
-            self.save_key(key)
-            for name, target in self.aliases.items():
+            self.update_key(
+                key, key_state=DELETE_COMPLETE, delete_timestamp=due,
+                delete_pending_timestamp=None, secret_hex=None, private_key_pem=None,
+                leaf_certificate_apc=None,
+            )
+            for name, target in list(self.aliases.items()):
                 if target == key.arn:
-                    self.aliases[name] = None
-                    self.save_alias(name)
+                    self.set_alias(name, None)
 
     # key resolution ------------------------------------------------------------------------
 

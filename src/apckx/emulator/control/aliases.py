@@ -38,8 +38,7 @@ def create_alias(account: AccountState, alias_name: str, key_arn_value: str | No
             f"The account already has {len(account.aliases)} aliases in {account.region}, the "
             f"quota is {account.alias_quota}"
         )
-    account.aliases[alias_name] = _alias_target(account, key_arn_value)
-    account.save_alias(alias_name)
+    account.set_alias(alias_name, _alias_target(account, key_arn_value))
     return alias_name, account.aliases[alias_name]
 
 
@@ -54,16 +53,14 @@ def update_alias(account: AccountState, alias_name: str, key_arn_value: str | No
                  ) -> tuple[str, str | None]:
     """UpdateAlias: point the alias at a key, or detach it when KeyArn is absent."""
     _require_alias(account, alias_name)
-    account.aliases[alias_name] = _alias_target(account, key_arn_value)
-    account.save_alias(alias_name)
+    account.set_alias(alias_name, _alias_target(account, key_arn_value))
     return alias_name, account.aliases[alias_name]
 
 
 @locked
 def delete_alias(account: AccountState, alias_name: str) -> None:
     _require_alias(account, alias_name)
-    del account.aliases[alias_name]
-    account.store.delete("alias", account.account_id, account.region, alias_name)
+    account.remove_alias(alias_name)
 
 
 @locked

@@ -20,9 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apckx import errors
 from apckx.crypto import certs
+from apckx.emulator.control import rsa_keys
 from apckx.emulator.control.account import AccountState, locked
 from apckx.emulator.control.common import (
     DAY_SECONDS,
+    RSA_ALGORITHMS,
     key_algorithm_of,
     public_key_kcv,
     public_key_strength,
@@ -94,7 +96,7 @@ def current_account_ca(account: AccountState) -> AccountCa:
     return ca
 
 
-def _issue_leaf(account: AccountState, key: KeyRecord, ca: AccountCa) -> None:
+def _issue_leaf(account: AccountState, key: KeyRecord, ca: AccountCa) -> KeyRecord:
     now = account.now()
     public_key = key.private_key().public_key()
     ca_certificate = ca.certificate()
@@ -125,10 +127,10 @@ def _issue_leaf(account: AccountState, key: KeyRecord, ca: AccountCa) -> None:
             critical=False)
         .sign(ca.private_key(), hashes.SHA512())  # ecdsa-with-SHA512
     )
-    key.leaf_certificate_apc = certs.certificate_to_apc(certificate)
-    key.leaf_not_after = not_after
-    key.leaf_ca_serial = ca.serial
-    account.save_key(key)
+    return account.update_key(
+        key, leaf_certificate_apc=certs.certificate_to_apc(certificate),
+        leaf_not_after=not_after, leaf_ca_serial=ca.serial,
+    )
 
 
 @locked
@@ -150,12 +152,14 @@ def get_public_key_certificate(account: AccountState, identifier: str) -> tuple[
         raise ValidationException(
             f"Key {key.arn} is a {key.key_class}: only asymmetric keys have certificates"
         )
+    if key.key_algorithm in RSA_ALGORITHMS:
+        return rsa_keys.rsa_public_key_certificate(account, key)
     ca = current_account_ca(account)
     now = account.now()
     if (key.leaf_certificate_apc is None or key.leaf_ca_serial != ca.serial
             or key.leaf_not_after is None
             or key.leaf_not_after - now < _LEAF_MIN_REMAINING_DAYS * DAY_SECONDS):
-        _issue_leaf(account, key, ca)
+        key = _issue_leaf(account, key, ca)
     assert key.leaf_certificate_apc is not None  # noqa: S101 (just issued)
     chain_apc = base64.b64encode(ca.certificate_pem.rstrip("\n").encode()).decode()
     return key.leaf_certificate_apc, chain_apc

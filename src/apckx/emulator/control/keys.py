@@ -113,9 +113,11 @@ def create_key(account: AccountState, key_attributes: Mapping[str, Any], *, expo
             "CreateKey cannot create a PUBLIC_KEY: import certificates with ImportKey"
         )
     if algorithm in RSA_ALGORITHMS:
-        raise ValidationException(
-            f"{algorithm} key pairs are not supported by the apckx emulator "
-            "(it creates ECC key pairs for ECDH only)"
+        from apckx.emulator.control import rsa_keys  # it imports this module
+
+        return rsa_keys.create_rsa_key_pair(
+            account, usage=usage, key_class=key_class, algorithm=algorithm, modes=modes,
+            exportable=exportable, enabled=enabled, tags=tags,
         )
     if not is_symmetric(algorithm) and usage != K3:
         raise ValidationException(
@@ -183,13 +185,10 @@ def delete_key(account: AccountState, identifier: str,
     if key.key_state != CREATE_COMPLETE:
         raise ValidationException(f"Key {key.arn} is not in CREATE_COMPLETE state.")
     now = account.now()
-    key.key_state = DELETE_PENDING
-    key.enabled = False
-    key.usage_stop_timestamp = now
-    key.usage_start_timestamp = None
-    key.delete_pending_timestamp = now + days * DAY_SECONDS
-    account.save_key(key)
-    return key
+    return account.update_key(
+        key, key_state=DELETE_PENDING, enabled=False, usage_stop_timestamp=now,
+        usage_start_timestamp=None, delete_pending_timestamp=now + days * DAY_SECONDS,
+    )
 
 
 @locked
@@ -200,10 +199,7 @@ def restore_key(account: AccountState, identifier: str) -> KeyRecord:
         raise ValidationException(
             f"Key {key.arn} is not in DELETE_PENDING state (it is {key.key_state})"
         )
-    key.key_state = CREATE_COMPLETE
-    key.delete_pending_timestamp = None
-    account.save_key(key)
-    return key
+    return account.update_key(key, key_state=CREATE_COMPLETE, delete_pending_timestamp=None)
 
 
 def _set_usage(account: AccountState, identifier: str, enabled: bool) -> KeyRecord:
@@ -213,13 +209,10 @@ def _set_usage(account: AccountState, identifier: str, enabled: bool) -> KeyReco
             f"Key {key.arn} is not in CREATE_COMPLETE state (it is {key.key_state})"
         )
     now = account.now()
-    key.enabled = enabled
-    if enabled:
-        key.usage_start_timestamp, key.usage_stop_timestamp = now, None
-    else:
-        key.usage_start_timestamp, key.usage_stop_timestamp = None, now
-    account.save_key(key)
-    return key
+    return account.update_key(
+        key, enabled=enabled, usage_start_timestamp=now if enabled else None,
+        usage_stop_timestamp=None if enabled else now,
+    )
 
 
 @locked

@@ -35,16 +35,14 @@ def tag_resource(account: AccountState, resource_arn: str,
         raise ServiceQuotaExceededException(
             f"Key {key.arn} would have {len(merged)} tags; at most {MAX_TAGS_PER_KEY}"
         )
-    key.tags = merged
-    account.save_key(key)
+    account.update_key(key, tags=merged)
 
 
 @locked
 def untag_resource(account: AccountState, resource_arn: str, tag_keys: Sequence[str]) -> None:
     key = account.key_by_arn(resource_arn)
     removed = set(tag_keys)
-    key.tags = {k: v for k, v in key.tags.items() if k not in removed}
-    account.save_key(key)
+    account.update_key(key, tags={k: v for k, v in key.tags.items() if k not in removed})
 
 
 @locked

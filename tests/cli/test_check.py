@@ -1,0 +1,100 @@
+"""``apckx check KEY`` end to end over real HTTP (the emulator), and its bad-input refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apckx._cli import main
+from apckx.service.apc import ApcService
+
+KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
+
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
+
+
+@pytest.fixture
+def aws(
+    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
+) -> dict[str, Any]:
+    emulator, apc = emulator_with_kek(
+        KEK,
+        certs_dir=tmp_path / "certs",
+        journal_dir=tmp_path / ".apckx" / "ceremonies",
+        request_log_path=tmp_path / "requests.jsonl",
+    )
+    kek_file = tmp_path / "kek.hex"
+    kek_file.write_text(KEK.hex())
+    kek_file.chmod(0o600)
+    return {
+        "apc": apc,
+        "kek_file": kek_file,
+        "tmp": tmp_path,
+        "log": tmp_path / "requests.jsonl",
+        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+    }
+
+
+def _requests(log: Path) -> list[str]:
+    if not log.exists():
+        return []
+    return [json.loads(line).get("operation", "") for line in log.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input", "pan=12"], "--input pan must be 12..19 digits"),
+        (["--input", "colour=red"], "--input: unknown name 'colour'"),
+        (["--input", "pan"], "--input takes NAME=VALUE"),
+        (["--input", "0123456789ABCDEF0123=1"], "unknown name (a value?)"),
+        (["--expect", "cvv=12a"], "--expect cvv must be 3..5 digits"),
+        (["--expect", "mac=ABC"], "--expect mac must be 8..128 hex"),
+        (["--input", "pin=1234", "--input", "pin=4321"], "--input pin is given twice"),
+        (["--input", "session-key-derivation=emvcommon"], "one of EmvCommon"),
+        (["--expect-kcv", "XYZ"], "--expect-kcv must be 4 to 16 hex"),
+    ],
+)
+def test_bad_input_exits_2_before_any_call(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    before = _requests(aws["log"])
+    rc = main(["check", "alias/whatever", *extra, *aws["aws"]])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""
+    assert _requests(aws["log"]) == before
+
+
+def test_bad_key_file_exits_2_before_any_call(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = aws["tmp"] / "bad.hex"
+    bad.write_text("0123")
+    bad.chmod(0o600)
+    before = _requests(aws["log"])
+    rc = main(["check", "alias/whatever", "--key-file", str(bad), *aws["aws"]])
+    _, err = capsys.readouterr()
+    assert rc == 2
+    assert "--key-file" in err
+    assert _requests(aws["log"]) == before
+
+
+def test_a_kek_has_no_data_plane_check(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["check", "alias/kek", *aws["aws"]])
+    _, err = capsys.readouterr()
+    assert rc == 2
+    assert "no data-plane check for TR31_K" in err
+    operations = _requests(aws["log"])
+    assert "GetKey" in operations  # the log is read: the refusals above made no call at all
+    assert not [op for op in operations if op.endswith(("Data", "Mac"))]
+
