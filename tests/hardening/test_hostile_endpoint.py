@@ -261,6 +261,9 @@ def serve_receiver(stub: Stub, leaf: x509.Certificate, root: x509.Certificate) -
     s0 = key("root", "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE", "ECC_NIST_P256",
              "PUBLIC_KEY")  # fmt: skip
     kek = key("kek", "TR31_K0_KEY_ENCRYPTION_KEY", "AES_128")
+    missing = fixed(400, {"__type": "ResourceNotFoundException", "message": "not found"})
+    for lookup in ("GetKey", "GetAlias", "ListTagsForResource"):
+        stub.answers[lookup] = missing  # nothing exists yet: every alias is free
     stub.answers["CreateKey"] = fixed(200, {"Key": k3})
     stub.answers["GetPublicKeyCertificate"] = fixed(
         200, {"KeyCertificate": _apc(leaf), "KeyCertificateChain": _apc(root)}
