@@ -353,3 +353,37 @@ def test_plain_http_to_another_host_is_warned(monkeypatch: pytest.MonkeyPatch) -
     EcdhSession(ApcService(Client()), journal, curve="P256", receiver_alias="alias/r",
                 root_alias="alias/s", warn=warnings.append)  # fmt: skip
     assert warnings == []
+
+
+# -- every bad input before any call (item 14) ----------------------------------------------
+
+IMPORT = ["import-key", "--kek-id", "alias/kek", "--key-usage", "D0", "--key-algorithm", "AES_128"]
+EXPORT = ["export-key", "--key", "alias/work", "--kek-id", "alias/kek"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "expected"),
+    [
+        ([*IMPORT, "--kek-file", "missing.hex", "--key-env", "HOSTILE_KEY"], {}, "no such file"),
+        ([*IMPORT, "--kek-file", "kek.hex", "--key-env", "HOSTILE_KEY"], {"kek.hex": "zz" * 16},
+         "hex digits"),
+        ([*IMPORT, "--kek-file", "kek.hex", "--key-env", "HOSTILE_KEY"], {"kek.hex": "AB" * 5},
+         "expected one of 32, 48, 64"),
+        ([*IMPORT, "--kek-env", "HOSTILE_KEK", "--key-file", "/dev/zero"], {},
+         "not a regular file"),
+        ([*IMPORT, "--kek-env", "HOSTILE_KEK", "--key-file", "key.hex"], {"key.hex": "AB" * 24},
+         "expected one of 32"),
+        ([*EXPORT, "--kek-file", "missing.hex", "--out", "x.tr31"], {}, "no such file"),
+        ([*EXPORT, "--out", "x.tr31"], {}, "needs the KEK's cleartext"),
+    ],
+)  # fmt: skip
+def test_bad_key_files_stop_before_get_key(
+    stub: Stub, argv: list[str], files: dict[str, str], expected: str
+) -> None:
+    for name, text in files.items():
+        Path(name).write_text(text)
+        os.chmod(name, 0o600)
+    rc, _, err = run([*argv, *aws(stub)])
+    assert rc == 2, err
+    assert expected in one_error_line(err)
+    assert stub.calls == []
