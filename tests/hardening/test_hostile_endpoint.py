@@ -307,6 +307,8 @@ def test_a_well_formed_chain_reaches_the_import_and_says_trust_on_first_use(stub
     _rc, _, err = run(["import-kek", *aws(stub), *KEK_ARGS])
     assert key_was_sent(stub)  # (the stub's KCV then does not match: that is not the point)
     assert "trusting APC's certificate on first use" in err and fingerprint_sha256(root) in err
+    journal = next(Path(".apckx/ceremonies").glob("*.json")).read_text()
+    assert fingerprint_sha256(root) in journal and '"first use"' in journal  # recorded
 
 
 @pytest.mark.parametrize("source", ["flag", "env"])
