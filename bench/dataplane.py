@@ -1,10 +1,11 @@
 """The data plane under load: 8 concurrent boto3 clients against one emulator.
 
 The emulator runs as its own process (``apckx emulator serve --port 0``). The clients are
-boto3 ``payment-cryptography-data`` clients, spread over ``--processes`` processes (one
-each by default: one Python process cannot drive 8 botocore clients past the GIL, and each
-call costs the client more CPU than the server). Every client is built and warmed up before
-the clock starts (a barrier across the processes). Each client loops over a mix of calls for
+boto3 ``payment-cryptography-data`` clients, one per thread, spread over ``--processes``
+processes (2 by default: one Python process cannot drive 8 botocore clients past the GIL, as
+each call costs the client more CPU than the server; on 2 cores, more client processes than
+that take CPU from the emulator and lower the rate). Every client is built and warmed up
+before the clock starts (a barrier across the processes). Each client loops over a mix of calls for
 ``--seconds``:
 
     GenerateMac (CMAC), VerifyMac, EncryptData (AES CBC), GenerateCardValidationData (CVV2),
@@ -15,7 +16,7 @@ Then the same clients call the control plane (GetKey) for as long, for its rate 
 data plane's. Figures: calls per second over the run, errors, p50/p99 latency per call as the
 client sees it, the emulator's CPU seconds per call, and the machine's load average.
 
-    .venv/bin/python bench/dataplane.py [--clients 8] [--processes 8] [--seconds 10]
+    .venv/bin/python bench/dataplane.py [--clients 8] [--processes 2] [--seconds 10]
                                         [--json FILE]
 """
 
@@ -193,7 +194,7 @@ def measure(url: str, keys: dict[str, str], plane: str, *, clients: int, process
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json")
     options = parser.parse_args()
