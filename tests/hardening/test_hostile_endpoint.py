@@ -198,6 +198,13 @@ def test_paging_stops_on_a_repeated_token(stub: Stub) -> None:
     assert stub.operations() == ["ListAliases", "ListAliases"]
 
 
+def test_a_list_entry_without_its_identifier_is_one_error(stub: Stub) -> None:
+    stub.answers["ListKeys"] = fixed(200, {"Keys": [{"KeyState": "CREATE_COMPLETE"}]})
+    service = ApcService(make_emulator_client(stub.url, max_attempts=1))
+    with pytest.raises(ServiceError, match=r"has no Keys\[\]\.KeyArn"):
+        service.list_keys()
+
+
 def test_paging_stops_at_the_page_bound(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apc_module, "MAX_PAGES", 5)
     counter = iter(range(1000))

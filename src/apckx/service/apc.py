@@ -159,8 +159,15 @@ class ApcService:
             _log.debug("%s %s in %.0f ms", operation, error_code or "ok", duration_ms)
 
     def _pages(
-        self, operation: str, method: str, items: str, **params: Any
+        self,
+        operation: str,
+        method: str,
+        items: str,
+        *,
+        required: str | None = None,
+        **params: Any,
     ) -> Iterator[dict[str, Any]]:
+        """Every entry of every page; ``required``: a text member each entry must have."""
         token: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -171,6 +178,9 @@ class ApcService:
             entries = page.get(items, [])
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
                 raise _malformed(operation, f"{items} is not a list of objects")
+            if required is not None:
+                for entry in entries:
+                    _text_member(entry, operation, required, where=f"{items}[].")
             yield from entries
             token = page.get("NextToken")
             if not token:
@@ -212,7 +222,7 @@ class ApcService:
         params: dict[str, Any] = {"MaxResults": page_size}
         if key_state:
             params["KeyState"] = key_state
-        return list(self._pages("ListKeys", "list_keys", "Keys", **params))
+        return list(self._pages("ListKeys", "list_keys", "Keys", required="KeyArn", **params))
 
     def delete_key(self, key_identifier: str, *, delete_key_in_days: int = 7) -> Key:
         response = self._call(
@@ -305,7 +315,9 @@ class ApcService:
         params: dict[str, Any] = {"MaxResults": page_size}
         if key_arn:
             params["KeyArn"] = key_arn
-        return list(self._pages("ListAliases", "list_aliases", "Aliases", **params))
+        return list(
+            self._pages("ListAliases", "list_aliases", "Aliases", required="AliasName", **params)
+        )
 
     def set_alias(self, alias_name: str, key_arn: str, *, probably_exists: bool = False) -> bool:
         """Point ``alias_name`` at ``key_arn``: one call in the expected case.
@@ -344,7 +356,11 @@ class ApcService:
         return {
             str(tag.get("Key", "")): str(tag.get("Value", ""))
             for tag in self._pages(
-                "ListTagsForResource", "list_tags_for_resource", "Tags", ResourceArn=resource_arn
+                "ListTagsForResource",
+                "list_tags_for_resource",
+                "Tags",
+                required="Key",
+                ResourceArn=resource_arn,
             )
         }
 
