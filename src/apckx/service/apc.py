@@ -398,6 +398,7 @@ def _raise_if_sign_in_failed(exc: BaseException, client: Any) -> None:
 MAX_PAGES = 1000
 """List calls stop here (100 000 entries at the page size apckx asks for)."""
 _MAX_TEXT = 300
+_ALIAS_RE = re.compile(r"alias/[a-zA-Z0-9/_-]{1,250}")
 _ARN_RE = re.compile(r"arn:[a-z0-9-]+:payment-cryptography:[a-z0-9-]*:[0-9]*:key/[A-Za-z0-9]+")
 
 
@@ -445,7 +446,8 @@ def _key(response: Mapping[str, Any], operation: str) -> Key:
 
 def _alias(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
     alias = _object_member(response, operation, "Alias")
-    _text_member(alias, operation, "AliasName", where="Alias.")
+    if not _ALIAS_RE.fullmatch(_text_member(alias, operation, "AliasName", where="Alias.")):
+        raise _malformed(operation, "has an Alias.AliasName that is not alias/NAME")
     arn = alias.get("KeyArn")
     if arn is not None and not (isinstance(arn, str) and _ARN_RE.fullmatch(arn)):
         raise _malformed(operation, "has an Alias.KeyArn that is not a key ARN")
