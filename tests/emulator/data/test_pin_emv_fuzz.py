@@ -203,3 +203,57 @@ def test_kek_validation_never_fails_inside(
         RandomKeySendVariantMask=mask,
         KekValidationType={"KekValidationResponse": {"RandomKeySend": kr_send}},
     )
+
+
+@FUZZ
+@given(
+    block=hex_text(8),
+    message=st.text(HEX, min_size=16, max_size=64).filter(lambda t: len(t) % 2 == 0),
+    ac=hex_text(8),
+    atc=hex_text(2),
+    derivation=st.sampled_from(["EmvCommon", "Mastercard", "Emv2000", "Visa", "Amex"]),
+    emv_mode=st.sampled_from(["ECB", "CBC"]),
+    padding=st.sampled_from(["NO_PADDING", "ISO_IEC_7816_4"]),
+    position=st.sampled_from(["NONE", "FRONT_OF_PIN_BLOCK"]),
+)
+def test_pin_change_never_fails_inside(
+    data_plane: Any,
+    fuzz_keys: dict[str, str],
+    block: str,
+    message: str,
+    ac: str,
+    atc: str,
+    derivation: str,
+    emv_mode: str,
+    padding: str,
+    position: str,
+) -> None:
+    if "e1" not in fuzz_keys:
+        for name, usage in (
+            ("e1", "TR31_E1_EMV_MKEY_CONFIDENTIALITY"),
+            ("e2", "TR31_E2_EMV_MKEY_INTEGRITY"),
+        ):
+            fuzz_keys[name] = data_plane.import_key(IMK, usage, "TDES_2KEY", {"DeriveKey": True})
+    attrs: dict[str, Any] = {
+        "MajorKeyDerivationMode": "EMV_OPTION_A",
+        "PrimaryAccountNumber": "5413123456784808",
+        "PanSequenceNumber": "00",
+    }
+    if derivation in ("EmvCommon", "Mastercard"):
+        attrs["ApplicationCryptogram"] = ac
+    else:
+        attrs["ApplicationTransactionCounter"] = atc
+    if derivation in ("Visa", "Amex"):
+        attrs["AuthorizationRequestKeyIdentifier"] = fuzz_keys["e0"]
+    if derivation == "EmvCommon":
+        attrs.update(Mode=emv_mode, PinBlockPaddingType=padding, PinBlockLengthPosition=position)
+    call(
+        data_plane.data.generate_mac_emv_pin_change,
+        NewPinPekIdentifier=fuzz_keys["pek"],
+        NewEncryptedPinBlock=block,
+        PinBlockFormat="ISO_FORMAT_1",
+        SecureMessagingIntegrityKeyIdentifier=fuzz_keys["e2"],
+        SecureMessagingConfidentialityKeyIdentifier=fuzz_keys["e1"],
+        MessageData=message,
+        DerivationMethodAttributes={derivation: attrs},
+    )
