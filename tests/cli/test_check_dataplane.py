@@ -465,3 +465,30 @@ def test_e6_dcvv(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Non
     wrong = dcvv[:-1] + str((int(dcvv[-1]) + 1) % 10)
     rc, record, _ = _check(aws, capsys, "alias/imk-dcvv", *args, "--expect", f"dcvv={wrong}")
     assert rc == 1 and _outcomes(record)["generate dCVV"] == "mismatch"
+
+
+def test_b0_aes_dukpt(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """X9.24-3 AES-128 BDK: DUKPT data compared with the local working key, ISO format 4 PIN
+    block translated BDK to BDK and deciphered locally."""
+    bdk = bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+    _import(aws, bdk, "B0", "AES_128", "X", "alias/aes-bdk")
+    args = ["--input", "ksn=123456789012345600000001", "--input", "pan=4111111111111111",
+            "--key-file", _key_file(aws, bdk)]  # fmt: skip
+    rc, record, err = _check(aws, capsys, "alias/aes-bdk", *args)
+    assert rc == 0, err
+    assert _outcomes(record) == {"KCV": "ok", "DUKPT encrypt": "ok", "DUKPT data round trip": "ok",
+                                 "DUKPT PIN translation": "ok"}  # fmt: skip
+    rc, _, err = _check(aws, capsys, "alias/aes-bdk", "--input", "ksn=1234567890123456FFFF0000F",
+                        "--key-file", _key_file(aws, bdk))
+    assert rc == 2 and "--input ksn must be" in err
+
+
+def test_m7_hmac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = bytes(range(1, 33))
+    _import(aws, key, "M7", "HMAC_SHA256", "C", "alias/hmac")
+    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file", _key_file(aws, key))
+    assert rc == 0, err
+    assert _outcomes(record)["generate MAC"] == "ok"
+    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file",
+                             _key_file(aws, bytes(range(2, 34)), "other.hex"))
+    assert rc == 1 and _outcomes(record) == {"KCV": "mismatch"}
