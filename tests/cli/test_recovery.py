@@ -156,14 +156,14 @@ def test_resume_with_only_the_id_and_the_key_restores_every_setting(
             "P256", "AES_128", "SHA_512",
         )  # fmt: skip
         assert data["shared_info_hex"] == "0A0B0C0D"
-        assert data["key_alias"] == "alias/p256-kek" and data["header"][5:8] == "K0A"
+        assert data["alias"] == "alias/p256-kek" and data["header"][5:8] == "K0A"
         assert data["header"][8] == "D"
         assert data["receiver_reused"] and data["root_reused"]  # the journal's, same certs dir
         assert "CreateKey" not in emu.operations()
         aliases = emu.aliases()
         assert aliases["alias/p256-kek"] == data["key_arn"]
         assert "alias/import-kek-ecdh-result" not in aliases  # not the default alias
-        assert data["key_check_value"] == kcv(AES128_HEX, "AES_128")
+        assert data["kcv"] == kcv(AES128_HEX, "AES_128")
     finally:
         emu.stop()
 
