@@ -1,20 +1,21 @@
-"""Suite-wide fixtures.
+"""Suite-wide set-up.
 
 ``apckx._cli.main`` disables core dumps for its process (``RLIMIT_CORE`` 0, hard limit
-included, and not dumpable). Tests call ``main([...])`` in-process, so without this fixture the
-first such call would lower the pytest process's own hard limit for good, and every child
-process started after it (the core-dump probe in ``tests/hardening/test_process_hardening.py``
-among them) would inherit a limit it cannot raise. In-process calls keep the limits they found;
-the real hardening is tested in child processes, where it runs unpatched.
+included, and not dumpable). Tests call ``main([...])`` in-process, fixtures of every scope
+included, so without this the first such call would lower the pytest process's own hard limit
+for good, and every child process started after it (the core-dump probe in
+``tests/hardening/test_process_hardening.py`` among them) would inherit a limit it cannot
+raise. In-process calls keep the limits they found; the real hardening is tested in child
+processes, where it runs unpatched.
 """
 
 from __future__ import annotations
 
-import pytest
-
 import apckx._cli
 
 
-@pytest.fixture(autouse=True)
-def _keep_pytest_process_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apckx._cli, "disable_core_dumps", lambda: True)
+def _leave_limits_alone() -> bool:
+    return True
+
+
+apckx._cli.disable_core_dumps = _leave_limits_alone

@@ -51,6 +51,7 @@ STATUSES = (
     "deleted", "deletion_scheduled", "already_gone", "already_pending", "planned",  # cleanup
     "ok", "mismatch",  # apckx check and its steps (or failed, skipped)
     "done",  # a journal's step (apckx ceremonies show), or failed
+    "restored",  # cleanup: an alias --replace had moved, pointed back at its earlier key
 )  # fmt: skip
 """Every value ``status`` takes, in every command's JSON."""
 
@@ -62,6 +63,7 @@ _CLEANUP_STATUS = (
     ("already DELETE_PENDING", "already_pending"),
     ("already", "already_pending"),
     ("skipped", "skipped"),
+    ("pointed back", "restored"),
 )
 _ISO_IN_TEXT = re.compile(r"\((\d{4}-\d\d-\d\dT[^)]+)\)")
 
@@ -129,7 +131,7 @@ def _with_status(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("dry_run") is True and isinstance(record.get("actions"), list):
         for action in record["actions"]:  # nothing was called: every action is a plan
             if isinstance(action, dict) and action.get("status") != "failed":
-                action["status"] = "planned"
+                action["status"] = "skipped" if action.get("skip") else "planned"
     if "ok" in record and (outcome is None or isinstance(outcome, str)):
         record["status"] = _cleanup_status(record["ok"], outcome or "", record)
     elif "ceremony_id" in record and "status" not in record:

@@ -416,7 +416,10 @@ def make_data_client(control_client: Any) -> Any:
     ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY_DATA`` or the AWS endpoint)."""
     import botocore.exceptions
 
-    origin = _CLIENT_ORIGINS.get(control_client)
+    try:
+        origin = _CLIENT_ORIGINS.get(control_client)
+    except TypeError:  # not weak-referenceable: certainly not one of ours
+        origin = None
     if origin is None:
         raise ConfigError("the data-plane client needs a control-plane client from make_client")
     session, endpoint_url, config, region_name = origin
