@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -66,6 +67,7 @@ def run_bench(name: str) -> tuple[dict[str, Any], str, float]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     json_path = OUT_DIR / f"{name}.json"
     json_path.unlink(missing_ok=True)
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / f"{script(name)}.py"), *BENCHES[name], "--json",
@@ -76,6 +78,7 @@ def run_bench(name: str) -> tuple[dict[str, Any], str, float]:
     print(done.stdout, end="")
     (OUT_DIR / f"{name}.txt").write_text(done.stdout)
     (OUT_DIR / f"{name}.seconds").write_text(f"{seconds:.1f}")
+    (OUT_DIR / f"{name}.load").write_text(f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     if done.returncode != 0:
         raise SystemExit(f"bench/{name}.py failed:\n{done.stderr[-3000:]}")
     return json.loads(json_path.read_text()), done.stdout, seconds
@@ -96,7 +99,11 @@ def render(results: dict[str, tuple[dict[str, Any], str, float]]) -> str:
         "",
     ]
     for name, (data, stdout, seconds) in results.items():
-        lines += [f"## {name}", "", f"Command: `{command_line(name)}` ({seconds:.0f} s)", ""]
+        load_file = OUT_DIR / f"{name}.load"
+        load = load_file.read_text() if load_file.exists() else "not recorded"
+        lines += [f"## {name}", "", f"Command: `{command_line(name)}` ({seconds:.0f} s; machine "
+                  f"load average over 1 min, before -> after: {load}, on {info['nproc']} "
+                  "CPUs)", ""]  # fmt: skip
         lines += ["```", stdout.rstrip(), "```", ""]
         lines += notes(name, data)
     return "\n".join(lines).rstrip() + "\n"
