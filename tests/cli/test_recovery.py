@@ -650,3 +650,18 @@ def test_resume_does_not_trust_a_receiver_the_journal_names_without_its_tags(
         assert result["receiver_key_arn"] != foreign
     finally:
         emu.stop()
+
+
+def test_migrate_reads_the_kek_file_before_the_first_call(
+    emu: Emu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("m.csv").write_text(
+        "alias,key_hex,key_usage,key_algorithm\n"
+        f"alias/rehearsal,{AES128_HEX},D0,AES_128\n"
+    )
+    rc = main(["migrate", "m.csv", "--kek-id", "alias/kek", "--kek-file", "typo.hex", *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2
+    (line,) = error_lines(err)
+    assert "typo.hex" in line
+    assert emu.operations() == []
