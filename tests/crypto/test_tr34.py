@@ -19,9 +19,11 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apckx.crypto import certs, tr34
-from apckx.errors import InputError, IntegrityError, KeyBlockError, StrengthError
+from apckx.errors import ApckxError, InputError, IntegrityError, KeyBlockError, StrengthError
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -661,3 +663,38 @@ def test_dukpt_initial_key_header_round_trip(pki: Pki) -> None:
     assert opened.exportable is True
     with pytest.raises(KeyBlockError, match="B1"):
         tr34.build_tr34_header(key_usage="B1", key_algorithm="TDES_2KEY", mode_of_use="B")
+
+
+# --- hostile input: only apckx's own errors come out ----------------------------------------
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_mutated_blocks_raise_only_apckx_errors(
+    pki: Pki, block: bytes, data: st.DataObject
+) -> None:
+    mutated = bytearray(block)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(mutated)))
+    candidate = bytes(mutated[:cut])
+    try:
+        parsed = tr34.parse_key_block(candidate)
+    except KeyBlockError:
+        return
+    if candidate == block:
+        return  # the mutations put every byte back
+    with pytest.raises(ApckxError):
+        tr34.open_key_block(
+            parsed, pki.krd[3072].key, signing_certificate=pki.kdh.cert, nonce=NONCE
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_are_a_key_block_error(raw: bytes) -> None:
+    with pytest.raises(KeyBlockError):
+        tr34.parse_key_block(raw)

@@ -14,6 +14,7 @@ SQLite store seals them, private key included).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -186,5 +187,5 @@ def redeem_token(account: AccountState, token: str, *, kind: str, key_material_t
 
 def spend_token(account: AccountState, record: TokenRecord) -> None:
     """Mark a token used (it served one successful import or export)."""
-    record.used = True
-    account.save_record(record.kind, record.token, record.to_record())
+    spent = dataclasses.replace(record, used=True)  # the store first, then memory
+    account.save_record(spent.kind, spent.token, spent.to_record())

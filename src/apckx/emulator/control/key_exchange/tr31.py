@@ -17,7 +17,6 @@ from apckx.emulator.control.key_exchange.common import (
     ImportRequest,
     Params,
     WrappedKeyResult,
-    refuse_dukpt_initial_key,
 )
 from apckx.emulator.control.keys import (
     check_key_quota,
@@ -238,7 +237,10 @@ def wrap_for_export(key: KeyRecord, kbpk: bytes, kbpk_algorithm: str, wrapping_k
 def export_tr31_key_block(account: AccountState, member: Params,
                           request: ExportRequest) -> WrappedKeyResult:
     """ExportKey Tr31KeyBlock under a K0/K1 key: version B (TDES) or D (AES)."""
-    refuse_dukpt_initial_key(request)
+    if request.export_dukpt_initial_key is not None:  # the IPEK of a BDK (tr34's module)
+        from apckx.emulator.control.key_exchange import export_payload  # it imports us
+
+        return export_payload.export_initial_key_tr31(account, member, request)
     key = exportable_key(account, request.export_key_identifier)
     kbpk = wrapping_key(account, member["WrappingKeyIdentifier"], for_export=True)
     with refusals("Tr31KeyBlock"):
