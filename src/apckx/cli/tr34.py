@@ -14,6 +14,7 @@ hooks; the ceremonies live in :mod:`apckx.ceremonies.tr34_import` and
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from apckx.errors import InputError
@@ -204,9 +205,168 @@ def add_import_arguments(parser: argparse.ArgumentParser, *, kek: bool) -> None:
             choices=WRAPPING_SPECS,
             help="--via rsa: the OAEP hash (default RSA_OAEP_SHA_256)",
         )
-    group.add_argument(
-        "--tr34-root-alias",
-        metavar="ALIAS",
-        help="the alias of apckx's RSA sender CA imported into APC (default "
-        "alias/apckx-tr34-sender-root)",
+
+
+_ECDH_ONLY = {
+    "curve": "--curve",
+    "kdf": "--kdf",
+    "kdf_hash": "--kdf-hash",
+    "derive_key_algorithm": "--derive-key-algorithm",
+    "shared_info": "--shared-info",
+    "receiver_alias": "--receiver-alias",
+    "new_receiver_key": "--new-receiver-key",
+    "resume": "--resume",
+    "header": "--header",
+}
+_RSA_ONLY = {"wrapping_key_algorithm": "--wrapping-key-algorithm", "one_pass": "--one-pass",
+             "wrapping_spec": "--wrapping-spec"}  # fmt: skip
+
+
+def check_no_rsa_options(args: argparse.Namespace, via: str) -> None:
+    """``--via ecdh|kek``: refuse the TR-34/RSA options (they would be silently ignored)."""
+    for dest, flag in _RSA_ONLY.items():
+        if getattr(args, dest, None) not in (None, False):
+            raise InputError(f"{flag} is for --via tr34 or rsa, not --via {via}")
+
+
+def _check_no_ecdh_options(args: argparse.Namespace, via: str, *, defaults: dict[str, Any]) -> None:
+    for dest, flag in _ECDH_ONLY.items():
+        value = getattr(args, dest, None)
+        if value not in (None, False) and value != defaults.get(dest):
+            what = "builds its header from --key-usage/--mode-of-use/--exportability" if (
+                dest == "header") else "has no such setting"  # fmt: skip
+            if dest == "resume":
+                what = "does not resume: roll a failed ceremony back (cleanup) and run it again"
+            raise InputError(f"{flag} is an ECDH option: --via {via} {what}")
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from apckx.cli._output import progress_printer
+
+    return progress_printer(getattr(args, "output", "text") == "text")
+
+
+def run_import_kek(args: argparse.Namespace, io: Any = None) -> int:
+    """``apckx import-kek --via tr34``."""
+    from apckx.ceremonies.tr34_import import TR34_KEK_ALIAS, plan_rsa_import, run_rsa_import
+    from apckx.cli import keyinput
+    from apckx.cli._aws import check_aws_options, make_service
+    from apckx.cli.import_kek import check_local_paths
+
+    _check_no_ecdh_options(args, "tr34", defaults={})
+    plan = plan_rsa_import(
+        via="tr34", role="kek", key_usage=args.key_usage or "K0",
+        key_algorithm=args.key_algorithm or "AES_128", alias=args.kek_alias or TR34_KEK_ALIAS,
+        mode_of_use=args.mode_of_use or "B", exportability=args.exportability or "E",
+        wrapping_key_algorithm=args.wrapping_key_algorithm, one_pass=args.one_pass,
+        root_alias=args.root_alias, certs_dir=args.certs_dir or Path("certs"),
+        trust_apc_root=args.trust_apc_root, replace=bool(args.replace),
+    )  # fmt: skip
+    check_aws_options(args)
+    check_local_paths(args, plan)
+    kek = keyinput.read_key(args, plan.key_algorithm, name="kek", label="KEK", io=io)
+    apc = make_service(args)
+    try:
+        result, journal = run_rsa_import(
+            apc, kek, plan, journal_dir=args.journal_dir, progress=_progress(args)
+        )
+    finally:
+        del kek
+    record = _write_record(args, apc, journal, keyinput.describe_key_source(args, name="kek"))
+    print_import_result(result.to_record(), args.output, journal=journal.path, record=record,
+                        what="KEK")  # fmt: skip
+    return 0
+
+
+def _write_record(args: argparse.Namespace, apc: Any, journal: Any, source: str) -> Any:
+    from apckx.ceremonies.journal import write_ceremony_record
+
+    records_dir = getattr(args, "records_dir", None)
+    if records_dir is None:
+        return None
+    details = {"key_source": source, "region": apc.client.meta.region_name,
+               "endpoint": apc.client.meta.endpoint_url, "profile": args.profile}  # fmt: skip
+    return write_ceremony_record(
+        records_dir, journal, api_calls=[c.to_record() for c in apc.calls], details=details
+    )
+
+
+def run_import_key(args: argparse.Namespace, tags: dict[str, str], io: Any = None) -> int:
+    """``apckx import-key --via tr34|rsa``."""
+    from apckx.ceremonies.journal import check_writable_dir
+    from apckx.ceremonies.tr34_import import plan_rsa_import, run_rsa_import
+    from apckx.cli import keyinput
+    from apckx.cli._aws import make_service
+
+    via = args.via
+    if args.kek_id or args.key_block:
+        raise InputError(f"--via {via} takes no --kek-id or --key-block")
+    if keyinput.key_source_given(args, name="kek"):
+        raise InputError(f"--via {via} wraps under APC's RSA key: drop the KEK input")
+    if not args.key_usage or not args.key_algorithm:
+        raise InputError("--key-usage and --key-algorithm are required to wrap a key")
+    if not args.alias:
+        raise InputError(f"--via {via} needs --alias for the imported key")
+    if args.expected_kcv:
+        raise InputError("--kcv is for --key-block: the KCV is computed from the key given")
+    _check_no_ecdh_options(args, via, defaults={"curve": "P521", "kdf": "NIST_SP800",
+                                                 "kdf_hash": "SHA_256"})  # fmt: skip
+    if via == "rsa" and args.root_alias:
+        raise InputError("--root-alias is for --via tr34 (RSA wrap uses no sender root)")
+    plan = plan_rsa_import(
+        via=via, role="working", key_usage=args.key_usage, key_algorithm=args.key_algorithm,
+        alias=args.alias, mode_of_use=args.mode_of_use, exportability=args.exportability,
+        key_version=args.key_version, wrapping_key_algorithm=args.wrapping_key_algorithm,
+        one_pass=args.one_pass, wrapping_spec=args.wrapping_spec, root_alias=args.root_alias,
+        certs_dir=args.certs_dir, trust_apc_root=args.trust_apc_root,
+    )  # fmt: skip
+    check_writable_dir(args.journal_dir, what="journal directory", create=False)
+    key = keyinput.read_key(args, plan.key_algorithm, name="key", label="working key", io=io)
+    apc = make_service(args)
+    try:
+        result, journal = run_rsa_import(
+            apc, key, plan, journal_dir=args.journal_dir, progress=_progress(args), tags=tags
+        )
+    finally:
+        del key
+    print_import_result(result.to_record(), args.output, journal=journal.path, what="Key")
+    return 0
+
+
+def print_import_result(
+    data: dict[str, Any], output: str, *, journal: Any, record: Any = None, what: str
+) -> None:
+    from apckx.cli._output import print_json, print_rows
+
+    if output == "json":
+        print_json({**data, "journal": str(journal), "record": str(record) if record else None})
+        return
+    if data.get("via") == "tr34":
+        how = f"TR-34 {data.get('passes')}-pass to APC's {data['wrapping_key_algorithm']} key" + (
+            f", nonce {data['random_nonce']}" if data.get("random_nonce") else ""
+        )
+    else:
+        how = f"RSA wrap {data.get('wrapping_spec')} to APC's {data['wrapping_key_algorithm']} key"
+    root = data.get("root_key_arn")
+    print_rows(
+        f"{what} imported: {data['key_arn']}",
+        [
+            ("ceremony", data["ceremony_id"]),
+            ("alias", data["alias"]),
+            ("key", f"{data['key_usage']}, {data['key_algorithm']}"),
+            ("exportable", "yes" if data.get("exportable") else "no"),
+            ("KCV", f"{data['kcv']} (APC) = {data['local_kcv']} (local), {data['kcv_algorithm']}"),
+            ("via", how),
+            ("header", data.get("header")),
+            (
+                "sender root",
+                f"{root} ({'reused' if data.get('root_reused') else 'created'})" if root else None,
+            ),
+            ("replaced", data.get("replaced_key_arn")),
+            ("APC root SHA-256", data["apc_root_fingerprint"]),
+            ("APC wrapping SHA-256", data["apc_wrapping_fingerprint"]),
+            ("sender CA SHA-256", data.get("sender_ca_fingerprint")),
+            ("journal", journal),
+            ("record", record),
+        ],
     )
