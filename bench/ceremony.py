@@ -49,6 +49,7 @@ from _common import (
 from apckx._cli import main as apckx_main
 
 KEK_HEX = "7B2A64E1C1D0A7F5396D1E2A0B8C4F3E5D6A7B8C9D0E1F2A3B4C5D6E7F809112"  # bench only
+KEK2_HEX = "1F2E3D4C5B6A79880716253443526170F1E2D3C4B5A69788796A5B4C3D2E1F00"  # bench only
 REGIONS = [
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
     "eu-central-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
@@ -100,12 +101,16 @@ class FsyncMeter:
 
 
 def run_apckx(
-    url: str, region: str, work: Path, *, skip_fsync: bool = False
+    url: str, region: str, work: Path, *, skip_fsync: bool = False, repeat: bool = False
 ) -> tuple[float, dict[str, Any]]:
+    """``repeat``: another KEK onto the same alias (``--replace``), as the sample's second run
+    moves its alias to a new key (the same KEK again would import nothing)."""
     args = [
-        "import-kek", "--region", region, "--endpoint-url", url, "--kek-env", "BENCH_KEK",
+        "import-kek", "--region", region, "--endpoint-url", url,
+        "--kek-env", "BENCH_KEK2" if repeat else "BENCH_KEK",
         "--certs-dir", str(work / "certs"), "--journal-dir", str(work / "journal"),
         "--records-dir", str(work / "records"), "--output", "json",
+        *(["--replace"] if repeat else []),
     ]  # fmt: skip
     out, err = io.StringIO(), io.StringIO()
     meter = FsyncMeter(skip=skip_fsync)
@@ -190,6 +195,7 @@ def main() -> None:
         parser.error(f"--rounds must be 1..{max_rounds}")
     set_aws_env()
     os.environ["BENCH_KEK"] = KEK_HEX
+    os.environ["BENCH_KEK2"] = KEK2_HEX
     out = fresh_dir("ceremony")
     log_path = out / "requests.jsonl"
     results: dict[str, list[dict[str, Any]]] = {
@@ -209,7 +215,7 @@ def main() -> None:
             for run in ("fresh", "repeat"):
                 wall, data = run_sample(emu.url, sample_region)
                 results[f"sample_{run}"].append(figures(wall, slicer.take(), data))
-                wall, data = run_apckx(emu.url, apckx_region, work)
+                wall, data = run_apckx(emu.url, apckx_region, work, repeat=run == "repeat")
                 entry = figures(wall, slicer.take(), data)
                 entry["receiver_reused"] = data["receiver_reused"]
                 entry["root_reused"] = data["root_reused"]

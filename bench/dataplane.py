@@ -1,9 +1,10 @@
 """The data plane under load: 8 concurrent boto3 clients against one emulator.
 
 The emulator runs as its own process (``apckx emulator serve --port 0``). The clients are
-boto3 ``payment-cryptography-data`` clients, one per thread, spread over ``--processes``
-processes (one Python process cannot drive 8 botocore clients past the GIL: each call costs
-the client about as much CPU as the server). Each client loops over a mix of calls for
+boto3 ``payment-cryptography-data`` clients, spread over ``--processes`` processes (one
+each by default: one Python process cannot drive 8 botocore clients past the GIL, and each
+call costs the client more CPU than the server). Every client is built and warmed up before
+the clock starts (a barrier across the processes). Each client loops over a mix of calls for
 ``--seconds``:
 
     GenerateMac (CMAC), VerifyMac, EncryptData (AES CBC), GenerateCardValidationData (CVV2),
@@ -14,7 +15,7 @@ Then the same clients call the control plane (GetKey) for as long, for its rate 
 data plane's. Figures: calls per second over the run, errors, p50/p99 latency per call as the
 client sees it, the emulator's CPU seconds per call, and the machine's load average.
 
-    .venv/bin/python bench/dataplane.py [--clients 8] [--processes 4] [--seconds 10]
+    .venv/bin/python bench/dataplane.py [--clients 8] [--processes 8] [--seconds 10]
                                         [--json FILE]
 """
 
@@ -99,9 +100,8 @@ def data_calls(data: Any, keys: dict[str, str]) -> list[tuple[str, Any]]:
     return calls
 
 
-def run_client(url: str, keys: dict[str, str], plane: str, start_at: float, seconds: float,
-               index: int) -> dict[str, Any]:
-    """One client's loop: latencies (s) and error names."""
+def build_client(url: str, keys: dict[str, str], plane: str) -> list[tuple[str, Any]]:
+    """One client and its calls, warmed up (connection made, botocore's caches filled)."""
     if plane == "data":
         client = make_client(url, "payment-cryptography-data")
         calls = data_calls(client, keys)
@@ -109,16 +109,19 @@ def run_client(url: str, keys: dict[str, str], plane: str, start_at: float, seco
         client = make_client(url, "payment-cryptography")
         calls = [("GetKey", lambda: client.get_key(KeyIdentifier=keys["get_key"]))]
     for _, call in calls:
-        call()  # warm up: connection, botocore's caches
+        call()
+    return calls
+
+
+def run_client(calls: list[tuple[str, Any]], seconds: float, index: int) -> dict[str, Any]:
+    """One client's loop for ``seconds``: latencies (s) and error names."""
     latencies: list[float] = []
     errors: list[str] = []
-    while time.time() < start_at:
-        time.sleep(0.001)
-    end = start_at + seconds
+    end = time.perf_counter() + seconds
     position = index  # the clients start at different points of the mix
     while True:
         t0 = time.perf_counter()
-        if time.time() >= end:
+        if t0 >= end:
             break
         _, call = calls[position % len(calls)]
         position += 1
@@ -131,15 +134,18 @@ def run_client(url: str, keys: dict[str, str], plane: str, start_at: float, seco
             "operations": [name for name, _ in calls]}
 
 
-def run_process(args: tuple[str, dict[str, str], str, float, float, int, int]
-                ) -> list[dict[str, Any]]:
+def run_process(url: str, keys: dict[str, str], plane: str, seconds: float, first_index: int,
+                threads: int, ready: Any, results: Any) -> None:
+    """A client process: build and warm up its clients, wait for every process, then run
+    them in threads for ``seconds``."""
     import concurrent.futures
 
-    url, keys, plane, start_at, seconds, first_index, threads = args
+    clients = [build_client(url, keys, plane) for _ in range(threads)]
+    ready.wait(timeout=300)
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(run_client, url, keys, plane, start_at, seconds, first_index + i)
-                   for i in range(threads)]
-        return [future.result() for future in futures]
+        futures = [pool.submit(run_client, calls, seconds, first_index + i)
+                   for i, calls in enumerate(clients)]
+        results.put([future.result() for future in futures])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -151,20 +157,23 @@ def measure(url: str, keys: dict[str, str], plane: str, *, clients: int, process
             seconds: float, server_pid: int) -> dict[str, Any]:
     per_process = [clients // processes + (1 if i < clients % processes else 0)
                    for i in range(processes)]
-    start_at = time.time() + 3.0  # every client built and warmed up before the clock starts
-    jobs = []
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(processes + 1)  # every client built and warmed up
+    queue = context.Queue()
+    workers = []
     first = 0
     for threads in per_process:
-        jobs.append((url, keys, plane, start_at, seconds, first, threads))
+        workers.append(context.Process(target=run_process, args=(
+            url, keys, plane, seconds, first, threads, ready, queue)))
         first += threads
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes) as pool:
-        pending = pool.map_async(run_process, jobs)
-        while time.time() < start_at:
-            time.sleep(0.01)
-        cpu_before, load_before = cpu_seconds(server_pid), os.getloadavg()[0]
-        results = [client for group in pending.get() for client in group]
-        cpu_after = cpu_seconds(server_pid)
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=300)
+    cpu_before, load_before = cpu_seconds(server_pid), os.getloadavg()[0]
+    results = [client for _ in workers for client in queue.get(timeout=seconds + 120)]
+    cpu_after = cpu_seconds(server_pid)
+    for worker in workers:
+        worker.join()
     latencies = sorted(value for client in results for value in client["latencies"])
     errors = [name for client in results for name in client["errors"]]
     calls = len(latencies)
@@ -184,7 +193,7 @@ def measure(url: str, keys: dict[str, str], plane: str, *, clients: int, process
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json")
     options = parser.parse_args()

@@ -4,7 +4,8 @@ One emulator (``--latency-ms N``, default 100, with a request log); each round, 
 
 1. the AWS sample re-created (``python bench/sample_import_kek.py``) in a fresh region;
 2. a fresh ``apckx import-kek`` (``.venv/bin/apckx``, new certs dir) in another fresh region;
-3. a repeat ``apckx import-kek`` from the same certs dir (receiver and root reused);
+3. a repeat ``apckx import-kek`` from the same certs dir (receiver and root reused), of another
+   KEK onto the same alias (``--replace``), as the sample's second run moves its alias;
 4. ``apckx import-kek --help`` and ``python -c pass``.
 
 The sides alternate inside every round, so load from other processes on a shared machine
@@ -37,6 +38,7 @@ from _common import (
 )
 
 KEK_HEX = "7B2A64E1C1D0A7F5396D1E2A0B8C4F3E5D6A7B8C9D0E1F2A3B4C5D6E7F809112"  # bench only
+KEK2_HEX = "1F2E3D4C5B6A79880716253443526170F1E2D3C4B5A69788796A5B4C3D2E1F00"  # bench only
 REGIONS = [
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
     "eu-central-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
@@ -81,7 +83,7 @@ def main() -> None:
     options = parser.parse_args()
     if not 1 <= options.rounds <= len(REGIONS) // 2 - 1:
         parser.error(f"--rounds must be 1..{len(REGIONS) // 2 - 1}")
-    env = aws_env({"BENCH_KEK": KEK_HEX})
+    env = aws_env({"BENCH_KEK": KEK_HEX, "BENCH_KEK2": KEK2_HEX})
     apckx = apckx_command()
     out = fresh_dir("process")
     log_path = out / "requests.jsonl"
@@ -115,7 +117,9 @@ def main() -> None:
                 else:
                     walls["fresh"].append(run_timed(apckx_args, env))
                 calls[side].append({"entries": slicer.take()})
-            walls["repeat"].append(run_timed(apckx_args, env))
+            repeat_args = [*apckx_args, "--replace"]
+            repeat_args[repeat_args.index("BENCH_KEK")] = "BENCH_KEK2"
+            walls["repeat"].append(run_timed(repeat_args, env))
             calls["repeat"].append({"entries": slicer.take()})
             walls["python"].append(run_timed([PYTHON, "-c", "pass"], env))
             walls["help"].append(run_timed([*apckx, "import-kek", "--help"], env))

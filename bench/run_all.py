@@ -26,7 +26,7 @@ BENCHES: dict[str, list[str]] = {
     # The same at a higher round-trip time: how the fixed costs weigh as latency grows.
     "ceremony-150ms": ["--rounds", "1", "--latency-ms", "150"],
     "migrate": ["--keys", "500", "--rate-limit", "50"],
-    "dataplane": ["--clients", "8", "--processes", "4", "--seconds", "10"],
+    "dataplane": ["--clients", "8", "--processes", "8", "--seconds", "10"],
     # Whole processes side by side, interpreter start included: the targets of issue 12.
     "process": ["--rounds", "5", "--latency-ms", "100"],
 }

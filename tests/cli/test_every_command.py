@@ -31,6 +31,7 @@ from apckx.emulator.server import EmulatorConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEK_HEX = "2B7E151628AED2A6ABF7158809CF4F3C762E7160F38B4DA56A784D9045190CFE"
+KEK2_HEX = "603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4"
 WORK_HEX = "00112233445566778899AABBCCDDEEFF"
 IMPLIED_BY_TAGS = {"CreateKey", "ImportKey"}  # apckx tags every key it creates
 
@@ -65,6 +66,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_CONFIG_FILE": str(work / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(work / "none"),
         "AWS_EC2_METADATA_DISABLED": "true", "EVERY_KEK": KEK_HEX, "EVERY_WORK": WORK_HEX,
+        "EVERY_KEK2": KEK2_HEX,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(work)
@@ -72,10 +74,10 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     result = Session()
     seen = 0
 
-    def run(row: str, *argv: str, json_output: bool = True) -> Run:
+    def run(row: str, *argv: str, json_output: bool = True, local: bool = False) -> Run:
         nonlocal seen
         out, err = io.StringIO(), io.StringIO()
-        full = [*argv, *aws, *(["--output", "json"] if json_output else [])]
+        full = [*argv, *([] if local else aws), *(["--output", "json"] if json_output else [])]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(full)
         entries = read_request_log(log_path) if log_path.exists() else []
@@ -91,6 +93,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         # A fresh ceremony and a repeat one (receiver and root reused).
         kek = run("import-kek", "import-kek", "--kek-env", "EVERY_KEK", "--alias", "alias/kek")
         run("import-kek", "import-kek", "--kek-env", "EVERY_KEK", "--alias", "alias/kek2")
+        # Another KEK onto that alias: moved only with --replace (UpdateAlias).
+        run("import-kek", "import-kek", "--kek-env", "EVERY_KEK2", "--alias", "alias/kek2",
+            "--replace")  # fmt: skip
         run("import-key", "import-key", "--kek-id", "alias/kek", "--kek-env", "EVERY_KEK",
             "--key-env", "EVERY_WORK", "--key-usage", "D0", "--key-algorithm", "AES_128",
             "--alias", "alias/work")  # fmt: skip
@@ -104,6 +109,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         for certs in ("certs-export", "certs"):
             run("export-key --via ecdh", "export-key", "--key", "alias/work", "--via", "ecdh",
                 "--certs-dir", str(work / certs), "--out", str(work / f"{certs}.tr31"))  # fmt: skip
+        run("check", "check", "alias/work", "--key-env", "EVERY_WORK")  # D0: a round trip
         manifest = work / "keys.csv"
         manifest.write_text(
             "alias,key_hex,key_usage,key_algorithm\nalias/m1,"
@@ -120,6 +126,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         run("cleanup --alias", "cleanup", "--alias", "alias/work-ecdh")
         for row, runs in result.runs.items():  # what the README's table must say
             print(row, sorted(set().union(*(r.operations for r in runs))))
+        run("ceremonies", "ceremonies", local=True)
+        run("ceremonies", "ceremonies", "show", ceremony, local=True)
         yield result
     finally:
         monkeypatch.undo()
@@ -143,7 +151,7 @@ def readme_iam_rows() -> dict[str, set[str]]:
 
 MEASURED_ROWS = [
     "import-kek", "import-key", "import-key --via ecdh", "export-key", "export-key --via ecdh",
-    "migrate", "cleanup --ceremony", "cleanup --alias",
+    "migrate", "cleanup --ceremony", "cleanup --alias", "check", "ceremonies",
 ]  # fmt: skip
 
 
@@ -163,7 +171,7 @@ def test_readme_iam_table_has_a_row_for_every_command() -> None:
     rows = readme_iam_rows()
     named = {name.split()[0] for name in rows}
     assert set(COMMANDS) <= named, f"no IAM row for {sorted(set(COMMANDS) - named)}"
-    for name in ("demo", "tr31", "kcv", "emulator"):  # local only: no AWS call at all
+    for name in ("demo", "tr31", "kcv", "emulator", "ceremonies"):  # local: no AWS call
         assert rows.get(name) == set() or rows.get(f"{name} inspect") == set(), name
 
 
@@ -233,3 +241,21 @@ def test_vocabulary_on_a_record() -> None:
                     {"ok": False, "outcome": "AccessDeniedException", "status": "failed"}],
         "ceremony_id": "kek-1", "status": "complete",
     }  # fmt: skip
+
+
+def test_vocabulary_on_a_check_record() -> None:
+    got = to_json_vocabulary({
+        "KeyArn": "arn:1", "KeyUsage": "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY",
+        "KeyAlgorithm": "AES_128", "KeyCheckValue": "ABCDEF", "ComparedWith": "cleartext",
+        "Outcome": "mismatch",
+        "Steps": [{"check": "decrypt", "operations": ["DecryptData"], "outcome": "mismatch",
+                   "detail": "plaintext differs"}],
+    })  # fmt: skip
+    assert got == {
+        "key_arn": "arn:1", "key_usage": "TR31_D0_SYMMETRIC_DATA_ENCRYPTION_KEY",
+        "key_algorithm": "AES_128", "kcv": "ABCDEF", "compared_with": "cleartext",
+        "status": "mismatch",
+        "steps": [{"check": "decrypt", "operations": ["DecryptData"], "outcome": "mismatch",
+                   "detail": "plaintext differs", "status": "mismatch"}],
+    }  # fmt: skip
+    assert got["status"] in STATUSES

@@ -91,6 +91,8 @@ def test_version_into_a_closed_pipe_is_quiet(child_env: dict[str, str], tmp_path
         ["kcv", "--key-env", "APCKX_TEST_KEK", "--key-algorithm", "AES_256"],
         ["demo"],
         ["demo", "--output", "json"],
+        ["ceremonies"],
+        ["ceremonies", "--output", "json"],
     ],
     ids=lambda argv: " ".join(argv[:2] + argv[-1:]),
 )

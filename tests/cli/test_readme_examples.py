@@ -80,7 +80,7 @@ def example_commands() -> list[tuple[str, list[str]]]:
             if not text.startswith("apckx "):
                 continue
             text = re.split(r"\s(?:\||&&|;)\s", text)[0]
-            text = re.sub(r"\s&$", "", text)  # run in the background
+            text = re.sub(r"\s&\s*(#.*)?$", "", text)  # run in the background
             for placeholder, value in PLACEHOLDERS.items():
                 text = text.replace(placeholder, value)
             argv = shlex.split(text, comments=True)[1:]

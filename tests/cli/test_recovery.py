@@ -291,9 +291,13 @@ def test_cleanup_deletes_only_keys_tagged_with_the_ceremony(
     journal.record_resource(
         journal_module.Resource(kind="alias", role="kek", alias="alias/production", arn=victim)
     )
+    emu.clear_log()
     rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws, "--output", "json"])
     out, err = capsys.readouterr()
     assert rc == 0, err
+    # A finished ceremony listed all it made: only the keys it lists have their tags read
+    # (an unfinished one reads every live key's: see the kill -9 test).
+    assert emu.operations().count("ListTagsForResource") == 4
     skipped = {a["target"]: a["skip"] for a in json.loads(out)["actions"] if a["skip"]}
     assert "not created by" in skipped[victim]
     assert "not this ceremony's" in skipped["alias/production"]
@@ -311,7 +315,9 @@ def _block(kek_hex: str) -> str:
     )
 
 
-def _plant(kek_arn: str, alias: str, key_arn: str, key_kcv: str, block: str, mode: int) -> None:
+def _plant(
+    kek_arn: str, alias: str, key_arn: str, key_kcv: str, block: str, mode: int, owner: int | None
+) -> None:
     """An "earlier run" that says ``alias``'s key is ``key_arn``, imported but not aliased."""
     journal_dir = Path(".apckx/ceremonies")
     planted = Journal.create(
@@ -323,14 +329,18 @@ def _plant(kek_arn: str, alias: str, key_arn: str, key_kcv: str, block: str, mod
               block_sha256=block_digest(block))  # fmt: skip
     log.close()
     planted.finish("failed", error="interrupted: KeyboardInterrupt")
-    planted.path.chmod(mode)
-    key_log_path(planted.path).chmod(mode)
+    for path in (planted.path, key_log_path(planted.path)):
+        path.chmod(mode)
+        if owner is not None:
+            os.chown(path, owner, owner)
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o666])
+@pytest.mark.parametrize(("mode", "owner"), [(0o600, None), (0o666, None), (0o600, 65534)])
 def test_a_planted_earlier_run_cannot_point_a_production_alias_elsewhere(
-    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str], mode: int
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str], mode: int, owner: int | None
 ) -> None:
+    if owner is not None and os.geteuid() != 0:
+        pytest.skip("only root can plant another user's file here")
     emu = Emu(Path.cwd())
     try:
         rc, kek, err = kek_json(emu, capsys, "--kek", KEK_HEX, "--alias", "alias/kek")
@@ -344,15 +354,16 @@ def test_a_planted_earlier_run_cannot_point_a_production_alias_elsewhere(
             Tags=[{"Key": "apckx:alias", "Value": "alias/prod"}],
         )["Key"]  # fmt: skip
         _plant(kek["key_arn"], "alias/prod", other["KeyArn"], other["KeyCheckValue"],
-               real_block, mode)  # fmt: skip
+               real_block, mode, owner)  # fmt: skip
         emu.clear_log()
         rc = main(["migrate", "m.csv", "--kek-id", "alias/kek", *emu.aws, "--output", "json"])
         out, err = capsys.readouterr()
         operations = emu.operations()
         aliases = emu.aliases()
         assert aliases.get("alias/prod") != other["KeyArn"]
-        if mode == 0o666:  # refused before any call
-            assert rc == 2 and "group or others can write it" in err
+        if mode == 0o666 or owner is not None:  # refused before any call
+            reason = "group or others can write it" if owner is None else "owned by uid 65534"
+            assert rc == 2 and reason in err
             assert operations == [], err
             assert "alias/prod" not in aliases
         else:  # the log is not believed: the real block is imported

@@ -188,3 +188,14 @@ def test_mastercard_and_emv2000_session_keys_differ_by_input() -> None:
 def test_refusals(call: Any, message: str) -> None:
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_aws_doc_visa_cvn18_emv_common_session_key() -> None:
+    # AWS UG use-cases-issuers.networkfunctions.visa (CVN18/22), see apc-data-plane.md 2.3.
+    mk = emv.derive_icc_master_key(h("0123456789ABCDEFFEDCBA9876543210"), "9137631040001422", "01")
+    key = emv.derive_session_key(mk, "EmvCommon", atc=h("000B"))
+    data = h(
+        "00000000170000000000000008400080008000084016051700000000093800000B1F220103000000"
+        "0000000000000000000000000000000000000000000000008000000000000000"
+    )
+    assert emv.generate_arqc(key, data) == h("61EDCC708B4C97B4")

@@ -180,3 +180,41 @@ def test_decode_error_does_not_echo_the_pin() -> None:
             h("1C98765ZZ"[:2] + "98765FFFFFFFFF"), "ISO_FORMAT_3", pan="4012345678909"
         )
     assert "98765" not in str(info.value)
+
+
+# --- properties (bounded) -----------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PINS = st.text("0123456789", min_size=4, max_size=12)
+PANS = st.text("0123456789", min_size=12, max_size=19)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pin=PINS,
+    pan=PANS,
+    fmt=st.sampled_from(["ISO_FORMAT_0", "ISO_FORMAT_1", "ISO_FORMAT_3", "AS2805_FORMAT_0"]),
+)
+def test_tdes_formats_round_trip(pin: str, pan: str, fmt: str) -> None:
+    key = h("0123456789ABCDEFFEDCBA9876543210")
+    block = pin_block.encrypt_pin_block(key, pin, fmt, pan=pan)
+    assert pin_block.decrypt_pin_block(key, block, fmt, pan=pan) == pin
+
+
+@settings(max_examples=30, deadline=None)
+@given(pin=PINS, pan=PANS, random=st.binary(min_size=8, max_size=8))
+def test_format4_round_trip(pin: str, pan: str, random: bytes) -> None:
+    key = h("00112233445566778899AABBCCDDEEFF")
+    block = pin_block.encipher_iso4_pin_block(key, pin, pan, random=random)
+    assert pin_block.decipher_iso4_pin_block(key, block, pan) == pin
+
+
+def test_iso0_with_a_12_digit_pan() -> None:
+    # APC's PrimaryAccountNumber may have 12 digits: 11 digits before the check digit.
+    block = pin_block.encode_pin_block("1234", "ISO_FORMAT_0", pan="401234567890")
+    assert block == bytes(
+        a ^ b for a, b in zip(h("041234FFFFFFFFFF"), h("0000040123456789"), strict=True)
+    )
+    assert pin_block.decode_pin_block(block, "ISO_FORMAT_0", pan="401234567890") == "1234"

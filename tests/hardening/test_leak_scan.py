@@ -63,14 +63,14 @@ class Session:
     secret_files: list[Path] = field(default_factory=list)
     leaves: list[Any] = field(default_factory=list)  # every ephemeral ECDH leaf (key, cert)
 
-    def run(self, label: str, *argv: str) -> Run:
+    def run(self, label: str, *argv: str, expect_rc: int = 0) -> Run:
         run = Run(label, list(argv))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             run.rc = main(run.argv)
         run.out, run.err = out.getvalue(), err.getvalue()
         self.runs.append(run)
-        assert run.rc == 0, (label, run.err[-2000:])
+        assert run.rc == expect_rc, (label, run.err[-2000:])
         return run
 
 
@@ -230,6 +230,18 @@ def _run_everything(session: Session, url: str) -> None:
     session.secret_files.append(Path("m.csv"))  # the rehearsal manifest holds cleartext
     session.run("migrate", "migrate", "m.csv", *aws[:4], "--debug", "--kek-id", kek_alias,
                 "--kek-env", "LEAK_KEK", "--rate", "100")  # fmt: skip
+    # 5b. Keys where they do not belong: refused, and the refusal echoes none of them.
+    Path("wrong.csv").write_text(
+        "alias,key_hex,key_usage,key_algorithm,tags\n"
+        f"alias/w1,{MIGRATE_KEYS[0].hex()},D0,{KEK.hex()},\n"
+        f"{KEK2.hex()},{MIGRATE_KEYS[1].hex()},{WORK.hex()},AES_128,k={WORK_ECDH.hex()}\n"
+    )
+    session.secret_files.append(Path("wrong.csv"))
+    session.run("migrate (keys in the wrong columns)", "migrate", "wrong.csv", *aws[:4],
+                "--kek-id", kek_alias, "--kek-env", "LEAK_KEK", expect_rc=2)  # fmt: skip
+    session.run("tr31 inspect (a lower-case key)", "tr31", "inspect", KEK.hex(), expect_rc=2)
+    session.run("import-key (a key as --key-block)", "import-key", *aws, "--kek-id", kek_alias,
+                "--key-block", KEK2.hex(), expect_rc=2)  # fmt: skip
     # 6. Check values and cleanup.
     session.run("kcv", "kcv", "--key-env", "LEAK_WORK")
     session.run("cleanup", "cleanup", "--ceremony", first["ceremony_id"], *aws)
@@ -276,11 +288,13 @@ def test_secrets_were_collected(session: Session) -> None:
     "label",
     ["import-kek (env)", "import-kek (components)", "import-key (kek)", "import-key (ecdh)",
      "import-key (block)", "tr31 inspect", "export-key (kek)", "export-key (components)",
-     "export-key (ecdh)", "migrate", "kcv", "cleanup", "botocore stream log"],
+     "export-key (ecdh)", "migrate", "kcv", "cleanup", "botocore stream log",
+     "migrate (keys in the wrong columns)", "tr31 inspect (a lower-case key)",
+     "import-key (a key as --key-block)"],
 )  # fmt: skip
 def test_no_secret_in_command_output(session: Session, label: str) -> None:
     run = next(r for r in session.runs if r.label == label)
-    if label != "botocore stream log":
+    if label != "botocore stream log" and run.rc == 0:
         assert "DEBUG" in run.err or label in ("tr31 inspect", "kcv"), "debug log not on"
     forms = _forms(session)
     for where, text in (("stdout", run.out), ("stderr", run.err)):
@@ -312,7 +326,7 @@ def test_debug_log_file_really_logged(session: Session) -> None:
 
 def test_files_with_secrets_are_0600(session: Session) -> None:
     for path in session.secret_files:
-        if path.name == "m.csv":  # the test wrote this one
+        if path.name in ("m.csv", "wrong.csv"):  # the test wrote these
             continue
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o600, f"{path} is {oct(mode)}"

@@ -64,8 +64,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:
+    def do_PUT(self) -> None:  # IMDSv2 session token
+        self.stand_in.requests.append({"op": "IMDSToken", "path": self.path})
+        self._send(200, "imds-session-token", "text/plain")
+
+    def do_GET(self) -> None:  # SSO GetRoleCredentials; container and instance metadata
         parts = urlsplit(self.path)
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        metadata = {"AccessKeyId": "test", "SecretAccessKey": "test", "Token": SESSION_TOKEN,
+                    "Expiration": expiration}  # fmt: skip
+        if parts.path == "/container-credentials":
+            self.stand_in.requests.append(
+                {"op": "ContainerCredentials", "auth": self.headers.get("Authorization")}
+            )
+            self._send(200, json.dumps(metadata), "application/json")
+            return
+        if parts.path.startswith("/latest/meta-data/iam/security-credentials"):
+            token = self.headers.get("x-aws-ec2-metadata-token")
+            self.stand_in.requests.append({"op": "InstanceMetadata", "path": parts.path,
+                                           "token": token})  # fmt: skip
+            if parts.path.rstrip("/").endswith("security-credentials"):
+                self._send(200, "KeyCustodianInstance", "text/plain")
+            else:
+                self._send(200, json.dumps({**metadata, "Code": "Success"}), "application/json")
+            return
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.stand_in.requests.append(
             {"op": "GetRoleCredentials", "path": parts.path, **query,
@@ -421,3 +443,57 @@ def test_a_whole_ceremony_signs_in_with_sso(
     assert code == 0, captured.err
     assert json.loads(captured.out)["key_arn"].startswith("arn:aws:payment-cryptography:")
     assert [r["op"] for r in stand_in.requests] == ["GetRoleCredentials"]
+
+
+def test_container_credentials(
+    aws_home: Path, stand_in: StandIn, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(aws_home, "[default]\nregion = us-east-1\n")
+    uri = f"{stand_in.url}/container-credentials"
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri)
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth")
+    list_keys_with("default", emulator)
+    assert stand_in.requests == [{"op": "ContainerCredentials", "auth": "container-auth"}]
+
+
+def test_instance_metadata_credentials(
+    aws_home: Path, stand_in: StandIn, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(aws_home, "[default]\nregion = us-east-1\n")
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED")
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", stand_in.url)
+    list_keys_with("default", emulator)
+    ops = [(r["op"], r.get("token")) for r in stand_in.requests]
+    assert ("IMDSToken", None) in ops
+    assert ("InstanceMetadata", "imds-session-token") in ops
+
+
+def test_a_call_whose_credentials_cannot_be_refreshed_names_the_profile(
+    aws_home: Path, emulator: RunningEmulator
+) -> None:
+    """Mid-run (a migration outlives its SSO session or role): the service layer says it is
+    sign-in, for which profile, not that APC refused the call."""
+    import botocore.exceptions
+
+    from apckx.errors import ServiceError
+
+    write_config(aws_home, ASSUME_ROLE_PROFILE, BASE_CREDENTIALS)
+    client = make_client(profile="base", endpoint_url=emulator.url)
+    apc = ApcService(client)
+    denied = {"Error": {"Code": "AccessDenied", "Message": "Not authorized to assume"}}
+
+    def fail(error: BaseException) -> None:
+        def raise_it(**_kw: object) -> None:
+            raise error
+
+        client.list_keys = raise_it  # type: ignore[method-assign]
+
+    fail(botocore.exceptions.ClientError(denied, "AssumeRole"))
+    with pytest.raises(ConfigError, match=r"^AWS profile 'base': AssumeRole failed: AccessDenied"):
+        apc.list_keys()
+    fail(botocore.exceptions.UnauthorizedSSOTokenError())
+    with pytest.raises(ConfigError, match=r"run aws sso login --profile base$"):
+        apc.list_keys()
+    fail(botocore.exceptions.ClientError(denied, "ListKeys"))  # APC's own answer
+    with pytest.raises(ServiceError, match=r"^ListKeys failed: AccessDenied"):
+        apc.list_keys()

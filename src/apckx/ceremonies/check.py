@@ -13,6 +13,7 @@ One recipe per key usage (:data:`CHECKS`), each a short run of data-plane calls:
 - V1/V2: VerifyPinData of a PIN block under a PEK you name, with the IBM 3624 offset or Visa
   PVV you give (or compute from the cleartext), and a wrong one fails.
 - E0: VerifyAuthRequestCryptogram of an ARQC you give (or compute); an altered one fails.
+- E1: EMV EncryptData/DecryptData round trip under the card's session key.
 - E2: EMV MAC generate and verify. E4: CVC3 generate and verify. E6: dCVV generate and verify.
 
 Every answer is compared with a local computation through :mod:`apckx.crypto` when the
@@ -61,6 +62,13 @@ def _hex(low: int, high: int) -> Callable[[str], str | None]:
     return check
 
 
+def _pattern(regex: str, description: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if re.fullmatch(regex, value) else description
+
+    return check
+
+
 def _choice(*names: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in names else "one of " + ", ".join(names)
@@ -96,7 +104,11 @@ INPUTS: dict[str, tuple[Callable[[str], str | None], str | None, str]] = {
     "pin-block": (_hex(16, 32), None, "a PIN block encrypted under the key (or the PEK)"),
     "pek": (_text, None, "the PEK (ARN or alias) a V1/V2 check's PIN block is under"),
     "decimalization-table": (_digits(16, 16), "0123456789012345", "IBM 3624 table"),
-    "pin-validation-data": (_hex(4, 16), None, "IBM 3624 validation data (default: PAN)"),
+    "pin-validation-data": (
+        _pattern(r"[0-9A-F]{4,16}", "4..16 hex characters"),
+        None,
+        "IBM 3624 validation data (default: the PAN's rightmost 12 digits)",
+    ),
     "pad-character": (_choice(*"0123456789ABCDEF"), "F", "IBM 3624 pad character"),
 }
 
@@ -174,7 +186,9 @@ class KeyCheck:
 
     @property
     def ok(self) -> bool:
-        return bool(self.steps) and all(s.outcome in (OK, SKIPPED) for s in self.steps)
+        return any(s.outcome == OK for s in self.steps) and all(
+            s.outcome in (OK, SKIPPED) for s in self.steps
+        )
 
     @property
     def outcome(self) -> str:
@@ -231,7 +245,13 @@ class _Context:
         return default
 
     def allows(self, *modes: str) -> bool:
-        return bool(self.modes.get("NoRestrictions")) or all(self.modes.get(m) for m in modes)
+        """The key's modes allow ``modes``; for EMV master keys (E*), DeriveKey is what
+        generating and verifying take."""
+        if self.modes.get("NoRestrictions"):
+            return True
+        if self.usage.startswith("TR31_E") and set(modes) <= {"Generate", "Verify"}:
+            return bool(self.modes.get("DeriveKey"))
+        return all(self.modes.get(m) for m in modes)
 
     def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.pace is not None:
@@ -327,7 +347,16 @@ def _check_encryption(ctx: _Context) -> None:
         raise InputError(f"--input plaintext must be whole {block}-byte blocks for this key")
     attributes = {"Symmetric": {"Mode": "CBC", "InitializationVector": "00" * block}}
     ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, attributes)
-    ctx.compare("encrypt", ["EncryptData"], ciphertext, "ciphertext", None)
+    cleartext = ctx.cleartext
+    family = _family(ctx.algorithm)
+
+    def local() -> str:
+        from apckx.crypto import cipher
+
+        data = bytes.fromhex(plaintext)
+        return cipher.encrypt_symmetric(_need(cleartext), family, "CBC", data).hex().upper()
+
+    ctx.compare("encrypt", ["EncryptData"], ciphertext, "ciphertext", local)
     back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, attributes)
     if hmac.compare_digest(back.upper().encode(), plaintext.upper().encode()):
         ctx.add("decrypt round trip", ["DecryptData"], OK, "the plaintext came back")
@@ -568,6 +597,19 @@ def _check_bdk(ctx: _Context) -> None:
     if aes:
         attributes["DukptKeyDerivationType"] = ctx.algorithm
     ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, {"Dukpt": attributes})
+    if ctx.cleartext is not None:
+        from apckx.crypto import cipher
+
+        data_key = dukpt.derive_working_key(
+            ctx.cleartext, ksn, ctx.algorithm, "DATA", key_algorithm=ctx.algorithm if aes else None
+        )
+        mine = cipher.encrypt_symmetric(
+            data_key, "AES" if aes else "TDES", "CBC", bytes.fromhex(plaintext)
+        )
+        same = hmac.compare_digest(mine.hex().upper().encode(), ciphertext.upper().encode())
+        ctx.add("DUKPT encrypt", ["EncryptData"], OK if same else MISMATCH,
+                "APC's ciphertext matches the local DUKPT data key's" if same
+                else "APC's ciphertext differs from the local DUKPT data key's")  # fmt: skip
     back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, {"Dukpt": attributes})
     same = hmac.compare_digest(back.upper().encode(), plaintext.upper().encode())
     ctx.add(
@@ -616,7 +658,7 @@ def _check_pin_verification(ctx: _Context) -> None:
             local = pv.generate_ibm3624_offset(
                 ctx.cleartext,
                 ctx.value("decimalization-table"),
-                ctx.inputs.get("pin-validation-data", pan[-12:] if len(pan) > 12 else pan),
+                ctx.inputs.get("pin-validation-data", pan[-12:]),
                 ctx.value("pad-character"),
                 pin,
             )
@@ -742,6 +784,37 @@ def _check_arqc(ctx: _Context) -> None:
     )
 
 
+def _check_emv_encryption(ctx: _Context) -> None:
+    """E1: EMV EncryptData/DecryptData round trip under the card's session key (R = ATC and
+    zeros), compared with the local derivation and TDES-CBC."""
+    from apckx.crypto import cipher, emv
+
+    pan, psn, mode = ctx.value("pan"), ctx.value("psn"), ctx.value("key-derivation")
+    plaintext = ctx.value("plaintext")
+    if (len(plaintext) // 2) % 8:
+        raise InputError("--input plaintext must be whole 8-byte blocks for an E1 key")
+    derivation_data = ctx.value("atc") + "0" * 12
+    attributes = {"Emv": {
+        "MajorKeyDerivationMode": mode, "PrimaryAccountNumber": pan, "PanSequenceNumber": psn,
+        "SessionDerivationData": derivation_data, "Mode": "CBC"}}  # fmt: skip
+    ciphertext = ctx.call(ctx.data.encrypt_data, ctx.arn, plaintext, attributes)
+    cleartext = ctx.cleartext
+
+    def local() -> str:
+        icc = emv.derive_icc_master_key(_need(cleartext), pan, psn, mode=mode)
+        session = emv.derive_session_key(
+            icc, "EMV_COMMON_SESSION_KEY", application_cryptogram=bytes.fromhex(derivation_data)
+        )
+        data = bytes.fromhex(plaintext)
+        return cipher.encrypt_symmetric(session, "TDES", "CBC", data).hex().upper()
+
+    ctx.compare("EMV encrypt", ["EncryptData"], ciphertext, "ciphertext", local)
+    back = ctx.call(ctx.data.decrypt_data, ctx.arn, ciphertext, attributes)
+    same = hmac.compare_digest(back.upper().encode(), plaintext.upper().encode())
+    ctx.add("EMV decrypt round trip", ["DecryptData"], OK if same else MISMATCH,
+            "the plaintext came back" if same else "DecryptData did not give the plaintext back")
+
+
 def _check_emv_mac(ctx: _Context) -> None:
     from apckx.crypto import mac as macs
 
@@ -835,6 +908,7 @@ CHECKS: dict[str, Recipe] = {
     "TR31_V1_IBM3624_PIN_VERIFICATION_KEY": _check_pin_verification,
     "TR31_V2_VISA_PIN_VERIFICATION_KEY": _check_pin_verification,
     "TR31_E0_EMV_MKEY_APP_CRYPTOGRAMS": _check_arqc,
+    "TR31_E1_EMV_MKEY_CONFIDENTIALITY": _check_emv_encryption,
     "TR31_E2_EMV_MKEY_INTEGRITY": _check_emv_mac,
     "TR31_E4_EMV_MKEY_DYNAMIC_NUMBERS": _check_cvc3,
     "TR31_E6_EMV_MKEY_OTHER": _check_dcvv,
@@ -852,7 +926,7 @@ def check_usage_supported(usage: str) -> None:
     if usage not in CHECKS:
         raise InputError(
             f"apckx check has no data-plane check for {usage} keys (it checks D0, M0/M1/M3/M6/"
-            "M7, C0, P0, B0, V1, V2, E0, E2, E4 and E6 keys)"
+            "M7, C0, P0, B0, V1, V2, E0, E1, E2, E4 and E6 keys)"
         )
 
 

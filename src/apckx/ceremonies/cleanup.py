@@ -28,7 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from apckx.ceremonies.journal import ROLLED_BACK, Journal, LocalWriteError, created_resources
+from apckx.ceremonies.journal import (
+    COMPLETE,
+    ROLLED_BACK,
+    Journal,
+    LocalWriteError,
+    created_resources,
+)
 from apckx.errors import InputError, ServiceError
 from apckx.service.apc import CEREMONY_TAG, ApcService
 
@@ -110,17 +116,28 @@ def _read_tags(apc: ApcService, arns: Iterable[str], account: _Account) -> None:
         account.tags.update(pool.map(read, wanted))
 
 
+def needs_tag_scan(journal: Journal) -> bool:
+    """Whether local state may miss a key: the ceremony did not finish (``kill -9`` leaves it
+    ``running``; an interrupted or failed run may have lost an answer). A finished one
+    recorded every key with its final status, so its own keys are all that need reading."""
+    return journal.status not in (COMPLETE, ROLLED_BACK)
+
+
 def plan_ceremony_cleanup(
-    apc: ApcService, journal: Journal, *, delete_in_days: int
+    apc: ApcService, journal: Journal, *, delete_in_days: int, scan: bool | None = None
 ) -> list[CleanupAction]:
     """Everything rolling back ``journal``'s ceremony means, from read-only calls.
 
     Keys: those APC tags ``apckx:ceremony = <id>`` (live ones are scheduled for deletion;
     a key the journal or key log lists with another tag, or none, is skipped and said so).
     Aliases: every alias naming one of those keys (pending deletion too), and the aliases the
-    journal says it created that still name one.
+    journal says it created that still name one. ``scan``: read the tags of every live key
+    in the account (one ListTagsForResource each), not only the ones local state lists;
+    default :func:`needs_tag_scan`.
     """
     check_delete_days(delete_in_days)
+    if scan is None:
+        scan = needs_tag_scan(journal)
     cid = journal.ceremony_id
     local_keys, local_aliases = created_resources(journal)
     roles = {r.arn: r.role for r in journal.resources if r.kind == "key" and r.arn}
@@ -139,7 +156,8 @@ def plan_ceremony_cleanup(
         [
             arn
             for arn, state in account.states.items()
-            if state in LIVE_STATES or (state == "DELETE_PENDING" and arn in aliased)
+            if (scan or arn in local_keys)
+            and (state in LIVE_STATES or (state == "DELETE_PENDING" and arn in aliased))
         ],
         account,
     )

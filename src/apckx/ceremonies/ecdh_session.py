@@ -18,7 +18,9 @@ never sees a secret: the derivation itself stays with the caller.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,58 @@ class SenderRoot:
     reused: bool
 
 
+TRUST_APC_ROOT_ENV = "APCKX_TRUST_APC_ROOT"
+"""Where ``--trust-apc-root`` comes from when the flag is not given (SHA-256, colons allowed)."""
+
+
+def configured_trust_apc_root(environ: Mapping[str, str] | None = None) -> str | None:
+    """The pinned APC root from :data:`TRUST_APC_ROOT_ENV`, normalized; None when unset.
+    A malformed value is an ``InputError`` (before any call)."""
+    value = (os.environ if environ is None else environ).get(TRUST_APC_ROOT_ENV, "").strip()
+    if not value:
+        return None
+    from apckx.ceremonies.import_kek import normalize_fingerprint
+
+    return normalize_fingerprint(value, flag=TRUST_APC_ROOT_ENV)
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"apckx: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _endpoint_url(apc: ApcService) -> str:
+    meta = getattr(getattr(apc, "client", None), "meta", None)
+    return str(getattr(meta, "endpoint_url", "") or "")
+
+
+def _host(url: str) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower()
+
+
+def _is_aws_endpoint(url: str) -> bool:
+    scheme, host = _host(url)
+    return scheme == "https" and host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_http_to_another_host(url: str) -> bool:
+    scheme, host = _host(url)
+    return scheme == "http" and not _is_loopback(host)
+
+
 class EcdhSession:
     """Finds or creates the ECDH parties in APC for one ceremony, journaling each."""
 
@@ -66,11 +120,13 @@ class EcdhSession:
         trust_apc_root: str | None = None,
         resume_from: Journal | None = None,
         progress: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
         hints: PartyHints | None = None,
     ) -> None:
-        """``curve``: normalized (``P521``); ``trust_apc_root``: a normalized fingerprint;
-        ``resume_from``: a failed ceremony's journal whose receiver and root are reused;
-        ``hints``: the last ceremony's ARNs (:mod:`apckx.ceremonies.party_hints`), whose
+        """``curve``: normalized (``P521``); ``trust_apc_root``: a normalized fingerprint
+        (None: :data:`TRUST_APC_ROOT_ENV`, else trust on first use, said out loud through
+        ``warn``); ``resume_from``: a failed ceremony's journal whose receiver and root are
+        reused; ``hints``: the last ceremony's ARNs (:mod:`apckx.ceremonies.party_hints`), whose
         second reads are sent beside the alias lookups; every answer is checked as usual."""
         self.apc = apc
         self.journal = journal
@@ -81,8 +137,17 @@ class EcdhSession:
         self.trust_apc_root = trust_apc_root
         self.resume_from = resume_from
         self.progress = progress or (lambda _msg: None)
+        self.warn = warn or _warn_on_stderr
         self.tags = {CEREMONY_TAG: journal.ceremony_id}
         self.hints = hints
+        if self.trust_apc_root is None:
+            self.trust_apc_root = configured_trust_apc_root()
+        self.endpoint_url = _endpoint_url(apc)
+        if _plain_http_to_another_host(self.endpoint_url):
+            self.warn(
+                f"{self.endpoint_url} is plain http to another host: anyone on the way can "
+                "read and change the requests and APC's answers; use https"
+            )
 
     # -- receiver ------------------------------------------------------------------------
     def find_or_create_receiver(self, fresh: bool, *, record: bool = True) -> ReceiverKey:
@@ -156,7 +221,12 @@ class EcdhSession:
 
     def fetch_receiver_certificate(self, receiver_arn: str) -> tuple[Any, Any]:
         """GetPublicKeyCertificate, then verify APC's chain and the pinned root: (leaf, root)."""
-        from apckx.crypto.certs import certificate_from_apc, fingerprint_sha256, verify_apc_chain
+        from apckx.crypto.certs import (
+            certificate_from_apc,
+            check_receiver_certificate_profile,
+            fingerprint_sha256,
+            verify_apc_chain,
+        )
 
         prefetched = self.hints.certificate_for(receiver_arn) if self.hints else None
         leaf_text, chain_text = prefetched or self.apc.get_public_key_certificate(receiver_arn)
@@ -174,11 +244,26 @@ class EcdhSession:
             raise CertificateError(
                 f"APC's certificate chain root {root_fp} is not the one --trust-apc-root pins"
             )
+        if pinned is None:
+            # Trust on first use: the chain must at least look like a receiver's.
+            check_receiver_certificate_profile(leaf, chain_root)
+            if not _is_aws_endpoint(self.endpoint_url):
+                message = (
+                    f"trusting APC's certificate on first use: {self.endpoint_url} is not an "
+                    f"AWS endpoint and no root is pinned; the root seen is {root_fp} (pin it "
+                    f"with --trust-apc-root or {TRUST_APC_ROOT_ENV})"
+                )
+                # A loopback endpoint (the emulator, apckx demo) is this machine's own
+                # process: said as progress; anything else is a warning.
+                local = _is_loopback(_host(self.endpoint_url)[1])
+                (self.progress if local else self.warn)(message)
         self.journal.note_step(
             "verify_apc_certificate",
             apc_root_fingerprint=root_fp,
             apc_leaf_fingerprint=fingerprint_sha256(leaf),
             pinned=pinned is not None,
+            trust="pinned" if pinned is not None else "first use",
+            endpoint=self.endpoint_url,
         )
         if self.hints is not None:
             self.hints.remember(receiver_arn=receiver_arn)

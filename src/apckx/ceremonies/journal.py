@@ -63,7 +63,7 @@ def _now_iso() -> str:
 
 
 # -- private local state: who may have written what we trust -------------------------------
-def ensure_private_dir(path: Path, *, what: str = "directory") -> Path:
+def ensure_private_dir(path: Path, *, what: str = "directory", trusted: bool = True) -> Path:
     """Create ``path`` (and each missing parent) mode 0700 whatever the umask; an existing
     one must be a directory this user owns that group and others cannot write.
 
@@ -90,7 +90,8 @@ def ensure_private_dir(path: Path, *, what: str = "directory") -> Path:
         raise ConfigError(f"cannot use the {what} {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"the {what} {path} is not a directory")
-    check_private_owner(path, info, what=what)
+    if trusted:  # read back and believed (journals); records are only written
+        check_private_owner(path, info, what=what)
     return path
 
 
@@ -128,7 +129,9 @@ def read_private_text(path: Path, *, what: str, limit: int = 64 * 1024 * 1024) -
     return data.decode("utf-8", errors="replace")
 
 
-def check_writable_dir(path: Path, *, what: str, create: bool = True) -> Path:
+def check_writable_dir(
+    path: Path, *, what: str, create: bool = True, trusted: bool = True
+) -> Path:
     """Before the first API call: ``path`` exists (created 0700 if not), is private and
     takes a file (a probe file is created and removed: root ignores mode bits).
 
@@ -144,7 +147,7 @@ def check_writable_dir(path: Path, *, what: str, create: bool = True) -> Path:
             raise ConfigError(f"cannot create the {what} {path}: no write permission in "
                               f"{ancestor}")  # fmt: skip
         return path
-    ensure_private_dir(path, what=what)
+    ensure_private_dir(path, what=what, trusted=trusted)
     try:
         fd, probe = tempfile.mkstemp(prefix=".apckx-probe.", dir=path)
         os.close(fd)
@@ -449,7 +452,7 @@ def write_ceremony_record(
     }
     path = Path(records_dir) / f"{journal.ceremony_id}.json"
     try:
-        ensure_private_dir(records_dir, what="records directory")
+        ensure_private_dir(records_dir, what="records directory", trusted=False)
         write_json_atomic(path, record)
     except OSError as exc:
         raise ConfigError(f"cannot write the record in {records_dir}: {exc.strerror}") from None

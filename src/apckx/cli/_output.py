@@ -35,6 +35,12 @@ FIELD_NAMES: dict[str, str] = {
     "key_check_value_algorithm": "kcv_algorithm",
     "KeyCheckValueAlgorithm": "kcv_algorithm",
     "KeyState": "key_state",
+    # apckx check's record (APC-style names at first)
+    "KeyUsage": "key_usage",
+    "KeyAlgorithm": "key_algorithm",
+    "ComparedWith": "compared_with",
+    "Outcome": "status",
+    "Steps": "steps",
 }
 """Names commands used for the same field, and the one name they all print now."""
 
@@ -42,6 +48,9 @@ STATUSES = (
     "complete", "failed", "running", "rolled_back",  # a ceremony (its journal's status)
     "imported", "aliased", "skipped",  # a key of a migration
     "deleted", "deletion_scheduled", "already_gone", "already_pending", "planned",  # cleanup
+    "ok", "mismatch",  # apckx check and its steps (or failed, skipped)
+    "done",  # a journal's step (apckx ceremonies show), or failed
+    "restored",  # cleanup: an alias --replace had moved, pointed back at its earlier key
 )  # fmt: skip
 """Every value ``status`` takes, in every command's JSON."""
 
@@ -53,6 +62,7 @@ _CLEANUP_STATUS = (
     ("already DELETE_PENDING", "already_pending"),
     ("already", "already_pending"),
     ("skipped", "skipped"),
+    ("pointed back", "restored"),
 )
 _ISO_IN_TEXT = re.compile(r"\((\d{4}-\d\d-\d\dT[^)]+)\)")
 
@@ -114,10 +124,13 @@ def _with_status(record: dict[str, Any]) -> dict[str, Any]:
         record["status"] = status.strip().lower().replace(" ", "_").replace("-", "_")
         return record
     outcome = record.get("outcome")
+    if "ok" not in record and outcome in ("ok", "mismatch", "failed", "skipped"):
+        record["status"] = outcome  # a step of apckx check: its outcome is the enum
+        return record
     if record.get("dry_run") is True and isinstance(record.get("actions"), list):
         for action in record["actions"]:  # nothing was called: every action is a plan
             if isinstance(action, dict) and action.get("status") != "failed":
-                action["status"] = "planned"
+                action["status"] = "skipped" if action.get("skip") else "planned"
     if "ok" in record and (outcome is None or isinstance(outcome, str)):
         record["status"] = _cleanup_status(record["ok"], outcome or "", record)
     elif "ceremony_id" in record and "status" not in record:

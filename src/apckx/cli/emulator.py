@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +16,10 @@ from apckx.errors import ConfigError, InputError
 
 if TYPE_CHECKING:  # the server (and boto/crypto) load only when the command runs
     from apckx.emulator.server import EmulatorConfig
+
+SECRET_ENV = "APCKX_EMULATOR_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name)
+TOKEN_ENV = "APCKX_EMULATOR_SESSION_TOKEN"  # noqa: S105 (a variable name)
+_SECRET_FILE_MAX_BYTES = 4096
 
 BANNER = (
     "apckx APC emulator: for rehearsal and tests only. It is not secure storage: never "
@@ -41,11 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth = serve.add_argument_group("authentication")
     auth.add_argument("--access-key-id", default="test", help="accepted access key id (test)")
     auth.add_argument(
-        "--secret-access-key", default="test", help="secret that signatures must use (test)"
+        "--secret-access-key",
+        help=f"secret that signatures must use (default: ${SECRET_ENV}, else 'test'); "
+        "visible to other users in ps: prefer --secret-access-key-file or the variable",
+    )
+    auth.add_argument(
+        "--secret-access-key-file",
+        metavar="FILE",
+        help="read the secret from the first line of FILE (mode 0600)",
     )
     auth.add_argument(
         "--session-token",
-        help="require this X-Amz-Security-Token (default: accept any signed token, or none)",
+        help=f"require this X-Amz-Security-Token (default: ${TOKEN_ENV}, else accept any "
+        "signed token, or none); visible in ps: prefer --session-token-file",
+    )
+    auth.add_argument(
+        "--session-token-file",
+        metavar="FILE",
+        help="read the required session token from the first line of FILE (mode 0600)",
     )
     auth.add_argument(
         "--account-id", default="111122223333", help="account id in ARNs (111122223333)"
@@ -76,6 +95,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or reset (TCP reset, no answer); repeatable",
     )
     quotas.add_argument("--key-quota", metavar="N", default="2000", help="keys per region")
+    quotas.add_argument(
+        "--max-connections",
+        metavar="N",
+        default="256",
+        help="connections served at once; more get 503 and are closed (default 256)",
+    )
+    quotas.add_argument(
+        "--request-deadline",
+        metavar="SECONDS",
+        default="60",
+        help="from a request's first byte to its answer, whatever the client's pace; "
+        "a slower client is disconnected (default 60)",
+    )
     quotas.add_argument("--alias-quota", metavar="N", default="2000", help="aliases per region")
     files = serve.add_argument_group("state and logs")
     files.add_argument(
@@ -102,6 +134,58 @@ def _parse_number(option: str, text: str, *, minimum: float, integer: bool) -> f
     return value
 
 
+def _read_secret_file(option: str, path_text: str) -> str:
+    """The first line of a secret file that only its owner may read."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{option} {path} is not a regular file")
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                raise ConfigError(
+                    f"{option} {path} has mode {stat.S_IMODE(info.st_mode):04o}; it must be "
+                    f"readable by its owner only (run: chmod 600 {path})"
+                )
+            data = handle.read(_SECRET_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {option} {path}: {exc.strerror}") from None
+    if len(data) > _SECRET_FILE_MAX_BYTES:
+        raise InputError(f"{option} {path} is over {_SECRET_FILE_MAX_BYTES} bytes; "
+                         "it must hold the secret on one line")
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{option} {path} is not UTF-8 text") from None
+    secret = lines[0].strip() if lines else ""
+    if not secret:
+        raise InputError(f"{option} {path} is empty; put the secret on its first line")
+    return secret
+
+
+def _secret(args: argparse.Namespace, name: str, env: str) -> str | None:
+    """A secret from its option, its ``-file`` option or the environment, in that order;
+    a value on the command line is visible in ``ps``, so it gets a warning."""
+    flag = "--" + name.replace("_", "-")
+    value: str | None = getattr(args, name)
+    file_value: str | None = getattr(args, name + "_file")
+    if value is not None and file_value is not None:
+        raise InputError(f"give {flag} or {flag}-file, not both")
+    if value is not None:
+        print(
+            f"apckx: warning: {flag} on the command line is visible to other users (ps); "
+            f"prefer {flag}-file FILE or ${env}",
+            file=sys.stderr,
+        )
+        return value
+    if file_value is not None:
+        return _read_secret_file(f"{flag}-file", file_value)
+    from_env = os.environ.get(env)
+    return from_env if from_env else None
+
+
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
     """Turn parsed options into an :class:`EmulatorConfig`; InputError/ConfigError if bad."""
     from apckx.emulator.auth import EmulatorCredentials, Policy
@@ -125,7 +209,9 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         port=port,
         allow_remote=args.allow_remote,
         credentials=EmulatorCredentials(
-            args.access_key_id, args.secret_access_key, args.session_token
+            args.access_key_id,
+            _secret(args, "secret_access_key", SECRET_ENV) or "test",
+            _secret(args, "session_token", TOKEN_ENV),
         ),
         account_id=args.account_id,
         policy=Policy.from_file(args.policy) if args.policy else None,
@@ -138,6 +224,12 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         alias_quota=int(_parse_number("--alias-quota", args.alias_quota, minimum=0, integer=True)),
         state_path=Path(args.state) if args.state else None,
         request_log_path=Path(args.request_log) if args.request_log else None,
+        max_connections=int(
+            _parse_number("--max-connections", args.max_connections, minimum=1, integer=True)
+        ),
+        request_deadline=_parse_number(
+            "--request-deadline", args.request_deadline, minimum=0.001, integer=False
+        ),
     )
 
 

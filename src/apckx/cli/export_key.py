@@ -132,6 +132,18 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         raise InputError("--via kek needs --kek-id (the KEK in APC)")
     if via == "ecdh" and keyinput.key_source_given(args, name="kek"):
         raise InputError("--via ecdh derives its wrapping key: drop the KEK input")
+    if via == "kek":
+        if not keyinput.key_source_given(args, name="kek"):
+            raise InputError("--kek-id needs the KEK's cleartext to unwrap the export: use "
+                             "--kek-file, --kek-env, --prompt or --kek-components")  # fmt: skip
+        from apckx.cli.import_key import KEK_ALGORITHMS
+
+        # Key files, stdin and variables are read and checked before any call.
+        keyinput.preload_key(args, name="kek", algorithms=KEK_ALGORITHMS, io=io)
+    else:
+        from apckx.ceremonies.ecdh_session import configured_trust_apc_root
+
+        configured_trust_apc_root()  # a malformed APCKX_TRUST_APC_ROOT stops here
     apc = make_service(args)
     journal = Journal.create(
         args.journal_dir, "export", parameters={"key": args.key, "via": via,

@@ -195,7 +195,7 @@ def check_local_paths(args: argparse.Namespace, plan: Any) -> None:
 
     check_certs_dir(plan.certs_dir)
     check_writable_dir(args.journal_dir, what="journal directory", create=False)
-    check_writable_dir(args.records_dir, what="records directory", create=False)
+    check_writable_dir(args.records_dir, what="records directory", create=False, trusted=False)
 
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:

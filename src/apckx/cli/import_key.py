@@ -25,6 +25,7 @@ from apckx.cli.kcv import add_key_source_arguments
 from apckx.errors import InputError
 
 CURVES = ("P256", "P384", "P521")
+KEK_ALGORITHMS = ("TDES_2KEY", "TDES_3KEY", "AES_128", "AES_192", "AES_256")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -208,6 +209,10 @@ def _run_under_kek(
     if not keyinput.key_source_given(args, name="kek"):
         raise InputError("the KEK's cleartext is needed to wrap the key: use --kek-file, "
                          "--kek-env, --prompt or --components")  # fmt: skip
+    # Key files, stdin and variables are read and checked now, before any call (prompts wait
+    # for GetKey: the KEK's algorithm comes from APC).
+    keyinput.preload_key(args, name="kek", algorithms=KEK_ALGORITHMS, io=io)
+    keyinput.preload_key(args, name="key", algorithms=[spec.key_algorithm], io=io)
     apc = make_service(args)
     # The KEK first: its algorithm comes from APC, and a wrong KEK stops us before the key.
     kek_key = apc.get_key(args.kek_id)
@@ -253,6 +258,9 @@ def _run_ecdh(args: argparse.Namespace, io: keyinput.KeyInputIO | None) -> int:
         raise InputError("--via ecdh needs --alias for the imported key")
     if keyinput.key_source_given(args, name="kek"):
         raise InputError("--via ecdh derives its wrapping key: drop the KEK input")
+    from apckx.ceremonies.ecdh_session import configured_trust_apc_root
+
+    configured_trust_apc_root()  # a malformed APCKX_TRUST_APC_ROOT stops here
     plan = plan_ecdh_key_import(
         spec, alias=args.alias, curve=args.curve, kdf=args.kdf, kdf_hash=args.kdf_hash,
         derive_key_algorithm=args.derive_key_algorithm, shared_info_hex=args.shared_info,

@@ -356,12 +356,62 @@ def verify_apc_chain(
     raise CertificateError("APC's certificate chain does not end in a self-signed root")
 
 
+MIN_RSA_ROOT_BITS = 2048
+
+
+def _key_usage_of(cert: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_receiver_certificate_profile(
+    leaf: x509.Certificate,
+    chain: x509.Certificate | Sequence[x509.Certificate],
+    *,
+    min_rsa_bits: int = MIN_RSA_ROOT_BITS,
+) -> None:
+    """What an unpinned receiver chain must also show (trust on first use, issue 13).
+
+    The ECDH leaf: KeyUsage with keyAgreement, and not a CA (BasicConstraints CA:FALSE or
+    absent). Every issuer in the chain: KeyUsage with keyCertSign; an RSA issuer at least
+    ``min_rsa_bits``. Raises ``CertificateError`` saying what is missing and that pinning the
+    root (``--trust-apc-root``) is the way to accept a chain that lacks it.
+    """
+    hint = "; if this is your APC account's chain, pin its root with --trust-apc-root"
+    usage = _key_usage_of(leaf)
+    if usage is None or not usage.key_agreement:
+        raise CertificateError(
+            f"APC's certificate {_describe(leaf)} does not allow keyAgreement (KeyUsage){hint}"
+        )
+    if _is_ca(leaf):
+        raise CertificateError(
+            f"APC's certificate {_describe(leaf)} is a CA (CA:TRUE), not an ECDH key{hint}"
+        )
+    issuers = [chain] if isinstance(chain, x509.Certificate) else list(chain)
+    for issuer in issuers:
+        issuer_usage = _key_usage_of(issuer)
+        if issuer_usage is None or not issuer_usage.key_cert_sign:
+            raise CertificateError(
+                f"issuer {_describe(issuer)} in APC's chain lacks keyCertSign (KeyUsage){hint}"
+            )
+        key = issuer.public_key()
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < min_rsa_bits:
+            raise CertificateError(
+                f"issuer {_describe(issuer)} in APC's chain has a {key.key_size}-bit RSA key "
+                f"(at least {min_rsa_bits} needed){hint}"
+            )
+
+
 __all__ = [
+    "MIN_RSA_ROOT_BITS",
     "SIGNATURE_HASHES",
     "certificate_from_apc",
     "certificate_to_apc",
     "certificate_to_pem",
     "certificates_from_apc",
+    "check_receiver_certificate_profile",
     "fingerprint_sha256",
     "load_certificate_pem",
     "load_certificates_pem",

@@ -129,7 +129,8 @@ def encode_pin_block(
     _check_pin(pin)
     width = 14 - len(pin)
     if fmt in ("ISO_FORMAT_0", "AS2805_FORMAT_0"):
-        return bytes(_pinblock.encode_pinblock_iso_0(pin, _check_pan(pan, fmt)))
+        # Written here, not psec's: psec wants 13+ PAN digits, APC accepts 12.
+        return _xor(_pin_field("0", pin, "F" * width), pan_field(_check_pan(pan, fmt)))
     if fmt == "ISO_FORMAT_2":
         return bytes(_pinblock.encode_pinblock_iso_2(pin))
     if fmt == "ISO_FORMAT_1":
@@ -153,22 +154,35 @@ def decode_pin_block(block: bytes, fmt: str, *, pan: str | None = None) -> str:
     fmt = normalize_format(fmt)
     if len(block) != 8:
         raise PinBlockError(f"a {fmt} PIN block is 8 bytes (got {len(block)})")
-    try:
-        if fmt in ("ISO_FORMAT_0", "AS2805_FORMAT_0"):
-            return str(_pinblock.decode_pinblock_iso_0(block, _check_pan(pan, fmt)))
-        if fmt == "ISO_FORMAT_2":
+    if fmt in ("ISO_FORMAT_0", "AS2805_FORMAT_0"):
+        field = _xor(block, pan_field(_check_pan(pan, fmt)))
+        return _parse_pin_field(field, "0", "F", fmt)
+    if fmt == "ISO_FORMAT_3":
+        field = _xor(block, pan_field(_check_pan(pan, fmt)))
+        return _parse_pin_field(field, "3", "ABCDEF", fmt)
+    if fmt == "ISO_FORMAT_2":
+        try:
             return str(_pinblock.decode_pinblock_iso_2(block))
-        if fmt == "ISO_FORMAT_3":
-            return str(_pinblock.decode_pinblock_iso_3(block, _check_pan(pan, fmt)))
-    except ValueError:
-        raise PinBlockError(f"the PIN block does not decode as {fmt}") from None
+        except ValueError:
+            raise PinBlockError(f"the PIN block does not decode as {fmt}") from None
     if fmt == "ISO_FORMAT_1":
-        text = block.hex().upper()
-        length = int(text[1], 16)
-        if text[0] != "1" or not 4 <= length <= 12 or not text[2 : 2 + length].isdigit():
-            raise PinBlockError("the PIN block does not decode as ISO_FORMAT_1")
-        return text[2 : 2 + length]
+        return _parse_pin_field(block, "1", "0123456789ABCDEF", fmt)
     raise InputError("ISO_FORMAT_4 is a 16-byte AES block: use decipher_iso4_pin_block")
+
+
+def _parse_pin_field(field: bytes, control: str, fill: str, fmt: str) -> str:
+    """The PIN in a clear PIN field C || N || PIN || fill (fill digits from ``fill``)."""
+    text = field.hex().upper()
+    length = int(text[1], 16)
+    pin, rest = text[2 : 2 + length], text[2 + length :]
+    if (
+        text[0] != control
+        or not 4 <= length <= 12
+        or not pin.isdigit()
+        or any(c not in fill for c in rest)
+    ):
+        raise PinBlockError(f"the PIN block does not decode as {fmt}")
+    return pin
 
 
 # --- format 4 (ISO 9564-1:2017 9.4, AES) ---------------------------------------------------------

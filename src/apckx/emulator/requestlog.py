@@ -13,12 +13,14 @@ many of them in sequence.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from apckx.emulator.files import restrict_file_mode
 from apckx.errors import ConfigError, InputError
 
 
@@ -39,8 +41,11 @@ class RequestLog:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # 0600 (created so, or narrowed if it existed wider): the log names every call made.
+        restrict_file_mode(self.path, what="request log")
         try:
-            self._file: IO[str] = self.path.open("a", encoding="utf-8")
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+            self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot open request log {self.path}: {exc.strerror}") from None
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from apckx.emulator.files import restrict_file_mode
 from apckx.errors import ConfigError, IntegrityError
 
 Record = dict[str, Any]
@@ -133,12 +134,14 @@ class SqliteStore:
         self._master_key_path = master_key_path(self.path)
         self._aead = AESGCM(load_or_create_master_key(self._master_key_path))
         self._lock = threading.Lock()
-        try:
-            # Records are sealed, but nobody else needs to read even their ids: 0600 from the
-            # start (SQLite gives its -wal and -shm files the database file's mode).
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        except OSError as exc:
-            raise ConfigError(f"cannot create emulator state {self.path}: {exc.strerror}") from None
+        # Records are sealed, but nobody else needs to read even their ids: 0600, also for a
+        # file that already existed with a wider mode (SQLite gives its -wal and -shm files
+        # the database file's mode; existing ones are narrowed too).
+        restrict_file_mode(self.path, what="emulator state")
+        for suffix in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                restrict_file_mode(companion, what="emulator state", create=False)
         try:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0

@@ -125,9 +125,10 @@ class ApcService:
             return response
         except botocore.exceptions.ClientError as exc:
             err = exc.response.get("Error", {})
-            error_code = str(err.get("Code") or "Unknown")
-            message = str(err.get("Message") or err.get("ResourceId") or "").splitlines()[0:1]
-            raise ServiceError(operation, error_code, message[0] if message else "") from None
+            error_code = clean_server_text(str(err.get("Code") or "Unknown"), limit=80)
+            _raise_if_sign_in_failed(exc, self.client)
+            message = clean_server_text(str(err.get("Message") or err.get("ResourceId") or ""))
+            raise ServiceError(operation, error_code, message) from None
         except botocore.exceptions.ParamValidationError as exc:
             error_code = "ParamValidation"
             raise InputError(f"{operation}: invalid parameters: {_one_line(exc)}") from None
@@ -146,6 +147,7 @@ class ApcService:
             raise ServiceError(operation, "ConnectionError", _one_line(exc)) from None
         except botocore.exceptions.BotoCoreError as exc:
             error_code = type(exc).__name__
+            _raise_if_sign_in_failed(exc, self.client)
             raise ServiceError(operation, error_code, _one_line(exc)) from None
         finally:
             duration_ms = (time.perf_counter() - t0) * 1000.0
@@ -160,15 +162,23 @@ class ApcService:
         self, operation: str, method: str, items: str, **params: Any
     ) -> Iterator[dict[str, Any]]:
         token: str | None = None
-        while True:
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
             page_params = dict(params)
             if token:
                 page_params["NextToken"] = token
             page = self._call(operation, method, **page_params)
-            yield from page.get(items, [])
+            entries = page.get(items, [])
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise _malformed(operation, f"{items} is not a list of objects")
+            yield from entries
             token = page.get("NextToken")
             if not token:
                 return
+            if token in seen:
+                raise _malformed(operation, "the same NextToken came back twice (paging loop)")
+            seen.add(token)
+        raise _malformed(operation, f"more than {MAX_PAGES} pages: stopped paging")
 
     # -- keys -----------------------------------------------------------------------------
     def create_key(
@@ -192,12 +202,10 @@ class ApcService:
             params["DeriveKeyUsage"] = derive_key_usage
         if tags:
             params["Tags"] = tags_to_list(tags)
-        key: Key = self._call("CreateKey", "create_key", **params)["Key"]
-        return key
+        return _key(self._call("CreateKey", "create_key", **params), "CreateKey")
 
     def get_key(self, key_identifier: str) -> Key:
-        key: Key = self._call("GetKey", "get_key", KeyIdentifier=key_identifier)["Key"]
-        return key
+        return _key(self._call("GetKey", "get_key", KeyIdentifier=key_identifier), "GetKey")
 
     def list_keys(self, *, key_state: str | None = None, page_size: int = 100) -> list[Key]:
         """Every key summary, all pages."""
@@ -207,34 +215,35 @@ class ApcService:
         return list(self._pages("ListKeys", "list_keys", "Keys", **params))
 
     def delete_key(self, key_identifier: str, *, delete_key_in_days: int = 7) -> Key:
-        key: Key = self._call(
+        response = self._call(
             "DeleteKey",
             "delete_key",
             KeyIdentifier=key_identifier,
             DeleteKeyInDays=delete_key_in_days,
-        )["Key"]
-        return key
+        )
+        return _key(response, "DeleteKey")
 
     def restore_key(self, key_identifier: str) -> Key:
-        key: Key = self._call("RestoreKey", "restore_key", KeyIdentifier=key_identifier)["Key"]
-        return key
+        response = self._call("RestoreKey", "restore_key", KeyIdentifier=key_identifier)
+        return _key(response, "RestoreKey")
 
     def start_key_usage(self, key_identifier: str) -> Key:
-        key: Key = self._call("StartKeyUsage", "start_key_usage", KeyIdentifier=key_identifier)[
-            "Key"
-        ]
-        return key
+        response = self._call("StartKeyUsage", "start_key_usage", KeyIdentifier=key_identifier)
+        return _key(response, "StartKeyUsage")
 
     def stop_key_usage(self, key_identifier: str) -> Key:
-        key: Key = self._call("StopKeyUsage", "stop_key_usage", KeyIdentifier=key_identifier)["Key"]
-        return key
+        response = self._call("StopKeyUsage", "stop_key_usage", KeyIdentifier=key_identifier)
+        return _key(response, "StopKeyUsage")
 
     def get_public_key_certificate(self, key_identifier: str) -> tuple[str, str]:
         """(KeyCertificate, KeyCertificateChain): both base64 of PEM, as APC sends them."""
         response = self._call(
             "GetPublicKeyCertificate", "get_public_key_certificate", KeyIdentifier=key_identifier
         )
-        return str(response["KeyCertificate"]), str(response["KeyCertificateChain"])
+        return (
+            _text_member(response, "GetPublicKeyCertificate", "KeyCertificate"),
+            _text_member(response, "GetPublicKeyCertificate", "KeyCertificateChain"),
+        )
 
     def import_key(
         self,
@@ -250,8 +259,7 @@ class ApcService:
             params["KeyCheckValueAlgorithm"] = key_check_value_algorithm
         if tags:
             params["Tags"] = tags_to_list(tags)
-        key: Key = self._call("ImportKey", "import_key", **params)["Key"]
-        return key
+        return _key(self._call("ImportKey", "import_key", **params), "ImportKey")
 
     def export_key(
         self,
@@ -267,7 +275,9 @@ class ApcService:
         }
         if export_attributes:
             params["ExportAttributes"] = dict(export_attributes)
-        wrapped: dict[str, Any] = self._call("ExportKey", "export_key", **params)["WrappedKey"]
+        wrapped = _object_member(self._call("ExportKey", "export_key", **params), "ExportKey",
+                                 "WrappedKey")  # fmt: skip
+        _text_member(wrapped, "ExportKey", "KeyMaterial", where="WrappedKey.")
         return wrapped
 
     # -- aliases --------------------------------------------------------------------------
@@ -275,19 +285,16 @@ class ApcService:
         params: dict[str, Any] = {"AliasName": alias_name}
         if key_arn:
             params["KeyArn"] = key_arn
-        alias: dict[str, Any] = self._call("CreateAlias", "create_alias", **params)["Alias"]
-        return alias
+        return _alias(self._call("CreateAlias", "create_alias", **params), "CreateAlias")
 
     def get_alias(self, alias_name: str) -> dict[str, Any]:
-        alias: dict[str, Any] = self._call("GetAlias", "get_alias", AliasName=alias_name)["Alias"]
-        return alias
+        return _alias(self._call("GetAlias", "get_alias", AliasName=alias_name), "GetAlias")
 
     def update_alias(self, alias_name: str, key_arn: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"AliasName": alias_name}
         if key_arn:
             params["KeyArn"] = key_arn
-        alias: dict[str, Any] = self._call("UpdateAlias", "update_alias", **params)["Alias"]
-        return alias
+        return _alias(self._call("UpdateAlias", "update_alias", **params), "UpdateAlias")
 
     def delete_alias(self, alias_name: str) -> None:
         self._call("DeleteAlias", "delete_alias", AliasName=alias_name)
@@ -335,7 +342,7 @@ class ApcService:
     def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
         """All tags of a key, all pages, as a dict."""
         return {
-            str(tag["Key"]): str(tag.get("Value", ""))
+            str(tag.get("Key", "")): str(tag.get("Value", ""))
             for tag in self._pages(
                 "ListTagsForResource", "list_tags_for_resource", "Tags", ResourceArn=resource_arn
             )
@@ -357,5 +364,73 @@ class ApcService:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = clean_server_text(str(exc))
+    return text or type(exc).__name__
+
+
+def _raise_if_sign_in_failed(exc: BaseException, client: Any) -> None:
+    """A call that failed refreshing its credentials (SSO expired mid-run, ...) is a
+    ConfigError naming the profile and what to do, not an APC error (service/client.py)."""
+    from apckx.service.client import describe_call_credential_error
+
+    message = describe_call_credential_error(exc, client)
+    if message is not None:
+        raise ConfigError(message) from None
+
+
+# -- answers we do not trust --------------------------------------------------------------------
+MAX_PAGES = 1000
+"""List calls stop here (100 000 entries at the page size apckx asks for)."""
+_MAX_TEXT = 300
+_ARN_RE = re.compile(r"arn:[a-z0-9-]+:payment-cryptography:[a-z0-9-]*:[0-9]*:key/[A-Za-z0-9]+")
+
+
+def clean_server_text(text: str, *, limit: int = _MAX_TEXT) -> str:
+    """Server-supplied text made safe to print: its first line, without control or format
+    characters (no terminal escapes, no bidi overrides), at most ``limit`` characters."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    cleaned = "".join(ch if ch == " " or ch.isprintable() else "?" for ch in first)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+def _malformed(operation: str, detail: str) -> ServiceError:
+    return ServiceError(operation, "MalformedResponse", f"APC's answer {detail}; nothing more "
+                        "was done with it (check --endpoint-url)")  # fmt: skip
+
+
+def _object_member(
+    response: Mapping[str, Any], operation: str, name: str, *, where: str = ""
+) -> dict[str, Any]:
+    value = response.get(name)
+    if not isinstance(value, dict):
+        raise _malformed(operation, f"has no {where}{name}")
+    return value
+
+
+def _text_member(response: Mapping[str, Any], operation: str, name: str, *, where: str = "") -> str:
+    value = response.get(name)
+    if not isinstance(value, str) or not value:
+        raise _malformed(operation, f"has no {where}{name}")
+    return value
+
+
+def _key(response: Mapping[str, Any], operation: str) -> Key:
+    """The ``Key`` member, with what apckx reads from it: an ARN that looks like one, and
+    KeyAttributes naming usage, class and algorithm."""
+    key = _object_member(response, operation, "Key")
+    arn = key.get("KeyArn")
+    if not isinstance(arn, str) or not _ARN_RE.fullmatch(arn):
+        raise _malformed(operation, "has no Key.KeyArn in the form arn:...:key/ID")
+    attributes = _object_member(key, operation, "KeyAttributes", where="Key.")
+    for name in ("KeyUsage", "KeyClass", "KeyAlgorithm"):
+        _text_member(attributes, operation, name, where="Key.KeyAttributes.")
+    return key
+
+
+def _alias(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
+    alias = _object_member(response, operation, "Alias")
+    _text_member(alias, operation, "AliasName", where="Alias.")
+    arn = alias.get("KeyArn")
+    if arn is not None and not (isinstance(arn, str) and _ARN_RE.fullmatch(arn)):
+        raise _malformed(operation, "has an Alias.KeyArn that is not a key ARN")
+    return alias

@@ -264,6 +264,22 @@ def describe_credential_error(exc: BaseException, profile: str) -> str | None:
     return None
 
 
+def describe_call_credential_error(exc: BaseException, client: Any) -> str | None:
+    """For the service layer: one line when an APC call failed because its credentials could
+    not be refreshed (an SSO session that expired mid-run, a role that can no longer be
+    assumed, a credential_process that now fails); None for any other error."""
+    import botocore.exceptions as bex
+
+    if isinstance(exc, bex.ClientError):
+        model = getattr(getattr(client, "meta", None), "service_model", None)
+        operations = set(getattr(model, "operation_names", []) or [])
+        if getattr(exc, "operation_name", None) in operations:
+            return None  # APC's own answer, not sign-in
+    origin = _CLIENT_ORIGINS.get(client)
+    profile = profile_label(origin[0]) if origin else "default"
+    return describe_credential_error(exc, profile)
+
+
 def _first_line(value: object) -> str:
     lines = [line.strip() for line in str(value).splitlines() if line.strip()]
     return lines[0] if lines else ""
@@ -400,7 +416,10 @@ def make_data_client(control_client: Any) -> Any:
     ``AWS_ENDPOINT_URL_PAYMENT_CRYPTOGRAPHY_DATA`` or the AWS endpoint)."""
     import botocore.exceptions
 
-    origin = _CLIENT_ORIGINS.get(control_client)
+    try:
+        origin = _CLIENT_ORIGINS.get(control_client)
+    except TypeError:  # not weak-referenceable: certainly not one of ours
+        origin = None
     if origin is None:
         raise ConfigError("the data-plane client needs a control-plane client from make_client")
     session, endpoint_url, config, region_name = origin

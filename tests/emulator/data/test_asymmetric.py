@@ -1,8 +1,8 @@
 """RSA EncryptData/DecryptData (D1 keys) over HTTP through boto3.
 
-Until CreateKey makes RSA key pairs (issue 9), the D1 key pair is put into the emulator's
-state the way CreateKey stores one (a KeyRecord with its PKCS#8 private key); the calls
-themselves go over HTTP like any other.
+Most cases put a D1 key pair whose private key the test holds into the emulator's state the
+way CreateKey stores one (a KeyRecord with its PKCS#8 private key), so the ciphertext can be
+checked locally; ``test_created_key_pair`` uses CreateKey and GetPublicKeyCertificate.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from apckx.crypto import cipher
+from apckx.crypto import certs, cipher
 from apckx.emulator.control.records import KeyRecord
 
 from .conftest import DataPlane, start_data_plane
@@ -91,3 +91,25 @@ def test_rsa_refusals(plane: DataPlane, rsa_key: rsa.RSAPrivateKey) -> None:
         plane.data.encrypt_data(
             KeyIdentifier=both, PlainText="00" * 16, EncryptionAttributes=oaep,
             WrappedKey={"WrappedKeyMaterial": {"Tr31KeyBlock": "D" * 80}})
+
+
+def test_created_key_pair(plane: DataPlane) -> None:
+    arn = plane.control.create_key(
+        KeyAttributes={"KeyUsage": D1, "KeyClass": "ASYMMETRIC_KEY_PAIR",
+                       "KeyAlgorithm": "RSA_3072", "KeyModesOfUse": {
+                           "Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True}},
+        Exportable=False)["Key"]["KeyArn"]
+    public_key = certs.certificate_from_apc(plane.control.get_public_key_certificate(
+        KeyIdentifier=arn)["KeyCertificate"]).public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    data = os.urandom(64)
+    oaep = {"Asymmetric": {"PaddingType": "OAEP_SHA256"}}
+    local = cipher.encrypt_rsa(public_key, data, "OAEP_SHA256")  # with the certificate's key
+    back = plane.data.decrypt_data(KeyIdentifier=arn, CipherText=local.hex(),
+                                   DecryptionAttributes=oaep)
+    assert back["PlainText"] == data.hex().upper()
+    answer = plane.data.encrypt_data(KeyIdentifier=arn, PlainText=data.hex(),
+                                     EncryptionAttributes=oaep)
+    assert len(answer["CipherText"]) == 2 * 384
+    assert plane.data.decrypt_data(KeyIdentifier=arn, CipherText=answer["CipherText"],
+                                   DecryptionAttributes=oaep)["PlainText"] == data.hex().upper()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,55 @@ def test_faults_apply_to_data_plane_operations() -> None:
                                 EncryptionAttributes=SYMMETRIC_CBC)
     finally:
         plane.emulator.stop()
+
+
+def test_answers_satisfy_the_data_models_output_shapes(data_plane: DataPlane) -> None:
+    """One call of every implemented operation; each answer checked against its output shape
+    (required members, patterns, lengths) with the server's own validator."""
+    from apckx.emulator.data import IMPLEMENTED_OPERATIONS
+    from apckx.emulator.validation import check_value
+
+    d0 = create_d0(data_plane)
+    cmac = data_plane.import_key(os.urandom(16), "TR31_M6_ISO_9797_5_CMAC_KEY", "AES_128", "C")
+    cvk = data_plane.import_key(os.urandom(16), "TR31_C0_CARD_VERIFICATION_KEY", "TDES_2KEY",
+                                "C")
+    cipher_text = data_plane.data.encrypt_data(
+        KeyIdentifier=d0, PlainText="00" * 16, EncryptionAttributes=SYMMETRIC_CBC)["CipherText"]
+    mac = data_plane.data.generate_mac(KeyIdentifier=cmac, MessageData="00" * 9,
+                                       GenerationAttributes={"Algorithm": "CMAC"})["Mac"]
+    cvv2 = {"CardVerificationValue2": {"CardExpiryDate": "1230"}}
+    cvv = data_plane.data.generate_card_validation_data(
+        KeyIdentifier=cvk, PrimaryAccountNumber="4123456789012345",
+        GenerationAttributes=cvv2)["ValidationData"]
+    member = data_plane.ecdh_block(os.urandom(16), "TR31_P0_PIN_ENCRYPTION_KEY", "AES_128")
+    calls: dict[str, Any] = {
+        "EncryptData": lambda: data_plane.data.encrypt_data(
+            KeyIdentifier=d0, PlainText="00" * 16, EncryptionAttributes=SYMMETRIC_CBC),
+        "DecryptData": lambda: data_plane.data.decrypt_data(
+            KeyIdentifier=d0, CipherText=cipher_text, DecryptionAttributes=SYMMETRIC_CBC),
+        "ReEncryptData": lambda: data_plane.data.re_encrypt_data(
+            IncomingKeyIdentifier=d0, OutgoingKeyIdentifier=d0, CipherText=cipher_text,
+            IncomingEncryptionAttributes=SYMMETRIC_CBC,
+            OutgoingEncryptionAttributes=SYMMETRIC_CBC),
+        "GenerateMac": lambda: data_plane.data.generate_mac(
+            KeyIdentifier=cmac, MessageData="00" * 9, GenerationAttributes={"Algorithm": "CMAC"}),
+        "VerifyMac": lambda: data_plane.data.verify_mac(
+            KeyIdentifier=cmac, MessageData="00" * 9, Mac=mac,
+            VerificationAttributes={"Algorithm": "CMAC"}),
+        "GenerateCardValidationData": lambda: data_plane.data.generate_card_validation_data(
+            KeyIdentifier=cvk, PrimaryAccountNumber="4123456789012345",
+            GenerationAttributes=cvv2),
+        "VerifyCardValidationData": lambda: data_plane.data.verify_card_validation_data(
+            KeyIdentifier=cvk, PrimaryAccountNumber="4123456789012345", ValidationData=cvv,
+            VerificationAttributes=cvv2),
+        "TranslateKeyMaterial": lambda: data_plane.data.translate_key_material(
+            IncomingKeyMaterial={"DiffieHellmanTr31KeyBlock": member},
+            OutgoingKeyMaterial={"Tr31KeyBlock": {"WrappingKeyIdentifier":
+                                                  data_plane.ensure_kek()}}),
+    }
+    model = data_service_model()
+    for operation in sorted(IMPLEMENTED_OPERATIONS & set(calls)):
+        answer = calls[operation]()
+        answer.pop("ResponseMetadata")
+        shape = model.operation_model(operation).output_shape
+        assert check_value(shape, answer, "") == [], operation

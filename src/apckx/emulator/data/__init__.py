@@ -36,6 +36,17 @@ FAMILIES: dict[str, str] = {
     "DecryptData": "encryption",
     "ReEncryptData": "encryption",
     "TranslateKeyMaterial": "translation",
+    "GenerateMac": "mac",
+    "VerifyMac": "mac",
+    "GenerateCardValidationData": "card_validation",
+    "VerifyCardValidationData": "card_validation",
+    "TranslatePinData": "pin",
+    "GeneratePinData": "pin",
+    "VerifyPinData": "pin",
+    "VerifyAuthRequestCryptogram": "emv",
+    "GenerateAuthRequestCryptogram": "emv",
+    "GenerateMacEmvPinChange": "emv",
+    "GenerateAs2805KekValidation": "as2805",
 }
 
 IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset(FAMILIES)
@@ -63,7 +74,8 @@ def _uses_asymmetric(params: Params) -> bool:
         attributes = params.get(name)
         if isinstance(attributes, Mapping) and "Asymmetric" in attributes:
             return True
-    for name in ("WrappedKey", "IncomingWrappedKey", "OutgoingWrappedKey"):
+    for name in ("WrappedKey", "IncomingWrappedKey", "OutgoingWrappedKey",
+                 "EncryptionWrappedKey"):
         wrapped = params.get(name)
         material = wrapped.get("WrappedKeyMaterial") if isinstance(wrapped, Mapping) else None
         if isinstance(material, Mapping) and "DiffieHellmanSymmetricKey" in material:

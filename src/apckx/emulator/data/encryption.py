@@ -4,6 +4,8 @@
   with an optional IV (zero by default); the data must be whole cipher blocks (APC wants the
   caller to pad). The key may be a dynamic one: ``WrappedKey.Tr31KeyBlock``, a D0 TR-31 block
   under the KEK that ``KeyIdentifier`` names.
+- **Dukpt**: a B0 BDK (TDES_2KEY or AES, DeriveKey): the KSN's data working key
+  (:mod:`apckx.crypto.dukpt`), REQUEST/RESPONSE/BIDIRECTIONAL, ECB or CBC.
 - **Emv**: an E1 or E6 TDES_2KEY issuer master key (DeriveKey): ICC master key by Option A
   or B, common session key from ``SessionDerivationData``, TDES ECB or CBC
   (:mod:`apckx.crypto.emv` and :mod:`apckx.crypto.cipher`).
@@ -22,8 +24,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apckx import errors
-from apckx.crypto import certs, cipher, emv
+from apckx.crypto import certs, cipher, dukpt, emv
 from apckx.emulator.data.keys import (
+    B0,
     BLOCK_ALGORITHMS,
     D0,
     D1,
@@ -172,11 +175,52 @@ def _transform(context: KeyContext, identifier: str, attributes: Params,
     if kind == "Asymmetric":
         key = _asymmetric_key(context, identifier, direction)
         return key, _run_asymmetric(key, values, data, decrypt=decrypt, operation=operation)
+    if kind == "Dukpt":
+        key = context.key(identifier, operation=operation, usages=(B0,), modes=("DeriveKey",),
+                          algorithms=_DUKPT_BDK_ALGORITHMS, role=direction.role,
+                          allow_no_restrictions=direction.allow_no_restrictions)
+        return key, _run_dukpt(key, values, data, decrypt=decrypt, operation=operation)
     if kind == "Emv":
         key = context.key(identifier, operation=operation, usages=(E1, E6),
                           modes=("DeriveKey",), algorithms=("TDES_2KEY",), role=direction.role)
         return key, _run_emv(key, values, data, decrypt=decrypt, operation=operation)
     raise _not_available(kind, operation)
+
+
+_DUKPT_BDK_ALGORITHMS = frozenset({"TDES_2KEY", "AES_128", "AES_192", "AES_256"})
+
+
+def _run_dukpt(key: DataKey, values: Params, data: bytes, *, decrypt: bool,
+               operation: str) -> bytes:
+    """DUKPT: the data working key of the KSN (X9.24-1 TDES: the data request/response
+    variant; X9.24-3 AES: the data-encryption usage), ``DukptKeyVariant`` REQUEST, RESPONSE
+    or BIDIRECTIONAL (default), ``DukptKeyDerivationType`` (default the BDK's algorithm),
+    then ECB or CBC (CBC by default, as the model documents)."""
+    mode = values.get("Mode", "CBC")
+    iv_hex = values.get("InitializationVector")
+    derivation = values.get("DukptKeyDerivationType")
+    working_algorithm = derivation or (
+        "TDES_2KEY" if key.key_algorithm.startswith("TDES") else key.key_algorithm)
+    family = cipher_family(working_algorithm)
+    size = cipher.block_size(family)
+    if len(data) % size:
+        raise ValidationException(
+            f"{operation}: {family} DUKPT data must be a multiple of {size} bytes (got "
+            f"{len(data)}); pad it yourself"
+        )
+    if mode == "ECB" and iv_hex is not None:
+        raise ValidationException(f"{operation}: ECB takes no InitializationVector")
+    try:
+        ksn = dukpt.parse_ksn_hex(values["KeySerialNumber"], key.key_algorithm)
+        working_key = dukpt.derive_working_key(
+            key.secret(), ksn, key.key_algorithm, "DATA",
+            variant=values.get("DukptKeyVariant", "BIDIRECTIONAL"), key_algorithm=derivation)
+        iv = None if iv_hex is None else _hex(iv_hex)
+        if decrypt:
+            return cipher.decrypt_symmetric(working_key, family, mode, data, iv)
+        return cipher.encrypt_symmetric(working_key, family, mode, data, iv)
+    except errors.ApckxError as exc:
+        raise _crypto_refusal(operation, exc) from None
 
 
 def _run_emv(key: DataKey, values: Params, data: bytes, *, decrypt: bool,

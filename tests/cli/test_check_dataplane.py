@@ -1,0 +1,207 @@
+"""``apckx check`` and ``migrate --check`` end to end over real HTTP, per key usage: APC's
+answers against the published vectors' cleartext, expected values, and refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apckx._cli import main
+from apckx.service.apc import ApcService
+
+KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
+
+pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
+
+
+@pytest.fixture
+def aws(
+    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
+) -> dict[str, Any]:
+    emulator, apc = emulator_with_kek(
+        KEK,
+        certs_dir=tmp_path / "certs",
+        journal_dir=tmp_path / ".apckx" / "ceremonies",
+        request_log_path=tmp_path / "requests.jsonl",
+    )
+    kek_file = tmp_path / "kek.hex"
+    kek_file.write_text(KEK.hex())
+    kek_file.chmod(0o600)
+    return {
+        "apc": apc,
+        "kek_file": kek_file,
+        "tmp": tmp_path,
+        "log": tmp_path / "requests.jsonl",
+        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+    }
+
+
+def _requests(log: Path) -> list[str]:
+    if not log.exists():
+        return []
+    return [json.loads(line).get("operation", "") for line in log.read_text().splitlines()]
+
+
+def _import(aws: dict[str, Any], key: bytes, usage: str, algorithm: str, mode: str,
+            alias: str) -> None:
+    path = aws["tmp"] / f"{alias.split('/')[-1]}.hex"
+    path.write_text(key.hex())
+    path.chmod(0o600)
+    rc = main([
+        "import-key", "--kek-id", "alias/kek", "--kek-file", str(aws["kek_file"]),
+        "--key-file", str(path), "--key-usage", usage, "--key-algorithm", algorithm,
+        "--mode-of-use", mode, "--alias", alias, "--output", "json", *aws["aws"],
+    ])  # fmt: skip
+    assert rc == 0
+
+
+def _check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], alias: str,
+           *extra: str) -> tuple[int, dict[str, Any], str]:
+    capsys.readouterr()
+    rc = main(["check", alias, *extra, "--output", "json", *aws["aws"]])
+    out, err = capsys.readouterr()
+    return rc, (json.loads(out) if out.strip() else {}), err
+
+
+def _outcomes(record: dict[str, Any]) -> dict[str, str]:
+    return {s["check"]: s["outcome"] for s in record["Steps"]}
+
+
+def _key_file(aws: dict[str, Any], key: bytes, name: str = "clear.hex") -> str:
+    path = aws["tmp"] / name
+    path.write_text(key.hex())
+    path.chmod(0o600)
+    return str(path)
+
+
+D0_KEY = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")  # NIST SP 800-38A AES-128
+
+
+def test_d0_round_trip_and_local_comparison(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, D0_KEY))
+    assert rc == 0, err
+    assert record["Outcome"] == "ok"
+    assert record["ComparedWith"] == "cleartext"
+    assert _outcomes(record) == {"KCV": "ok", "encrypt": "ok", "decrypt round trip": "ok"}
+    assert D0_KEY.hex().upper() not in json.dumps(record).upper()
+    operations = _requests(aws["log"])
+    assert "EncryptData" in operations and "DecryptData" in operations
+
+
+def test_d0_wrong_cleartext_is_a_mismatch_without_data_calls(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    wrong = bytes(reversed(D0_KEY))
+    rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, wrong))
+    assert rc == 1
+    assert _outcomes(record) == {"KCV": "mismatch"}
+    assert "check mismatch" in err
+    assert "EncryptData" not in _requests(aws["log"])
+
+
+def test_d0_expected_ciphertext(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    plaintext = bytes.fromhex("6BC1BEE22E409F96E93D7E117393172A")
+    encryptor = Cipher(algorithms.AES(D0_KEY), modes.CBC(bytes(16))).encryptor()
+    good = (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
+    args = ["--input", f"plaintext={plaintext.hex()}"]
+    rc, record, _ = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={good}")
+    assert rc == 0
+    assert record["ComparedWith"] == "expected values"
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    rc, record, err = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={bad}")
+    assert rc == 1
+    assert _outcomes(record)["encrypt"] == "mismatch"
+    assert good not in err and bad not in err
+
+
+def test_d0_text_output(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    capsys.readouterr()
+    rc = main(["check", "alias/dek", *aws["aws"]])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    assert out.startswith("apckx check: OK")
+    assert "APC only (round trips)" in out
+    assert "decrypt round trip" in out and "EncryptData" in out
+
+
+
+def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    plaintext = bytes.fromhex("6BC1BEE22E409F96E93D7E117393172A")
+    encryptor = Cipher(algorithms.AES(D0_KEY), modes.CBC(bytes(16))).encryptor()
+    good = (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    manifest = aws["tmp"] / "keys.csv"
+    manifest.write_text(
+        "alias,key_hex,key_usage,key_algorithm,mode_of_use,check_input,expect\n"
+        f"alias/m-dek,{D0_KEY.hex()},D0,AES_128,B,plaintext={plaintext.hex()},ciphertext={good}\n"
+        f"alias/m-dek-bad,{D0_KEY.hex()},D0,AES_128,B,plaintext={plaintext.hex()},"
+        f"ciphertext={bad}\n"
+        f"alias/m-kek,{'11' * 16 + '22' * 16},K0,AES_256,B,,\n"
+    )
+    capsys.readouterr()
+    rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
+               str(aws["kek_file"]), "--check", "--no-progress", *aws["aws"]])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "CHECK" in out.splitlines()[0]
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("alias/")}
+    assert lines["alias/m-dek"].split()[1:2] == ["imported"]
+    assert lines["alias/m-dek"].endswith("  ok")
+    assert "mismatch: encrypt" in lines["alias/m-dek-bad"]
+    assert "skipped: no data-plane check" in lines["alias/m-kek"]
+    assert "1 key(s) failed their check" in err
+    assert good not in out + err
+    operations = _requests(aws["log"])
+    assert operations.count("EncryptData") == 2 and operations.count("DecryptData") == 2
+    capsys.readouterr()
+    rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
+               str(aws["kek_file"]), "--check", "--output", "json", *aws["aws"]])  # fmt: skip
+    out, _ = capsys.readouterr()
+    record = json.loads(out)
+    assert rc == 1 and record["check_failed"] == 1
+    assert {k["alias"]: k["check"] for k in record["keys"]}["alias/m-dek"] == "ok"
+
+
+def test_check_key_paces_every_data_plane_call(aws: dict[str, Any]) -> None:
+    from apckx.ceremonies.check import check_key
+    from apckx.emulator.pytest_plugin import make_emulator_client
+    from apckx.service.data import ApcDataService
+
+    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    apc: ApcService = aws["apc"]
+    url = aws["aws"][1]
+    data = ApcDataService(make_emulator_client(url, service="payment-cryptography-data"))
+    paced: list[int] = []
+    result = check_key(apc, data, apc.get_key("alias/dek"), cleartext=D0_KEY,
+                       pace=lambda: paced.append(len(data.calls)))  # fmt: skip
+    assert result.ok
+    assert [c.operation for c in data.calls] == ["EncryptData", "DecryptData"]
+    assert paced == [0, 1]  # once before each call, before it is made
+
+
+def test_e1_emv_encryption(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    _import(aws, imk, "E1", "TDES_2KEY", "X", "alias/imk-smc")
+    args = ["--input", "pan=5413123456784808", "--input", "atc=000B"]
+    rc, record, err = _check(aws, capsys, "alias/imk-smc", *args, "--key-file",
+                             _key_file(aws, imk))
+    assert rc == 0, err
+    assert _outcomes(record) == {"KCV": "ok", "EMV encrypt": "ok", "EMV decrypt round trip": "ok"}
+    rc, record, _ = _check(aws, capsys, "alias/imk-smc", *args, "--expect",
+                           "ciphertext=00112233445566778899AABBCCDDEEFF")
+    assert rc == 1 and _outcomes(record)["EMV encrypt"] == "mismatch"

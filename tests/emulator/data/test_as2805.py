@@ -1,0 +1,232 @@
+"""AS2805 node to node between two emulator accounts over real HTTP, following the steps of AWS's
+AS2805 guide (as2805.kekexchange, .kekvalidation, .workingkeys, .pintranslation, .mac):
+
+1. KEK exchange: node 1 creates its sending KEK and hands it to node 2 (here as a TR-31 block,
+   one of the methods the guide allows), where it is node 2's receiving KEK.
+2. KEK validation both ways: KRs from one node, KRr from the other, compared.
+3. Working keys: a ZPK and a ZAK exported by node 1 as AS2805 key cryptograms, imported by
+   node 2 (KCVs equal).
+4. PIN translation: terminal PEK -> ZPK (AS2805 format 0) on node 1, ZPK -> node 2's PEK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from psec import des
+
+from apckx.crypto import as2805, pin_block, tr31
+from apckx.emulator.pytest_plugin import make_emulator_client
+from apckx.emulator.server import EmulatorConfig, start_emulator
+
+K0 = "TR31_K0_KEY_ENCRYPTION_KEY"
+P0 = "TR31_P0_PIN_ENCRYPTION_KEY"
+WRAP_MODES = {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True}
+TERMINAL_PEK = bytes.fromhex("1C1C2C2C3D3D4E4E5F5F6E6E7D7D8C8C")
+NODE2_PEK = bytes.fromhex("A1A2A3A4A5A6A7A8B1B2B3B4B5B6B7B8")
+PAN = "9999179999900013"
+
+
+@pytest.fixture(scope="module")
+def nodes(data_plane: Any) -> Iterator[tuple[Any, Any]]:
+    """Node 1 is the module's emulator; node 2 another emulator with its own account."""
+    emulator = start_emulator(EmulatorConfig(account_id="444455556666"))
+    node2 = type(data_plane)(
+        emulator=emulator,
+        control=make_emulator_client(emulator.url, max_attempts=1),
+        data=make_emulator_client(
+            emulator.url, service="payment-cryptography-data", max_attempts=1
+        ),
+    )
+    try:
+        yield data_plane, node2
+    finally:
+        node2.control.close()
+        node2.data.close()
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def exchanged(nodes: tuple[Any, Any]) -> dict[str, str]:
+    """Step 1: node 1's KEKs, delivered to node 2 as its KEKr."""
+    node1, node2 = nodes
+    kek_s = node1.control.create_key(
+        KeyAttributes={
+            "KeyUsage": K0,
+            "KeyClass": "SYMMETRIC_KEY",
+            "KeyAlgorithm": "TDES_2KEY",
+            "KeyModesOfUse": WRAP_MODES,
+        },
+        KeyCheckValueAlgorithm="ANSI_X9_24",
+        Exportable=True,
+    )["Key"]
+    block = node1.control.export_key(
+        ExportKeyIdentifier=kek_s["KeyArn"],
+        KeyMaterial={"Tr31KeyBlock": {"WrappingKeyIdentifier": node1.ensure_kek()}},
+    )["WrappedKey"]["KeyMaterial"]
+    _, clear = tr31.unwrap_key_block(node1.kek, block)
+    kek_r = node2.import_key(
+        clear, K0, "TDES_2KEY", WRAP_MODES, KeyCheckValueAlgorithm="ANSI_X9_24"
+    )
+    assert (
+        node2.control.get_key(KeyIdentifier=kek_r)["Key"]["KeyCheckValue"]
+        == (kek_s["KeyCheckValue"])
+    )
+    return {"kek_s": kek_s["KeyArn"], "kek_r": kek_r, "kek_hex": clear.hex()}
+
+
+@pytest.mark.parametrize("mask", ["VARIANT_MASK_82", "VARIANT_MASK_82C0"])
+def test_kek_validation_both_ways(
+    nodes: tuple[Any, Any], exchanged: dict[str, str], mask: str
+) -> None:
+    node1, node2 = nodes
+    request = node1.data.generate_as2805_kek_validation(
+        KeyIdentifier=exchanged["kek_s"],
+        RandomKeySendVariantMask=mask,
+        KekValidationType={"KekValidationRequest": {"DeriveKeyAlgorithm": "TDES_2KEY"}},
+    )
+    assert request["KeyArn"] == exchanged["kek_s"]
+    assert len(request["RandomKeySend"]) == 32
+    response = node2.data.generate_as2805_kek_validation(
+        KeyIdentifier=exchanged["kek_r"],
+        RandomKeySendVariantMask=mask,
+        KekValidationType={"KekValidationResponse": {"RandomKeySend": request["RandomKeySend"]}},
+    )
+    assert response["RandomKeySend"] == request["RandomKeySend"]
+    assert response["RandomKeyReceive"] == request["RandomKeyReceive"]
+    # The other direction: node 2 asks, node 1 answers (the guide's "second key").
+    back = node2.data.generate_as2805_kek_validation(
+        KeyIdentifier=exchanged["kek_r"],
+        RandomKeySendVariantMask=mask,
+        KekValidationType={"KekValidationRequest": {"DeriveKeyAlgorithm": "TDES_2KEY"}},
+    )
+    answer = node1.data.generate_as2805_kek_validation(
+        KeyIdentifier=exchanged["kek_s"],
+        RandomKeySendVariantMask=mask,
+        KekValidationType={"KekValidationResponse": {"RandomKeySend": back["RandomKeySend"]}},
+    )
+    assert answer["RandomKeyReceive"] == back["RandomKeyReceive"]
+    # And what a node outside APC computes from the cleartext KEK agrees.
+    local = as2805.generate_kek_validation_response(
+        bytes.fromhex(exchanged["kek_hex"]), bytes.fromhex(request["RandomKeySend"]), mask
+    )
+    assert local.hex().upper() == request["RandomKeyReceive"]
+
+
+def test_kek_validation_fails_with_another_kek(
+    nodes: tuple[Any, Any], exchanged: dict[str, str]
+) -> None:
+    node1, node2 = nodes
+    other = node2.control.create_key(
+        KeyAttributes={
+            "KeyUsage": K0,
+            "KeyClass": "SYMMETRIC_KEY",
+            "KeyAlgorithm": "TDES_2KEY",
+            "KeyModesOfUse": WRAP_MODES,
+        },
+        Exportable=True,
+    )["Key"]["KeyArn"]
+    request = node1.data.generate_as2805_kek_validation(
+        KeyIdentifier=exchanged["kek_s"],
+        RandomKeySendVariantMask="VARIANT_MASK_82",
+        KekValidationType={"KekValidationRequest": {"DeriveKeyAlgorithm": "TDES_2KEY"}},
+    )
+    response = node2.data.generate_as2805_kek_validation(
+        KeyIdentifier=other,
+        RandomKeySendVariantMask="VARIANT_MASK_82",
+        KekValidationType={"KekValidationResponse": {"RandomKeySend": request["RandomKeySend"]}},
+    )
+    assert response["RandomKeyReceive"] != request["RandomKeyReceive"]
+
+
+def test_kek_validation_refusals(nodes: tuple[Any, Any], exchanged: dict[str, str]) -> None:
+    node1, _ = nodes
+    pek = node1.import_key(TERMINAL_PEK, P0, "TDES_2KEY", WRAP_MODES)
+    with pytest.raises(ClientError) as info:
+        node1.data.generate_as2805_kek_validation(
+            KeyIdentifier=pek,
+            RandomKeySendVariantMask="VARIANT_MASK_82",
+            KekValidationType={"KekValidationRequest": {"DeriveKeyAlgorithm": "TDES_2KEY"}},
+        )
+    assert "KeyUsage" in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:
+        node1.data.generate_as2805_kek_validation(
+            KeyIdentifier=exchanged["kek_s"],
+            RandomKeySendVariantMask="VARIANT_MASK_82",
+            KekValidationType={"KekValidationRequest": {"DeriveKeyAlgorithm": "AES_128"}},
+        )
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+
+
+def send_working_key(
+    nodes: tuple[Any, Any],
+    exchanged: dict[str, str],
+    usage: str,
+    variant: str,
+    modes: dict[str, bool],
+) -> tuple[str, str]:
+    node1, node2 = nodes
+    key = node1.control.create_key(
+        KeyAttributes={
+            "KeyUsage": usage,
+            "KeyClass": "SYMMETRIC_KEY",
+            "KeyAlgorithm": "TDES_2KEY",
+            "KeyModesOfUse": modes,
+        },
+        KeyCheckValueAlgorithm="ANSI_X9_24",
+        Exportable=True,
+    )["Key"]
+    wrapped = node1.control.export_key(
+        ExportKeyIdentifier=key["KeyArn"],
+        KeyMaterial={
+            "As2805KeyCryptogram": {
+                "WrappingKeyIdentifier": exchanged["kek_s"],
+                "As2805KeyVariant": variant,
+            }
+        },
+    )["WrappedKey"]
+    received = node2.control.import_key(
+        KeyMaterial={
+            "As2805KeyCryptogram": {
+                "As2805KeyVariant": variant,
+                "KeyModesOfUse": modes,
+                "KeyAlgorithm": "TDES_2KEY",
+                "Exportable": True,
+                "WrappingKeyIdentifier": exchanged["kek_r"],
+                "WrappedKeyCryptogram": wrapped["KeyMaterial"],
+            }
+        },
+        KeyCheckValueAlgorithm="ANSI_X9_24",
+    )["Key"]
+    assert received["KeyCheckValue"] == key["KeyCheckValue"]
+    return key["KeyArn"], received["KeyArn"]
+
+
+def test_pin_translation_through_the_zone_pin_key(
+    nodes: tuple[Any, Any], exchanged: dict[str, str]
+) -> None:
+    node1, node2 = nodes
+    zpk1, zpk2 = send_working_key(nodes, exchanged, P0, "PIN_ENCRYPTION_KEY_VARIANT_28", WRAP_MODES)
+    terminal = node1.import_key(TERMINAL_PEK, P0, "TDES_2KEY", WRAP_MODES)
+    issuer = node2.import_key(NODE2_PEK, P0, "TDES_2KEY", WRAP_MODES)
+    clear = pin_block.encode_pin_block("7391", "ISO_FORMAT_0", pan=PAN)
+    at_terminal = des.encrypt_tdes_ecb(TERMINAL_PEK, clear).hex().upper()
+    on_the_wire = node1.data.translate_pin_data(
+        IncomingKeyIdentifier=terminal,
+        OutgoingKeyIdentifier=zpk1,
+        IncomingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": PAN}},
+        OutgoingTranslationAttributes={"As2805Format0": {"PrimaryAccountNumber": PAN}},
+        EncryptedPinBlock=at_terminal,
+    )
+    assert on_the_wire["KeyArn"] == zpk1
+    at_issuer = node2.data.translate_pin_data(
+        IncomingKeyIdentifier=zpk2,
+        OutgoingKeyIdentifier=issuer,
+        IncomingTranslationAttributes={"As2805Format0": {"PrimaryAccountNumber": PAN}},
+        OutgoingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": PAN}},
+        EncryptedPinBlock=on_the_wire["PinBlock"],
+    )
+    assert at_issuer["PinBlock"] == des.encrypt_tdes_ecb(NODE2_PEK, clear).hex().upper()
