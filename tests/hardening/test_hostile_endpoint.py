@@ -340,6 +340,7 @@ def test_a_malformed_pin_in_the_environment_stops_before_any_call(
     rc, _, err = run(["import-kek", *aws(stub), *KEK_ARGS])
     assert rc == 2 and "APCKX_TRUST_APC_ROOT" in one_error_line(err)
     assert stub.calls == []
+    assert not Path(".apckx/ceremonies").exists() or not list(Path(".apckx/ceremonies").iterdir())
 
 
 def test_plain_http_to_another_host_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -309,7 +309,7 @@ def plan_kek_import(
         kek_alias=kek_alias,
         certs_dir=Path(certs_dir),
         new_receiver_key=new_receiver_key,
-        trust_apc_root=None if trust_apc_root is None else normalize_fingerprint(trust_apc_root),
+        trust_apc_root=_pinned_root(trust_apc_root),
     )
 
 
@@ -389,6 +389,13 @@ def check_certs_dir(certs_dir: Path) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ConfigError(f"--certs-dir {certs_dir}: cannot create it, no write permission "
                           f"in {ancestor}")  # fmt: skip
+
+
+def _pinned_root(flag: str | None) -> str | None:
+    """``--trust-apc-root``, else ``APCKX_TRUST_APC_ROOT`` (checked here, before any call)."""
+    from apckx.ceremonies.ecdh_session import configured_trust_apc_root
+
+    return configured_trust_apc_root() if flag is None else normalize_fingerprint(flag)
 
 
 def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: str) -> None:
