@@ -69,7 +69,7 @@ def _check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], alias: str,
 
 
 def _outcomes(record: dict[str, Any]) -> dict[str, str]:
-    return {s["check"]: s["outcome"] for s in record["Steps"]}
+    return {s["check"]: s["outcome"] for s in record["steps"]}
 
 
 def _key_file(aws: dict[str, Any], key: bytes, name: str = "clear.hex") -> str:
@@ -88,8 +88,8 @@ def test_d0_round_trip_and_local_comparison(
     _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, D0_KEY))
     assert rc == 0, err
-    assert record["Outcome"] == "ok"
-    assert record["ComparedWith"] == "cleartext"
+    assert record["status"] == "ok"
+    assert record["compared_with"] == "cleartext"
     assert _outcomes(record) == {"KCV": "ok", "encrypt": "ok", "decrypt round trip": "ok"}
     assert D0_KEY.hex().upper() not in json.dumps(record).upper()
     operations = _requests(aws["log"])
@@ -118,7 +118,7 @@ def test_d0_expected_ciphertext(aws: dict[str, Any], capsys: pytest.CaptureFixtu
     args = ["--input", f"plaintext={plaintext.hex()}"]
     rc, record, _ = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={good}")
     assert rc == 0
-    assert record["ComparedWith"] == "expected values"
+    assert record["compared_with"] == "expected values"
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
     rc, record, err = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={bad}")
     assert rc == 1
