@@ -543,7 +543,8 @@ class KekImportCeremony:
         if result is not None:
             what = (
                 f"APC imported the KEK {result.key_arn} (KCV {result.key_check_value}) and "
-                f"pointed {result.key_alias} at it"
+                f"pointed {result.key_alias} at it (receiver {result.receiver_key_arn}, root "
+                f"{result.root_key_arn})"
             )
         else:
             arns = [r.alias or r.arn for r in self.journal.resources if r.created]
