@@ -517,7 +517,17 @@ def summarize_journal(journal: Journal) -> dict[str, Any]:
             outcome = str(action.get("outcome") or "") if isinstance(action, dict) else ""
             if outcome.startswith(_GONE_OUTCOMES):
                 removed.add(str(action.get("target")))
+    pending: set[str] = set()  # ImportKey sent, answer never logged (a crash): maybe live
+    for event in read_key_log(key_log_path(journal.path)):
+        alias, kind = event.get("alias"), event.get("event")
+        if not isinstance(alias, str):
+            continue
+        if kind == "importing":
+            pending.add(alias)
+        elif kind == "key_imported" or (kind == "key_failed" and not event.get("ambiguous")):
+            pending.discard(alias)
     data = journal.to_record()
+    finished = any(s.get("step") == "cleanup" for s in journal.steps)
     return {
         "ceremony_id": journal.ceremony_id,
         "kind": journal.kind,
@@ -528,4 +538,6 @@ def summarize_journal(journal: Journal) -> dict[str, Any]:
         "keys_live": len(keys - removed),
         "aliases_live": len(aliases - removed),
         "resources_live": len(keys - removed) + len(aliases - removed),
+        # imports whose answer was never logged: cleanup finds them by tag
+        "unconfirmed": 0 if finished else len(pending),
     }
