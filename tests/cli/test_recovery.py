@@ -261,6 +261,15 @@ def test_cleanup_refuses_a_journal_others_can_write(
     _, err = capsys.readouterr()
     assert rc == 2 and "journal directory" in err
     Path(".apckx/ceremonies").chmod(0o700)
+    # Swapped for a symlink (to a journal elsewhere): not followed.
+    elsewhere = Path("elsewhere.json")
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere.resolve())
+    rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "it is a symbolic link" in err
+    path.unlink()
+    elsewhere.rename(path)
     if os.geteuid() == 0:  # another user's journal (only root can make one here)
         os.chown(path, 65534, 65534)
         rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])

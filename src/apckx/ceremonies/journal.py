@@ -15,6 +15,7 @@ The journal holds ARNs, aliases, names, KCVs and step states: never key material
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -117,6 +118,8 @@ def read_private_text(path: Path, *, what: str, limit: int = 64 * 1024 * 1024) -
     except FileNotFoundError:
         raise
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"refusing the {what} {path}: it is a symbolic link") from None
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
