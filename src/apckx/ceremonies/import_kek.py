@@ -550,7 +550,8 @@ class KekImportCeremony:
         if result is not None:
             what = (
                 f"APC imported the KEK {result.key_arn} (KCV {result.key_check_value}) and "
-                f"pointed {result.key_alias} at it"
+                f"pointed {result.key_alias} at it (receiver {result.receiver_key_arn}, root "
+                f"{result.root_key_arn})"
             )
         else:
             arns = [r.alias or r.arn for r in self.journal.resources if r.created]
@@ -624,10 +625,12 @@ class KekImportCeremony:
             if apc_kcv and kcv_matches(apc_kcv, local):
                 raise _AliasAlreadyThereError(key, local)
         if not self.replace:
+            state = str(key.get("KeyState", ""))
+            shown = "" if state == "CREATE_COMPLETE" else f", {state}"
             raise InputError(
-                f"{self.plan.kek_alias} already points at {arn} (KCV {apc_kcv or 'none'}), "
-                "another key: pass --replace to move it to the new KEK, or choose another "
-                "--alias"
+                f"{self.plan.kek_alias} already points at {arn} (KCV {apc_kcv or 'none'}"
+                f"{shown}), another key: pass --replace to move it to the new KEK, or choose "
+                "another --alias"
             )
         return arn, apc_kcv
 
@@ -655,8 +658,6 @@ class KekImportCeremony:
         session = self.session
         fresh = self.credentials is None
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
-            # The first call goes out first: local work started before it would hold the GIL
-            # while its request is being built.
             # Where the KEK alias points decides whether the KEK is imported: a read in
             # flight with the others, awaited before ImportKey. (A first run's receiver and
             # root belong to the new sender identity, reused by the next run whatever this
