@@ -650,3 +650,48 @@ def test_resume_does_not_trust_a_receiver_the_journal_names_without_its_tags(
         assert result["receiver_key_arn"] != foreign
     finally:
         emu.stop()
+
+
+def test_migrate_reads_the_kek_file_before_the_first_call(
+    emu: Emu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("m.csv").write_text(
+        "alias,key_hex,key_usage,key_algorithm\n"
+        f"alias/rehearsal,{AES128_HEX},D0,AES_128\n"
+    )
+    rc = main(["migrate", "m.csv", "--kek-id", "alias/kek", "--kek-file", "typo.hex", *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2
+    (line,) = error_lines(err)
+    assert "typo.hex" in line
+    assert emu.operations() == []
+
+
+def test_a_migration_running_elsewhere_is_not_continued_twice(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rc, _, err = kek_json(emu, capsys, "--kek", KEK_HEX, "--alias", "alias/kek")
+    assert rc == 0, err
+    Path("m.csv").write_text(f"alias,key_block\nalias/busy-0,{_block(KEK_HEX)}\n")
+    argv = ["migrate", "m.csv", "--kek-id", "alias/kek", *emu.aws, "--output", "json"]
+    def full_disk(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(KeyLog, "write", full_disk)
+        assert main(argv) == 1  # stopped part way: the ceremony is unfinished
+    capsys.readouterr()
+    (journal_path,) = Path(".apckx/ceremonies").glob("migrate-*.json")
+    holder = KeyLog(key_log_path(journal_path))  # as another process running it would
+    try:
+        rc = main(argv)
+        _, err = capsys.readouterr()
+        assert rc == 2, err
+        (line,) = error_lines(err)
+        assert "running in another process" in line
+    finally:
+        holder.close()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["ceremony_id"] == journal_path.stem

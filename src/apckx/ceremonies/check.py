@@ -969,7 +969,7 @@ def check_key(
     except InputError:
         raise
     except ServiceError as exc:
-        ctx.add("data-plane call", [exc.operation], FAILED, f"{exc.code}: {exc}")
+        ctx.add("data-plane call", [exc.operation], FAILED, str(exc))
     except ApckxError as exc:
         ctx.add("local computation", [], FAILED, str(exc))
     result.steps = ctx.steps

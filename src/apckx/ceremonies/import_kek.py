@@ -882,7 +882,7 @@ def run_kek_import(
         if journal.status == ROLLED_BACK:
             raise InputError(f"ceremony {resume_id} was rolled back; start a new one")
         _check_same_settings(plan, journal)
-        resume_from = trusted_snapshot(apc, journal)  # as it was before this run
+        resume_from = snapshot_trusted_parties(apc, journal)  # as it was before this run
         try:
             journal.restart(parameters=plan.to_record())
         except OSError as exc:
@@ -902,7 +902,7 @@ def run_kek_import(
     return ceremony.run(kek), journal
 
 
-def trusted_snapshot(apc: ApcService, journal: Journal) -> Journal:
+def snapshot_trusted_parties(apc: ApcService, journal: Journal) -> Journal:
     """A copy of ``journal`` for resuming, keeping a receiver or root key only when APC's tags
     agree with it: ``apckx:role`` is its role and ``apckx:ceremony`` is this ceremony (a key it
     created) or, for a key it reused, a ceremony id apckx set. Others are dropped, so the

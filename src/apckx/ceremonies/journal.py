@@ -492,7 +492,7 @@ _GONE_OUTCOMES = (
 )
 
 
-def created_resources(journal: Journal) -> tuple[set[str], set[str]]:
+def list_created_resources(journal: Journal) -> tuple[set[str], set[str]]:
     """(key ARNs, alias names) this ceremony created, from its journal and its key log."""
     keys = {r.arn for r in journal.resources if r.kind == "key" and r.created and r.arn}
     aliases = {r.alias for r in journal.resources if r.kind == "alias" and r.created and r.alias}
@@ -508,7 +508,7 @@ def created_resources(journal: Journal) -> tuple[set[str], set[str]]:
 def summarize_journal(journal: Journal) -> dict[str, Any]:
     """One line of ``apckx ceremonies``: id, kind, started, status and the resources still
     live as far as local state knows (created, minus what a cleanup removed)."""
-    keys, aliases = created_resources(journal)
+    keys, aliases = list_created_resources(journal)
     removed: set[str] = set()
     for step in journal.steps:
         if step.get("step") != "cleanup":

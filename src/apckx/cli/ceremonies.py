@@ -69,13 +69,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from apckx.ceremonies.journal import Journal, created_resources, summarize_journal
+    from apckx.ceremonies.journal import Journal, list_created_resources, summarize_journal
     from apckx.cli._output import print_json, print_rows, print_table
 
     journal = Journal.load(args.journal_dir, args.ceremony_id)
     summary = summarize_journal(journal)
     record = journal.to_record()
-    keys, aliases = created_resources(journal)
+    keys, aliases = list_created_resources(journal)
     if args.output == "json":
         print_json({**summary, "journal": str(journal.path), "created_keys": sorted(keys),
                     "created_aliases": sorted(aliases), "record": record})  # fmt: skip

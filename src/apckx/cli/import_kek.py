@@ -148,7 +148,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+def collect_given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The plan settings as typed (None where a flag was not given)."""
     return {
         "key_algorithm": args.key_algorithm,
@@ -176,7 +176,7 @@ def plan_from_args(args: argparse.Namespace) -> Any:
     from apckx.ceremonies.import_kek import plan_kek_import, plan_resumed_import
     from apckx.ceremonies.journal import Journal, check_ceremony_id
 
-    given = given_settings(args)
+    given = collect_given_settings(args)
     if args.resume is not None:
         check_ceremony_id(args.resume)
         journal = Journal.load(args.journal_dir, args.resume)

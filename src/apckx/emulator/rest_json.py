@@ -83,13 +83,19 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     URL-decoded path parameters by member name; None if no operation has this path.
     Every data-plane operation is a POST; other methods are refused before routing.
     """
-    raw_path = path.split("?", 1)[0]
+    matched = _match_path(path.split("?", 1)[0])
+    return None if matched is None else (matched[0], dict(matched[1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _match_path(raw_path: str) -> tuple[Route, tuple[tuple[str, str], ...]] | None:
+    # Cached: a client sends the same few paths (its keys' ARNs) over and over.
     for route in routes():
         found = route.pattern.fullmatch(raw_path)
         if found is None:
             continue
-        values = {member: unquote(found.group(label)) for label, member in route.uri_members}
-        return route, values
+        return route, tuple((member, unquote(found.group(label)))
+                            for label, member in route.uri_members)
     return None
 
 
