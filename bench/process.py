@@ -4,9 +4,10 @@ One emulator (``--latency-ms N``, default 100, with a request log); each round, 
 
 1. the AWS sample re-created (``python bench/sample_import_kek.py``) in a fresh region;
 2. a fresh ``apckx import-kek`` (``.venv/bin/apckx``, new certs dir) in another fresh region;
-3. a repeat ``apckx import-kek`` from the same certs dir (receiver and root reused), of another
+3. the same ``apckx import-kek`` again (the alias already names that KEK: nothing imported);
+4. a repeat ``apckx import-kek`` from the same certs dir (receiver and root reused), of another
    KEK onto the same alias (``--replace``), as the sample's second run moves its alias;
-4. ``apckx import-kek --help`` and ``python -c pass``.
+5. ``apckx import-kek --help`` and ``python -c pass``.
 
 The sides alternate inside every round, so load from other processes on a shared machine
 hits them alike; each figure is the median over the rounds. Calls and calls in sequence (round
@@ -88,9 +89,10 @@ def main() -> None:
     out = fresh_dir("process")
     log_path = out / "requests.jsonl"
     walls: dict[str, list[float]] = {
-        k: [] for k in ("sample", "fresh", "repeat", "help", "python")
+        k: [] for k in ("sample", "fresh", "again", "repeat", "help", "python")
     }
-    calls: dict[str, list[dict[str, Any]]] = {"sample": [], "fresh": [], "repeat": []}
+    calls: dict[str, list[dict[str, Any]]] = {"sample": [], "fresh": [], "again": [],
+                                              "repeat": []}  # fmt: skip
     with emulator("--latency-ms", f"{options.latency_ms:g}", request_log=log_path) as emu:
         slicer = Slicer(log_path)
         regions = iter(REGIONS)
@@ -117,6 +119,9 @@ def main() -> None:
                 else:
                     walls["fresh"].append(run_timed(apckx_args, env))
                 calls[side].append({"entries": slicer.take()})
+            # The same command again: the alias already names this KEK, nothing is imported.
+            walls["again"].append(run_timed(apckx_args, env))
+            calls["again"].append({"entries": slicer.take()})
             repeat_args = [*apckx_args, "--replace"]
             repeat_args[repeat_args.index("BENCH_KEK")] = "BENCH_KEK2"
             walls["repeat"].append(run_timed(repeat_args, env))
@@ -146,11 +151,15 @@ def main() -> None:
          figures["calls"]["sample"], figures["in_sequence"]["sample"], "1.00x"),
         ("apckx import-kek, fresh", f"{med['fresh']:.0f}", figures["calls"]["fresh"],
          figures["in_sequence"]["fresh"], f"{figures['ratio_sample_to_fresh']:.2f}x"),
-        ("apckx import-kek, repeat", f"{med['repeat']:.0f}", figures["calls"]["repeat"],
-         figures["in_sequence"]["repeat"], f"{figures['ratio_sample_to_repeat']:.2f}x"),
+        ("apckx import-kek, same command again", f"{med['again']:.0f}",
+         figures["calls"]["again"], figures["in_sequence"]["again"],
+         f"{med['sample'] / med['again']:.2f}x"),
+        ("apckx import-kek, repeat (new KEK, --replace)", f"{med['repeat']:.0f}",
+         figures["calls"]["repeat"], figures["in_sequence"]["repeat"],
+         f"{figures['ratio_sample_to_repeat']:.2f}x"),
     ]  # fmt: skip
     print_table(("process", "wall ms", "calls", "in sequence", "sample / this"), rows)
-    for side in ("sample", "fresh", "repeat"):
+    for side in ("sample", "fresh", "again", "repeat"):
         print(f"  {side} stages: " + " | ".join(figures["stages"][side]))
     print(
         f"\nstart-up: apckx import-kek --help {med['help']:.0f} ms, python -c pass "

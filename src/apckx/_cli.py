@@ -56,6 +56,7 @@ COMMANDS: dict[str, _Command] = {
         "apckx.cli.ceremonies", "list the ceremonies the journals hold; show one", False
     ),
     "tr31": _Command("apckx.cli.tr31", "TR-31 key block tools (inspect)", False),
+    "tr34": _Command("apckx.cli.tr34", "TR-34 key block tools (inspect: no key needed)", False),
     "kcv": _Command("apckx.cli.kcv", "compute a key's check value (KCV)", False),
     "demo": _Command(
         "apckx.cli.demo", "rehearse the KEK ceremony against the embedded emulator", False

@@ -1,5 +1,5 @@
-"""``apckx check`` and ``migrate --check`` end to end over real HTTP, per key usage: APC's
-answers against the published vectors' cleartext, expected values, and refusals."""
+"""``apckx check`` and ``migrate --check`` end to end over real HTTP for data, MAC and card
+keys (D0, M3, M6, M7, C0), pacing, and the migrate hook (PIN/DUKPT/EMV keys: test_check_pin_emv)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], alias: str,
 
 
 def _outcomes(record: dict[str, Any]) -> dict[str, str]:
-    return {s["check"]: s["outcome"] for s in record["Steps"]}
+    return {s["check"]: s["status"] for s in record["steps"]}
 
 
 def _key_file(aws: dict[str, Any], key: bytes, name: str = "clear.hex") -> str:
@@ -77,6 +77,8 @@ def _key_file(aws: dict[str, Any], key: bytes, name: str = "clear.hex") -> str:
     path.write_text(key.hex())
     path.chmod(0o600)
     return str(path)
+
+
 
 
 D0_KEY = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")  # NIST SP 800-38A AES-128
@@ -88,8 +90,8 @@ def test_d0_round_trip_and_local_comparison(
     _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, D0_KEY))
     assert rc == 0, err
-    assert record["Outcome"] == "ok"
-    assert record["ComparedWith"] == "cleartext"
+    assert record["status"] == "ok"
+    assert record["compared_with"] == "cleartext"
     assert _outcomes(record) == {"KCV": "ok", "encrypt": "ok", "decrypt round trip": "ok"}
     assert D0_KEY.hex().upper() not in json.dumps(record).upper()
     operations = _requests(aws["log"])
@@ -118,7 +120,7 @@ def test_d0_expected_ciphertext(aws: dict[str, Any], capsys: pytest.CaptureFixtu
     args = ["--input", f"plaintext={plaintext.hex()}"]
     rc, record, _ = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={good}")
     assert rc == 0
-    assert record["ComparedWith"] == "expected values"
+    assert record["compared_with"] == "expected values"
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
     rc, record, err = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={bad}")
     assert rc == 1
@@ -135,7 +137,6 @@ def test_d0_text_output(aws: dict[str, Any], capsys: pytest.CaptureFixture[str])
     assert out.startswith("apckx check: OK")
     assert "APC only (round trips)" in out
     assert "decrypt round trip" in out and "EncryptData" in out
-
 
 
 def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +156,8 @@ def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixtur
     )
     capsys.readouterr()
     rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
-               str(aws["kek_file"]), "--check", "--no-progress", *aws["aws"]])  # fmt: skip
+               str(aws["kek_file"]), "--check", "--no-progress", "--rate", "100",
+               *aws["aws"]])  # fmt: skip
     out, err = capsys.readouterr()
     assert rc == 1
     assert "CHECK" in out.splitlines()[0]
@@ -170,7 +172,8 @@ def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixtur
     assert operations.count("EncryptData") == 2 and operations.count("DecryptData") == 2
     capsys.readouterr()
     rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
-               str(aws["kek_file"]), "--check", "--output", "json", *aws["aws"]])  # fmt: skip
+               str(aws["kek_file"]), "--check", "--output", "json", "--rate", "100",
+               *aws["aws"]])  # fmt: skip
     out, _ = capsys.readouterr()
     record = json.loads(out)
     assert rc == 1 and record["check_failed"] == 1
@@ -194,14 +197,97 @@ def test_check_key_paces_every_data_plane_call(aws: dict[str, Any]) -> None:
     assert paced == [0, 1]  # once before each call, before it is made
 
 
-def test_e1_emv_encryption(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
-    _import(aws, imk, "E1", "TDES_2KEY", "X", "alias/imk-smc")
-    args = ["--input", "pan=5413123456784808", "--input", "atc=000B"]
-    rc, record, err = _check(aws, capsys, "alias/imk-smc", *args, "--key-file",
-                             _key_file(aws, imk))
+CVK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+
+
+CARD = ["--input", "pan=4123456789012349", "--input", "expiry=2511", "--input", "service-code=201"]
+
+
+def test_c0_cvv_against_cleartext_and_expected(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import(aws, CVK, "C0", "TDES_2KEY", "C", "alias/cvk")
+    rc, record, err = _check(aws, capsys, "alias/cvk", *CARD, "--key-file", _key_file(aws, CVK))
     assert rc == 0, err
-    assert _outcomes(record) == {"KCV": "ok", "EMV encrypt": "ok", "EMV decrypt round trip": "ok"}
-    rc, record, _ = _check(aws, capsys, "alias/imk-smc", *args, "--expect",
-                           "ciphertext=00112233445566778899AABBCCDDEEFF")
-    assert rc == 1 and _outcomes(record)["EMV encrypt"] == "mismatch"
+    assert _outcomes(record) == {
+        "KCV": "ok", "generate CVV": "ok", "verify CVV": "ok", "verify wrong CVV": "ok",
+    }  # fmt: skip
+    rc, record, _ = _check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=526")
+    assert rc == 0 and record["compared_with"] == "expected values"
+    rc, record, err = _check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=527")
+    assert rc == 1
+    assert _outcomes(record)["generate CVV"] == "mismatch"
+    assert "526" not in err and "526" not in json.dumps(record)
+
+
+def test_c0_verify_only_key_uses_the_expected_cvv(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import(aws, CVK, "C0", "TDES_2KEY", "V", "alias/cvk-v")
+    rc, record, err = _check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=526")
+    assert rc == 0, err
+    assert _outcomes(record) == {"verify CVV": "ok", "verify wrong CVV": "ok"}
+    rc, record, _ = _check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=527")
+    assert rc == 1 and _outcomes(record)["verify CVV"] == "mismatch"
+
+
+def test_m3_retail_mac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = bytes.fromhex("7CA110454A1A6E570131D9619DC1376E")
+    _import(aws, key, "M3", "TDES_2KEY", "C", "alias/mac3")
+    message = ["--input", "message=48656C6C6F20576F726C642021212121"]
+    rc, record, err = _check(aws, capsys, "alias/mac3", *message, "--expect",
+                             "mac=F09B856213BAB83B", "--key-file", _key_file(aws, key))
+    assert rc == 0, err
+    assert _outcomes(record) == {"KCV": "ok", "generate MAC": "ok", "verify MAC": "ok",
+                                 "verify altered MAC": "ok"}  # fmt: skip
+    rc, record, _ = _check(aws, capsys, "alias/mac3", *message, "--expect", "mac=F09B856313BAB83B")
+    assert rc == 1 and _outcomes(record)["generate MAC"] == "mismatch"
+
+
+def test_m6_aes_cmac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")
+    _import(aws, key, "M6", "AES_128", "C", "alias/cmac")
+    rc, record, err = _check(
+        aws, capsys, "alias/cmac", "--input", "message=6BC1BEE22E409F96E93D7E117393172A",
+        "--expect", "mac=070A16B46B4D4144F79BDD9DD04A287C", "--key-file", _key_file(aws, key),
+    )  # fmt: skip
+    assert rc == 0, err
+    assert record["status"] == "ok"
+
+
+def test_migrate_check_adds_a_check_column(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = aws["tmp"] / "keys.csv"
+    manifest.write_text(
+        "alias,key_hex,key_usage,key_algorithm,mode_of_use,check_input,expect\n"
+        f"alias/m-cvk,{CVK.hex()},C0,TDES_2KEY,C,pan=4123456789012349;expiry=2511;"
+        "service-code=201,cvv=526\n"
+        f"alias/m-cvk-bad,{CVK.hex()},C0,TDES_2KEY,C,pan=4123456789012349;expiry=2511;"
+        "service-code=201,cvv=527\n"
+        f"alias/m-kek,{'11' * 16 + '22' * 16},K0,AES_256,B,,\n"
+    )
+    capsys.readouterr()
+    rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
+               str(aws["kek_file"]), "--check", "--no-progress", "--rate", "100",
+               *aws["aws"]])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "CHECK" in out.splitlines()[0]
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("alias/")}
+    assert lines["alias/m-cvk"].endswith("  ok")
+    assert "mismatch: generate CVV" in lines["alias/m-cvk-bad"]
+    assert "skipped: no data-plane check" in lines["alias/m-kek"]
+    assert "1 key(s) failed their check" in err
+    assert "526" not in out + err
+
+
+def test_m7_hmac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    key = bytes(range(1, 33))
+    _import(aws, key, "M7", "HMAC_SHA256", "C", "alias/hmac")
+    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file", _key_file(aws, key))
+    assert rc == 0, err
+    assert _outcomes(record)["generate MAC"] == "ok"
+    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file",
+                             _key_file(aws, bytes(range(2, 34)), "other.hex"))
+    assert rc == 1 and _outcomes(record) == {"KCV": "mismatch"}

@@ -261,6 +261,15 @@ def test_cleanup_refuses_a_journal_others_can_write(
     _, err = capsys.readouterr()
     assert rc == 2 and "journal directory" in err
     Path(".apckx/ceremonies").chmod(0o700)
+    # Swapped for a symlink (to a journal elsewhere): not followed.
+    elsewhere = Path("elsewhere.json")
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere.resolve())
+    rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "it is a symbolic link" in err
+    path.unlink()
+    elsewhere.rename(path)
     if os.geteuid() == 0:  # another user's journal (only root can make one here)
         os.chown(path, 65534, 65534)
         rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])
@@ -548,6 +557,11 @@ def test_cleanup_after_kill_9_leaves_no_live_key_or_alias(
         made = {cid: {a for a in set(emu.keys()) - before if emu.tags(a).get("apckx:ceremony")
                       == cid} for cid in ceremonies}  # fmt: skip
         assert all(made.values()), made  # each run was killed after APC made something
+        main(["ceremonies", "--output", "json"])
+        listed = {r["ceremony_id"]: r for r in json.loads(capsys.readouterr()[0])["ceremonies"]}
+        for cid in ceremonies:  # what local state knows: logged keys, and unanswered imports
+            assert listed[cid]["status"] == "running", listed[cid]
+            assert listed[cid]["keys_live"] + listed[cid]["unconfirmed"] >= 1, listed[cid]
         for index, cid in enumerate(ceremonies):
             rc = main(["cleanup", "--ceremony", cid, *emu.aws, "--delete-in-days", "3"])
             _, err = capsys.readouterr()
@@ -557,6 +571,11 @@ def test_cleanup_after_kill_9_leaves_no_live_key_or_alias(
             assert not any(target in made[cid] for target in aliases.values())
             for later in ceremonies[index + 1 :]:  # the other ceremonies' keys: untouched
                 assert {keys[a] for a in made[later]} == {"CREATE_COMPLETE"}
+        main(["ceremonies", "--output", "json"])
+        listed = {r["ceremony_id"]: r for r in json.loads(capsys.readouterr()[0])["ceremonies"]}
+        for cid in ceremonies:
+            assert listed[cid]["status"] == "rolled_back", listed[cid]
+            assert listed[cid]["resources_live"] == listed[cid]["unconfirmed"] == 0, listed[cid]
         keys, aliases = emu.keys(), emu.aliases()
         assert keys[bystander] == "CREATE_COMPLETE" and keys[kek["key_arn"]] == "CREATE_COMPLETE"
         assert aliases["alias/bystander"] == bystander and aliases["alias/kek"] == kek["key_arn"]
@@ -650,3 +669,48 @@ def test_resume_does_not_trust_a_receiver_the_journal_names_without_its_tags(
         assert result["receiver_key_arn"] != foreign
     finally:
         emu.stop()
+
+
+def test_migrate_reads_the_kek_file_before_the_first_call(
+    emu: Emu, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("m.csv").write_text(
+        "alias,key_hex,key_usage,key_algorithm\n"
+        f"alias/rehearsal,{AES128_HEX},D0,AES_128\n"
+    )
+    rc = main(["migrate", "m.csv", "--kek-id", "alias/kek", "--kek-file", "typo.hex", *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2
+    (line,) = error_lines(err)
+    assert "typo.hex" in line
+    assert emu.operations() == []
+
+
+def test_a_migration_running_elsewhere_is_not_continued_twice(
+    emu: Emu, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rc, _, err = kek_json(emu, capsys, "--kek", KEK_HEX, "--alias", "alias/kek")
+    assert rc == 0, err
+    Path("m.csv").write_text(f"alias,key_block\nalias/busy-0,{_block(KEK_HEX)}\n")
+    argv = ["migrate", "m.csv", "--kek-id", "alias/kek", *emu.aws, "--output", "json"]
+    def full_disk(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(KeyLog, "write", full_disk)
+        assert main(argv) == 1  # stopped part way: the ceremony is unfinished
+    capsys.readouterr()
+    (journal_path,) = Path(".apckx/ceremonies").glob("migrate-*.json")
+    holder = KeyLog(key_log_path(journal_path))  # as another process running it would
+    try:
+        rc = main(argv)
+        _, err = capsys.readouterr()
+        assert rc == 2, err
+        (line,) = error_lines(err)
+        assert "running in another process" in line
+    finally:
+        holder.close()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["ceremony_id"] == journal_path.stem

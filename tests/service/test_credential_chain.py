@@ -56,10 +56,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, body: str, content_type: str) -> None:
+    def _send(self, status: int, body: str, content_type: str, error_type: str = "") -> None:
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if error_type:
+            self.send_header("x-amzn-ErrorType", error_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -98,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.headers.get("x-amz-sso_bearer_token") != SSO_BEARER:
             body = {"message": "Session token not found or invalid"}
-            self._send(401, json.dumps(body), "application/json")
+            self._send(401, json.dumps(body), "application/json", "UnauthorizedException")
             return
         expiration = int((time.time() + 3600) * 1000)
         body = {"roleCredentials": {"accessKeyId": "test", "secretAccessKey": "test",
@@ -193,12 +195,14 @@ def write_config(home: Path, text: str, credentials: str = "") -> None:
     (home / ".aws" / "credentials").write_text(credentials, encoding="utf-8")
 
 
-def write_sso_token(home: Path, cache_key: str, *, expires_in: float) -> None:
+def write_sso_token(
+    home: Path, cache_key: str, *, expires_in: float, access_token: str = SSO_BEARER
+) -> None:
     """The token ``aws sso login`` caches: ~/.aws/sso/cache/<sha1 of the key>.json."""
     cache = home / ".aws" / "sso" / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + expires_in))
-    token = {"startUrl": START_URL, "region": "us-east-1", "accessToken": SSO_BEARER,
+    token = {"startUrl": START_URL, "region": "us-east-1", "accessToken": access_token,
              "expiresAt": expires}  # fmt: skip
     name = hashlib.sha1(cache_key.encode()).hexdigest()  # noqa: S324 (botocore's cache key)
     (cache / f"{name}.json").write_text(json.dumps(token), encoding="utf-8")
@@ -294,6 +298,18 @@ def test_expired_sso_token_says_run_aws_sso_login(
     assert message.endswith(f"run aws sso login --profile {profile}")
     assert "\n" not in message
     assert stand_in.requests == []
+
+
+def test_sso_token_the_portal_refuses_says_run_aws_sso_login(
+    aws_home: Path, stand_in: StandIn
+) -> None:
+    write_config(aws_home, SSO_PROFILE)
+    # Not expired, but revoked: the stand-in answers 401 UnauthorizedException.
+    write_sso_token(aws_home, START_URL, expires_in=3600, access_token="revoked-token")
+    with pytest.raises(ConfigError, match=r"^AWS profile 'sso-dev': .*run aws sso login "
+                       r"--profile sso-dev$"):  # fmt: skip
+        make_client(profile="sso-dev", endpoint_url="http://127.0.0.1:9", require_credentials=True)
+    assert [r["op"] for r in stand_in.requests] == ["GetRoleCredentials"]
 
 
 def test_sso_profile_never_logged_in(aws_home: Path, stand_in: StandIn) -> None:

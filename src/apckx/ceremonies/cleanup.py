@@ -33,7 +33,7 @@ from apckx.ceremonies.journal import (
     ROLLED_BACK,
     Journal,
     LocalWriteError,
-    created_resources,
+    list_created_resources,
 )
 from apckx.errors import InputError, ServiceError
 from apckx.service.apc import CEREMONY_TAG, ApcService
@@ -116,7 +116,7 @@ def _read_tags(apc: ApcService, arns: Iterable[str], account: _Account) -> None:
         account.tags.update(pool.map(read, wanted))
 
 
-def needs_tag_scan(journal: Journal) -> bool:
+def decide_tag_scan(journal: Journal) -> bool:
     """Whether local state may miss a key: the ceremony did not finish (``kill -9`` leaves it
     ``running``; an interrupted or failed run may have lost an answer). A finished one
     recorded every key with its final status, so its own keys are all that need reading."""
@@ -133,13 +133,13 @@ def plan_ceremony_cleanup(
     Aliases: every alias naming one of those keys (pending deletion too), and the aliases the
     journal says it created that still name one. ``scan``: read the tags of every live key
     in the account (one ListTagsForResource each), not only the ones local state lists;
-    default :func:`needs_tag_scan`.
+    default :func:`decide_tag_scan`.
     """
     check_delete_days(delete_in_days)
     if scan is None:
-        scan = needs_tag_scan(journal)
+        scan = decide_tag_scan(journal)
     cid = journal.ceremony_id
-    local_keys, local_aliases = created_resources(journal)
+    local_keys, local_aliases = list_created_resources(journal)
     roles = {r.arn: r.role for r in journal.resources if r.kind == "key" and r.arn}
     previous = {
         r.alias: r.previous for r in journal.resources if r.kind == "alias" and r.alias

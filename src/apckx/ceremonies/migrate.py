@@ -52,7 +52,7 @@ from apckx.ceremonies.journal import (
     read_private_text,
 )
 from apckx.ceremonies.manifest import Manifest, ManifestError, ManifestRow
-from apckx.errors import ApckxError, InputError, KcvMismatchError, ServiceError
+from apckx.errors import ApckxError, ConfigError, InputError, KcvMismatchError, ServiceError
 from apckx.service.pacing import (
     CONNECTION_CODES,
     DEFAULT_RATE,
@@ -208,6 +208,23 @@ def manifest_digest(manifest: Manifest) -> str:
     return digest.hexdigest()[:16]
 
 
+def _lock_exclusively(fd: int, path: Path) -> None:
+    """One process per ceremony: a second run of the same migration (a re-run while the
+    first still runs) is refused instead of interleaving its keys. The lock goes with the
+    process, ``kill -9`` included."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigError(
+            f"{path} is in use: this migration is running in another process; wait for it "
+            "(or stop it) before running it again"
+        ) from None
+
+
 class KeyLog:
     """The run's per-key record: append-only JSON lines, each fsync'd before we go on.
 
@@ -226,6 +243,7 @@ class KeyLog:
         self._fd = os.open(path, flags, 0o600)
         try:
             check_private_owner(path, os.fstat(self._fd), what="key log")
+            _lock_exclusively(self._fd, path)
         except BaseException:
             os.close(self._fd)
             raise
@@ -768,10 +786,15 @@ def run_migration(
     resume_id = options.resume_id or find_resumable(options.journal_dir, kek.key_arn, digest)
     if resume_id is not None:
         journal = open_for_resume(options.journal_dir, resume_id, kek.key_arn, digest)
-        journal.restart(parameters=parameters)
+        log = KeyLog(key_log_path(journal.path))  # refused while another process runs it
+        try:
+            journal.restart(parameters=parameters)
+        except BaseException:
+            log.close()
+            raise
     else:
         journal = Journal.create(options.journal_dir, JOURNAL_KIND, parameters=parameters)
-    log = KeyLog(key_log_path(journal.path))
+        log = KeyLog(key_log_path(journal.path))
     journal.set_output(key_log=str(log.path))
     if on_start is not None:
         on_start(journal, kek)

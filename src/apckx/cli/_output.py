@@ -33,6 +33,7 @@ FIELD_NAMES: dict[str, str] = {
     "KeyCheckValue": "kcv",
     "local_key_check_value": "local_kcv",
     "key_check_value_algorithm": "kcv_algorithm",
+    "replaced_key_check_value": "replaced_kcv",
     "KeyCheckValueAlgorithm": "kcv_algorithm",
     "KeyState": "key_state",
     # apckx check's record (APC-style names at first)

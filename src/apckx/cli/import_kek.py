@@ -39,7 +39,14 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from apckx.cli.tr34 import add_import_arguments
+
     keyinput.add_key_arguments(parser, name="kek", label="KEK")
+    parser.add_argument(
+        "--via", choices=("ecdh", "tr34"), default=None,
+        help="ecdh (default: ECDH + TR-31) or tr34 (apckx as TR-34 KDH; AES_128 by default)",
+    )  # fmt: skip
+    add_import_arguments(parser, kek=True)
     what = parser.add_argument_group("what is imported")
     what.add_argument(
         "--key-algorithm", choices=KEK_ALGORITHMS, help="default: AES_256"
@@ -141,7 +148,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+def collect_given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The plan settings as typed (None where a flag was not given)."""
     return {
         "key_algorithm": args.key_algorithm,
@@ -169,7 +176,7 @@ def plan_from_args(args: argparse.Namespace) -> Any:
     from apckx.ceremonies.import_kek import plan_kek_import, plan_resumed_import
     from apckx.ceremonies.journal import Journal, check_ceremony_id
 
-    given = given_settings(args)
+    given = collect_given_settings(args)
     if args.resume is not None:
         check_ceremony_id(args.resume)
         journal = Journal.load(args.journal_dir, args.resume)
@@ -193,6 +200,11 @@ def check_local_paths(args: argparse.Namespace, plan: Any) -> None:
 
 def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> int:
     # Everything is checked before the key is read, and the key before any API call.
+    from apckx.cli import tr34
+
+    if getattr(args, "via", None) == "tr34":
+        return tr34.run_import_kek(args, io)
+    tr34.check_no_rsa_options(args, "ecdh")
     plan = plan_from_args(args)
     check_aws_options(args)
     check_local_paths(args, plan)

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the KEK in APC the key is wrapped under (alias/... or a key ARN)",
     )
     how.add_argument(
-        "--via", choices=("kek", "ecdh"), default=None,
-        help="kek (default with --kek-id) or ecdh (the import-kek ceremony, any key type)",
+        "--via", choices=("kek", "ecdh", "tr34", "rsa"), default=None,
+        help="kek (default with --kek-id), ecdh (the import-kek ceremony, any key type), tr34 "
+        "(apckx as TR-34 KDH) or rsa (RSA wrap, KeyCryptogram)",
     )  # fmt: skip
     how.add_argument(
         "--key-block",
@@ -75,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     names.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
     add_ecdh_arguments(parser)
+    from apckx.cli.tr34 import add_import_arguments
+
+    add_import_arguments(parser, kek=False)
     add_retry_arguments(parser)
 
 
@@ -135,6 +139,11 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     if args.alias:
         check_alias(args.alias)
     via = args.via or ("ecdh" if args.kek_id is None and args.key_block is None else "kek")
+    from apckx.cli import tr34
+
+    if via in ("tr34", "rsa"):
+        return tr34.run_import_key(args, tags, io)
+    tr34.check_no_rsa_options(args, via)
     if via == "ecdh":
         if args.kek_id or args.key_block:
             raise InputError("--via ecdh takes no --kek-id or --key-block")

@@ -152,6 +152,12 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
     # checked before the first call.
     check_journal_dir(args.journal_dir)
     rehearsal = [row.line for row in manifest.rows if row.is_rehearsal]
+    if rehearsal and keyinput.key_source_given(args, name="kek"):
+        # The KEK's file, stdin or variable is read and checked now; its algorithm (and so
+        # its exact length) comes from APC's GetKey below.
+        from apckx.ceremonies.import_kek import KEK_ALGORITHMS
+
+        keyinput.preload_key(args, name="kek", algorithms=KEK_ALGORITHMS, io=io)
     kek: bytes | None = None
     # No botocore retries: every attempt must go through our token bucket.
     apc = make_service(

@@ -366,8 +366,9 @@ def make_client(
             )
         if credentials is not None:
             session.set_credentials(credentials[0], credentials[1])
-        elif require_credentials:
+        else:
             _configure_credential_chain(session, name)
+        if credentials is None and require_credentials:
             resolved = session.get_credentials()
             if resolved is None:
                 raise ConfigError(

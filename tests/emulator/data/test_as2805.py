@@ -7,6 +7,7 @@ AS2805 guide (as2805.kekexchange, .kekvalidation, .workingkeys, .pintranslation,
 3. Working keys: a ZPK and a ZAK exported by node 1 as AS2805 key cryptograms, imported by
    node 2 (KCVs equal).
 4. PIN translation: terminal PEK -> ZPK (AS2805 format 0) on node 1, ZPK -> node 2's PEK.
+5. MAC: AS2805.4.1 generated on node 1, verified on node 2.
 """
 
 from __future__ import annotations
@@ -230,3 +231,50 @@ def test_pin_translation_through_the_zone_pin_key(
         EncryptedPinBlock=on_the_wire["PinBlock"],
     )
     assert at_issuer["PinBlock"] == des.encrypt_tdes_ecb(NODE2_PEK, clear).hex().upper()
+
+
+def test_as2805_mac_between_the_nodes(nodes: tuple[Any, Any], exchanged: dict[str, str]) -> None:
+    node1, node2 = nodes
+    modes = {"Generate": True, "Verify": True}
+    zak1, zak2 = send_working_key(
+        nodes,
+        exchanged,
+        "TR31_M0_ISO_16609_MAC_KEY",
+        "MESSAGE_AUTHENTICATION_KEY_VARIANT_24",
+        modes,
+    )
+    message = "73D8BA54D3852951DAEA41"
+    mac = node1.data.generate_mac(
+        KeyIdentifier=zak1, MessageData=message, GenerationAttributes={"Algorithm": "AS2805_4_1"}
+    )["Mac"]
+    # The same MAC as AS2805.4.1 computed outside APC with the ZAK (read back via its cryptogram).
+    cryptogram = node1.control.export_key(
+        ExportKeyIdentifier=zak1,
+        KeyMaterial={
+            "As2805KeyCryptogram": {
+                "WrappingKeyIdentifier": exchanged["kek_s"],
+                "As2805KeyVariant": "MESSAGE_AUTHENTICATION_KEY_VARIANT_24",
+            }
+        },
+    )["WrappedKey"]["KeyMaterial"]
+    zak = as2805.unwrap_key_cryptogram(
+        bytes.fromhex(exchanged["kek_hex"]),
+        bytes.fromhex(cryptogram),
+        "MESSAGE_AUTHENTICATION_KEY_VARIANT_24",
+    )
+    local = as2805.generate_as2805_mac(zak, bytes.fromhex(message), len(mac) // 2)
+    assert mac == local.hex().upper()
+    node2.data.verify_mac(
+        KeyIdentifier=zak2,
+        MessageData=message,
+        Mac=mac,
+        VerificationAttributes={"Algorithm": "AS2805_4_1"},
+    )
+    with pytest.raises(ClientError) as info:
+        node2.data.verify_mac(
+            KeyIdentifier=zak2,
+            MessageData="74" + message[2:],
+            Mac=mac,
+            VerificationAttributes={"Algorithm": "AS2805_4_1"},
+        )
+    assert info.value.response["Error"]["Code"] == "VerificationFailedException"

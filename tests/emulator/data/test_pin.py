@@ -209,16 +209,21 @@ def test_translate_with_a_tr31_wrapped_incoming_key(data_plane: Any, keys: Keys)
     assert out["PinBlock"] == iso0(PEK_A, "86420", TEST_PAN)
 
 
-def test_translate_with_an_ecdh_derived_outgoing_key(data_plane: Any, keys: Keys) -> None:
+def ecdh_pin_key(
+    data_plane: Any, algorithm: str, hash_algorithm: str, curve: str = "P256"
+) -> tuple[str, bytes, dict[str, Any]]:
+    """A K3 key pair with DeriveKeyUsage P0 in the emulator, and the PEK the counterparty
+    derives with it: (K3 ARN, derived PEK, the WrappedKey naming the derivation)."""
     control = data_plane.control
-    ca_key, ca_cert = certs.new_sender_ca("P256")
+    ca_key, ca_cert = certs.new_sender_ca(curve)
+    apc_curve = {"P256": "ECC_NIST_P256", "P384": "ECC_NIST_P384", "P521": "ECC_NIST_P521"}[curve]
     root = control.import_key(
         KeyMaterial={
             "RootCertificatePublicKey": {
                 "KeyAttributes": {
                     "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
                     "KeyClass": "PUBLIC_KEY",
-                    "KeyAlgorithm": "ECC_NIST_P256",
+                    "KeyAlgorithm": apc_curve,
                     "KeyModesOfUse": {"Verify": True},
                 },
                 "PublicKeyCertificate": certs.certificate_to_apc(ca_cert),
@@ -229,32 +234,42 @@ def test_translate_with_an_ecdh_derived_outgoing_key(data_plane: Any, keys: Keys
         KeyAttributes={
             "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
             "KeyClass": "ASYMMETRIC_KEY_PAIR",
-            "KeyAlgorithm": "ECC_NIST_P256",
+            "KeyAlgorithm": apc_curve,
             "KeyModesOfUse": {"DeriveKey": True},
         },
         Exportable=True,
         DeriveKeyUsage=P0,
     )["Key"]["KeyArn"]
-    leaf_key, leaf_cert = certs.new_ecdh_leaf(ca_key, ca_cert, "P256")
+    leaf_key, leaf_cert = certs.new_ecdh_leaf(ca_key, ca_cert, curve)
     apc_cert = certs.certificate_from_apc(
         control.get_public_key_certificate(KeyIdentifier=k3)["KeyCertificate"]
     )
-    shared = ecdh.new_shared_info()
+    shared = ecdh.new_shared_info(32)
     derived = ecdh.derive_kbpk(
-        leaf_key, apc_cert.public_key(), shared_info=shared, key_algorithm="AES_128"
+        leaf_key,
+        apc_cert.public_key(),
+        shared_info=shared,
+        key_algorithm=algorithm,
+        hash_algorithm=hash_algorithm,
     )
     wrapped = {
         "WrappedKeyMaterial": {
             "DiffieHellmanSymmetricKey": {
                 "CertificateAuthorityPublicKeyIdentifier": root,
                 "PublicKeyCertificate": certs.certificate_to_apc(leaf_cert),
-                "KeyAlgorithm": "AES_128",
+                "KeyAlgorithm": algorithm,
                 "KeyDerivationFunction": "NIST_SP800",
-                "KeyDerivationHashAlgorithm": "SHA_256",
+                "KeyDerivationHashAlgorithm": hash_algorithm,
                 "SharedInformation": shared.hex(),
             }
         }
     }
+    return k3, derived, wrapped
+
+
+def test_translate_with_an_ecdh_derived_outgoing_key(data_plane: Any, keys: Keys) -> None:
+    # PIN reveal: the PIN leaves under a PEK only the counterparty can derive.
+    k3, derived, wrapped = ecdh_pin_key(data_plane, "AES_128", "SHA_256")
     out = data_plane.data.translate_pin_data(
         IncomingKeyIdentifier=keys.pek(),
         OutgoingKeyIdentifier=k3,
@@ -265,6 +280,57 @@ def test_translate_with_an_ecdh_derived_outgoing_key(data_plane: Any, keys: Keys
     )
     assert out["KeyArn"] == k3
     assert pin_block.decipher_iso4_pin_block(derived, h(out["PinBlock"]), TEST_PAN) == "2468"
+
+
+def test_pin_select_over_ecdh_as_aws_sample_does(data_plane: Any, keys: Keys) -> None:
+    # AWS's PIN-select sample: the cardholder's PIN arrives as ISO-0 under a TDES_2KEY PEK
+    # derived with ConcatKDF/SHA-512, is translated to the storage PEK, and gets its PVV.
+    k3, derived, wrapped = ecdh_pin_key(data_plane, "TDES_2KEY", "SHA_512")
+    pan = "4111111111111111"
+    stored = data_plane.data.translate_pin_data(
+        IncomingKeyIdentifier=k3,
+        OutgoingKeyIdentifier=keys.pek(),
+        IncomingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": pan}},
+        OutgoingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": pan}},
+        EncryptedPinBlock=iso0(derived, "5917", pan),
+        IncomingWrappedKey=wrapped,
+    )["PinBlock"]
+    assert stored == iso0(PEK_A, "5917", pan)
+    pvk_key = h("0123456789ABCDEFFEDCBA9876543210")
+    pvk = keys.get(pvk_key, V2, "TDES_2KEY", {"Generate": True, "Verify": True})
+    pvv = data_plane.data.generate_pin_data(
+        GenerationKeyIdentifier=pvk,
+        EncryptionKeyIdentifier=keys.pek(),
+        PinBlockFormat="ISO_FORMAT_0",
+        PrimaryAccountNumber=pan,
+        GenerationAttributes={
+            "VisaPinVerificationValue": {"EncryptedPinBlock": stored, "PinVerificationKeyIndex": 1}
+        },
+    )["PinData"]["VerificationValue"]
+    from apckx.crypto import pin_verification
+
+    assert pvv == pin_verification.generate_visa_pvv(pvk_key, pan, 1, "5917")
+    # A K3 key pair made for key blocks (DeriveKeyUsage K1) cannot derive a PEK.
+    k1_pair = data_plane.control.create_key(
+        KeyAttributes={
+            "KeyUsage": "TR31_K3_ASYMMETRIC_KEY_FOR_KEY_AGREEMENT",
+            "KeyClass": "ASYMMETRIC_KEY_PAIR",
+            "KeyAlgorithm": "ECC_NIST_P256",
+            "KeyModesOfUse": {"DeriveKey": True},
+        },
+        Exportable=True,
+        DeriveKeyUsage="TR31_K1_KEY_BLOCK_PROTECTION_KEY",
+    )["Key"]["KeyArn"]
+    with pytest.raises(ClientError) as info:
+        data_plane.data.translate_pin_data(
+            IncomingKeyIdentifier=k1_pair,
+            OutgoingKeyIdentifier=keys.pek(),
+            IncomingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": pan}},
+            OutgoingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": pan}},
+            EncryptedPinBlock=iso0(derived, "5917", pan),
+            IncomingWrappedKey=wrapped,
+        )
+    assert "DeriveKeyUsage" in info.value.response["Error"]["Message"]
 
 
 def test_translate_refusals(data_plane: Any, keys: Keys) -> None:
