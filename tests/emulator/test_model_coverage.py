@@ -939,11 +939,7 @@ REFUSED_VALUES: dict[Member, str] = {}
 
 #: Model values the emulator fails on by mistake (strict xfail: when one is fixed the test
 #: fails until its line here is removed). Each is reported to the module's owner.
-KNOWN_DEFECTS: dict[Member, str] = {
-    ("GenerateMac", "GenerationAttributes.EmvMac.SessionKeyDerivationMode", "UNION_PAY"):
-        "crypto/emv.py SESSION_KEY_DERIVATIONS knows 'UNIONPAY', the model spells UNION_PAY: "
-        "refused as 'unknown session-key derivation'",
-}
+KNOWN_DEFECTS: dict[Member, str] = {}
 
 Value = tuple[str, str, str]
 VALUE_REQUESTS: dict[Value, Request] = {}

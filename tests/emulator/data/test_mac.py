@@ -167,3 +167,21 @@ def test_refusals(data_plane: DataPlane) -> None:
             KeyIdentifier=bdk, MessageData="00" * 4,
             GenerationAttributes={"DukptCmac": {"KeySerialNumber": "FFFF9876543210E00001",
                                                 "DukptKeyVariant": "REQUEST"}})
+
+
+def test_emv_mac_union_pay_is_the_common_session_key(data_plane: DataPlane) -> None:
+    imk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    arn = data_plane.import_key(imk, "TR31_E2_EMV_MKEY_INTEGRITY", "TDES_2KEY", "X")
+    message = os.urandom(16)
+    attributes = {"EmvMac": {"MajorKeyDerivationMode": "EMV_OPTION_A",
+                             "PrimaryAccountNumber": "6212345678901234",
+                             "PanSequenceNumber": "00", "SessionKeyDerivationMode": "UNION_PAY",
+                             "SessionKeyDerivationValue": {
+                                 "ApplicationTransactionCounter": "0001"}}}
+    answer = data_plane.data.generate_mac(KeyIdentifier=arn, MessageData=message.hex(),
+                                          GenerationAttributes=attributes)
+    expected = mac.generate_emv_mac(
+        imk, message, pan="6212345678901234", pan_sequence_number="00",
+        major_key_derivation_mode="EMV_OPTION_A",
+        session_key_derivation_mode="EMV_COMMON_SESSION_KEY", atc=bytes.fromhex("0001"))
+    assert answer["Mac"] == expected.hex().upper()

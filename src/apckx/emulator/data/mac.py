@@ -64,6 +64,8 @@ _DUKPT_MEMBERS = {
     "DukptCmac": "CMAC",
 }
 _ISO9797 = ("ISO9797_ALGORITHM1", "ISO9797_ALGORITHM3")
+#: EmvMac's SessionKeyDerivationMode values that crypto/emv spells otherwise.
+_SESSION_KEY_MODES = {"UNION_PAY": "UnionPay"}
 
 
 def _refusal(operation: str, exc: errors.ApckxError) -> ValidationException:
@@ -93,7 +95,8 @@ def _full_mac(context: KeyContext, params: Params, attributes: Params, operation
                 key.secret(), message, pan=value["PrimaryAccountNumber"],
                 pan_sequence_number=value["PanSequenceNumber"],
                 major_key_derivation_mode=value["MajorKeyDerivationMode"],
-                session_key_derivation_mode=value["SessionKeyDerivationMode"],
+                session_key_derivation_mode=_SESSION_KEY_MODES.get(
+                    value["SessionKeyDerivationMode"], value["SessionKeyDerivationMode"]),
                 atc=None if atc is None else bytes.fromhex(atc),
                 application_cryptogram=None if cryptogram is None else bytes.fromhex(cryptogram),
             )
