@@ -185,3 +185,20 @@ def test_emv_mac_union_pay_is_the_common_session_key(data_plane: DataPlane) -> N
         major_key_derivation_mode="EMV_OPTION_A",
         session_key_derivation_mode="EMV_COMMON_SESSION_KEY", atc=bytes.fromhex("0001"))
     assert answer["Mac"] == expected.hex().upper()
+
+
+def test_mac_lengths_up_to_the_models_32_bytes(data_plane: DataPlane) -> None:
+    key = os.urandom(32)
+    arn = data_plane.import_key(key, "TR31_M7_HMAC_KEY", "HMAC_SHA256", "C")
+    full = mac.generate_hmac(key, b"\x01" * 10, algorithm="HMAC_SHA256")
+    hmac_attributes = {"Algorithm": "HMAC_SHA256"}
+    for length in (4, 20, 32):
+        answer = data_plane.data.generate_mac(KeyIdentifier=arn, MessageData="01" * 10,
+                                              GenerationAttributes=hmac_attributes,
+                                              MacLength=length)
+        assert answer["Mac"] == full[:length].hex().upper()
+    cmac_key = data_plane.import_key(os.urandom(16), USAGES["CMAC"], "AES_128", "C")
+    with pytest.raises(data_plane.data.exceptions.ValidationException,
+                       match="longer than this algorithm's MAC"):
+        data_plane.data.generate_mac(KeyIdentifier=cmac_key, MessageData="01" * 10,
+                                     GenerationAttributes={"Algorithm": "CMAC"}, MacLength=20)

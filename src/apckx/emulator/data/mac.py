@@ -119,10 +119,13 @@ def generate_mac(context: KeyContext, params: Params) -> Body:
     key, computed, family = _full_mac(context, params, params["GenerationAttributes"],
                                       "GenerateMac", "Generate")
     length = params.get("MacLength") or mac.DEFAULT_MAC_LENGTHS.get(family)
-    try:
-        value = computed if length is None else mac.truncate_mac(computed, length)
-    except errors.ApckxError as exc:
-        raise _refusal("GenerateMac", exc) from None
+    if length is not None and length > len(computed):
+        raise ValidationException(
+            f"GenerateMac: MacLength {length} is longer than this algorithm's MAC "
+            f"({len(computed)} bytes)"
+        )
+    # The model allows MacLength 4..32 (bytes): an HMAC may be cut anywhere in that range.
+    value = computed if length is None else computed[:length]
     return {**key.output(), "Mac": value.hex().upper()}
 
 
