@@ -200,7 +200,9 @@ def test_readme_iam_table_has_a_row_for_every_command() -> None:
     rows = readme_iam_rows()
     named = {name.split()[0] for name in rows}
     assert set(COMMANDS) <= named, f"no IAM row for {sorted(set(COMMANDS) - named)}"
-    for name in ("demo", "tr31", "tr34", "kcv", "emulator", "ceremonies"):  # local: no AWS call
+    for name, command in COMMANDS.items():  # local only: no AWS call at all
+        if command.uses_aws:
+            continue
         assert rows.get(name) == set() or rows.get(f"{name} inspect") == set(), name
 
 
