@@ -261,6 +261,15 @@ def test_cleanup_refuses_a_journal_others_can_write(
     _, err = capsys.readouterr()
     assert rc == 2 and "journal directory" in err
     Path(".apckx/ceremonies").chmod(0o700)
+    # Swapped for a symlink (to a journal elsewhere): not followed.
+    elsewhere = Path("elsewhere.json")
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere.resolve())
+    rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "it is a symbolic link" in err
+    path.unlink()
+    elsewhere.rename(path)
     if os.geteuid() == 0:  # another user's journal (only root can make one here)
         os.chown(path, 65534, 65534)
         rc = main(["cleanup", "--ceremony", first["ceremony_id"], *emu.aws])
@@ -548,6 +557,11 @@ def test_cleanup_after_kill_9_leaves_no_live_key_or_alias(
         made = {cid: {a for a in set(emu.keys()) - before if emu.tags(a).get("apckx:ceremony")
                       == cid} for cid in ceremonies}  # fmt: skip
         assert all(made.values()), made  # each run was killed after APC made something
+        main(["ceremonies", "--output", "json"])
+        listed = {r["ceremony_id"]: r for r in json.loads(capsys.readouterr()[0])["ceremonies"]}
+        for cid in ceremonies:  # what local state knows: logged keys, and unanswered imports
+            assert listed[cid]["status"] == "running", listed[cid]
+            assert listed[cid]["keys_live"] + listed[cid]["unconfirmed"] >= 1, listed[cid]
         for index, cid in enumerate(ceremonies):
             rc = main(["cleanup", "--ceremony", cid, *emu.aws, "--delete-in-days", "3"])
             _, err = capsys.readouterr()
@@ -557,6 +571,11 @@ def test_cleanup_after_kill_9_leaves_no_live_key_or_alias(
             assert not any(target in made[cid] for target in aliases.values())
             for later in ceremonies[index + 1 :]:  # the other ceremonies' keys: untouched
                 assert {keys[a] for a in made[later]} == {"CREATE_COMPLETE"}
+        main(["ceremonies", "--output", "json"])
+        listed = {r["ceremony_id"]: r for r in json.loads(capsys.readouterr()[0])["ceremonies"]}
+        for cid in ceremonies:
+            assert listed[cid]["status"] == "rolled_back", listed[cid]
+            assert listed[cid]["resources_live"] == listed[cid]["unconfirmed"] == 0, listed[cid]
         keys, aliases = emu.keys(), emu.aliases()
         assert keys[bystander] == "CREATE_COMPLETE" and keys[kek["key_arn"]] == "CREATE_COMPLETE"
         assert aliases["alias/bystander"] == bystander and aliases["alias/kek"] == kek["key_arn"]

@@ -130,3 +130,22 @@ def test_bad_input_is_refused(call: Any, message: str) -> None:
 def test_supported_attributes_pass_the_check() -> None:
     for name in cv.SUPPORTED_ATTRIBUTES:
         cv.check_supported(name)
+
+
+def test_no_tdes_deprecation_warnings_reach_the_caller() -> None:
+    import warnings
+
+    from apckx.crypto import mac
+
+    key = h("0123456789ABCDEFFEDCBA9876543210")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cv.generate_cvv(key, "4123456789012345", "8701", "101")
+        cv.generate_cvc3(key, "5123456789012345", "00", h("5123D3512101FF"), "005E", "00000899")
+        cv.generate_amex_csc(key, "371234567890123", "1224", version=1)
+        mac.generate_mac("ISO9797_ALGORITHM3", key, bytes(8), key_algorithm="TDES_2KEY")
+        mac.generate_mac("ISO9797_ALGORITHM1", key, bytes(8), key_algorithm="TDES_2KEY")
+        mac.generate_emv_mac(key, b"\x84", pan="5413123456784808", pan_sequence_number="00",
+                             major_key_derivation_mode="EMV_OPTION_A",
+                             session_key_derivation_mode="EMV_COMMON_SESSION_KEY",
+                             atc=h("0001"))  # fmt: skip

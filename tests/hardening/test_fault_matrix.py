@@ -1,4 +1,5 @@
-"""Fault matrix: every API call of import-kek, import-key, export-key and migrate, failed three
+"""Fault matrix: every API call of import-kek, import-key, export-key and migrate (and the
+TR-34 / RSA-wrap calls of import-key --via tr34 and export-key --via rsa), failed three
 ways by the emulator (``OP:throttle:2``, ``OP:error:always``, ``OP:reset:always``).
 
 Expected: throttling is absorbed (exit 0, the two 429s in the request log). Otherwise: a
@@ -81,6 +82,16 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
                               "--kek-env", "FAULT_KEK", "--key-env", "FAULT_WORK",
                               "--key-usage", "D0", "--key-algorithm", "AES_128",
                               "--alias", "alias/work"])  # fmt: skip
+        assert rc == 0, err
+        # TR-34 and RSA wrap: the RSA sender CA, signing and wrapping leaves (certs/), the CA
+        # imported as a root, and a working key, made once (RSA key generation is slow).
+        rc, _, err = run_cli(["import-key", *aws(emulator.url), "--via", "tr34", "--key-env",
+                              "FAULT_WORK", "--key-usage", "D0", "--key-algorithm", "AES_128",
+                              "--alias", "alias/tr34-work", "--certs-dir", "certs"])  # fmt: skip
+        assert rc == 0, err
+        rc, _, err = run_cli(["export-key", *aws(emulator.url), "--key", "alias/tr34-work",
+                              "--via", "rsa", "--certs-dir", "certs", "--components", "2",
+                              "--out-dir", "template-parts"])  # fmt: skip
         assert rc == 0, err
         client = make_emulator_client(emulator.url)
         keys = frozenset(k["KeyArn"] for k in client.list_keys()["Keys"])
@@ -167,6 +178,27 @@ COMMANDS: dict[str, Command] = {
             "export-key", *aws(url), "--key", "alias/work", "--via", "ecdh",
             "--certs-dir", str(work / "certs"), "--out", str(work / "work.tr31"),
             "--max-attempts", "3", "--journal-dir", str(work / "journal"),
+        ],
+        prepare=lambda work: shutil.copytree(Path("certs"), work / "certs"),
+    ),
+    # TR-34 from the prepared certs dir: the RSA sender root is reused (tag lookup).
+    "import-key (tr34)": Command(
+        ("GetParametersForImport", "ImportKey", "CreateAlias"),
+        lambda url, work: [
+            "import-key", *aws(url), "--via", "tr34", "--key-env", "FAULT_NEW_KEY",
+            "--key-usage", "D0", "--key-algorithm", "AES_128", "--alias", "alias/fm-tr34",
+            "--certs-dir", str(work / "certs"), "--max-attempts", "3",
+            "--journal-dir", str(work / "journal"),
+        ],
+        prepare=lambda work: shutil.copytree(Path("certs"), work / "certs"),
+    ),
+    # RSA wrap to apckx's own (prepared) RSA key, written as components.
+    "export-key (rsa)": Command(
+        ("GetKey", "ExportKey"),
+        lambda url, work: [
+            "export-key", *aws(url), "--key", "alias/tr34-work", "--via", "rsa",
+            "--certs-dir", str(work / "certs"), "--components", "2", "--out-dir",
+            str(work / "parts"), "--max-attempts", "3", "--journal-dir", str(work / "journal"),
         ],
         prepare=lambda work: shutil.copytree(Path("certs"), work / "certs"),
     ),

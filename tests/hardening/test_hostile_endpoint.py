@@ -198,6 +198,13 @@ def test_paging_stops_on_a_repeated_token(stub: Stub) -> None:
     assert stub.operations() == ["ListAliases", "ListAliases"]
 
 
+def test_a_list_entry_without_its_identifier_is_one_error(stub: Stub) -> None:
+    stub.answers["ListKeys"] = fixed(200, {"Keys": [{"KeyState": "CREATE_COMPLETE"}]})
+    service = ApcService(make_emulator_client(stub.url, max_attempts=1))
+    with pytest.raises(ServiceError, match=r"has no Keys\[\]\.KeyArn"):
+        service.list_keys()
+
+
 def test_paging_stops_at_the_page_bound(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apc_module, "MAX_PAGES", 5)
     counter = iter(range(1000))
@@ -333,6 +340,7 @@ def test_a_malformed_pin_in_the_environment_stops_before_any_call(
     rc, _, err = run(["import-kek", *aws(stub), *KEK_ARGS])
     assert rc == 2 and "APCKX_TRUST_APC_ROOT" in one_error_line(err)
     assert stub.calls == []
+    assert not Path(".apckx/ceremonies").exists() or not list(Path(".apckx/ceremonies").iterdir())
 
 
 def test_plain_http_to_another_host_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,6 +44,8 @@ WORK = bytes.fromhex("7E3A9C1B5D2F4A6E8C0B1D3F5A7C9E2B")
 WORK_ECDH = bytes.fromhex("2B4D6F8A1C3E5A7C9E1B3D5F7A9C2E4B6D8F1A3C5E7B9D2F4A6C8E1B3D5F7A9C")
 MIGRATE_KEYS = [bytes.fromhex(f"{i:02X}" * 4 + "9E8D7C6B5A4F3E2D1C0B0A09") for i in (3, 5)]
 BLOCK_KEY = bytes.fromhex("1F2E3D4C5B6A79880716253443526170")
+TR34_KEK = bytes.fromhex("3C5A7E9B1D2F4A6C8E0B2D4F6A8C1E3B")
+RSA_WORK = bytes.fromhex("4E6A8C2B1D3F5E7A9C0B2D4F6E8A1C3B5D7F9E2A4C6B8D1F")
 
 
 @dataclass
@@ -114,6 +116,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
         AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         LEAK_KEK=KEK.hex(), LEAK_WORK=WORK.hex().upper(), LEAK_WORK_ECDH=WORK_ECDH.hex(),
+        LEAK_TR34_KEK=TR34_KEK.hex(), LEAK_RSA_WORK=RSA_WORK.hex(),
     )  # fmt: skip
     os.chdir(work)
     # Components typed at masked prompts, in order.
@@ -242,6 +245,7 @@ def _run_everything(session: Session, url: str) -> None:
     session.run("tr31 inspect (a lower-case key)", "tr31", "inspect", KEK.hex(), expect_rc=2)
     session.run("import-key (a key as --key-block)", "import-key", *aws, "--kek-id", kek_alias,
                 "--key-block", KEK2.hex(), expect_rc=2)  # fmt: skip
+    _run_tr34_and_rsa(session, aws)
     # 6. Check values and cleanup.
     session.run("kcv", "kcv", "--key-env", "LEAK_WORK")
     session.run("cleanup", "cleanup", "--ceremony", first["ceremony_id"], *aws)
@@ -262,6 +266,46 @@ def _run_everything(session: Session, url: str) -> None:
         s[f"sender leaf {index} scalar"] = leaf_key.private_numbers().private_value.to_bytes(
             size, "big"
         )
+
+
+def _run_tr34_and_rsa(session: Session, aws: list[str]) -> None:
+    """7. TR-34 and RSA wrap: in as KDH and RSA-wrap sender, out to apckx's own RSA key (as
+    components) and relayed to a partner; the relayed block inspected."""
+    from apckx.crypto import certs
+
+    s = session.secrets
+    s.update(tr34_kek=TR34_KEK, rsa_work=RSA_WORK)
+    session.run("import-kek (tr34)", "import-kek", *aws, "--via", "tr34", "--kek-env",
+                "LEAK_TR34_KEK", "--alias", "alias/leak-tr34-kek")  # fmt: skip
+    session.run("import-key (rsa)", "import-key", *aws, "--via", "rsa", "--key-env",
+                "LEAK_RSA_WORK", "--key-usage", "D0", "--key-algorithm", "TDES_3KEY",
+                "--alias", "alias/leak-rsa-work")  # fmt: skip
+    session.run("export-key (tr34 components)", "export-key", *aws, "--key",
+                "alias/leak-tr34-kek", "--via", "tr34", "--components", "2", "--out-dir",
+                "tr34-components")  # fmt: skip
+    for index, path in enumerate(sorted(Path("tr34-components").iterdir())):
+        session.secret_files.append(path)
+        for line in path.read_text().splitlines():
+            if line.startswith("value:"):
+                s[f"tr34 exported component {index}"] = bytes.fromhex(line.split(":", 1)[1])
+    partner_key, partner_ca = certs.new_rsa_sender_ca("RSA_2048", common_name="leak partner")
+    krd_key, krd = certs.new_rsa_wrapping_leaf(partner_key, partner_ca, "RSA_2048")
+    Path("partner-ca.pem").write_bytes(certs.certificate_to_pem(partner_ca))
+    Path("partner-krd.pem").write_bytes(certs.certificate_to_pem(krd))
+    session.run("export-key (rsa relay)", "export-key", *aws, "--key", "alias/leak-rsa-work",
+                "--via", "rsa", "--krd-certificate", "partner-krd.pem", "--krd-ca",
+                "partner-ca.pem", "--out", "out/relayed.hex")  # fmt: skip
+    session.run("export-key (tr34 relay)", "export-key", *aws, "--key", "alias/leak-rsa-work",
+                "--via", "tr34", "--krd-certificate", "partner-krd.pem", "--krd-ca",
+                "partner-ca.pem", "--out", "out/relayed.tr34")  # fmt: skip
+    session.run("tr34 inspect", "tr34", "inspect", "@out/relayed.tr34")
+    for name in ("rsa_sender_ca_key.pem", "rsa_signing_key.pem", "rsa_wrapping_key.pem"):
+        path = Path("certs") / name
+        session.secret_files.append(path)
+        key: Any = certs.load_rsa_private_key_pem(path.read_bytes())
+        size = (key.key_size + 7) // 8
+        s[f"{name} d"] = key.private_numbers().d.to_bytes(size, "big")
+    s["partner krd d"] = krd_key.private_numbers().d.to_bytes(256, "big")
 
 
 def _forms(session: Session) -> dict[str, str]:
@@ -290,12 +334,16 @@ def test_secrets_were_collected(session: Session) -> None:
      "import-key (block)", "tr31 inspect", "export-key (kek)", "export-key (components)",
      "export-key (ecdh)", "migrate", "kcv", "cleanup", "botocore stream log",
      "migrate (keys in the wrong columns)", "tr31 inspect (a lower-case key)",
-     "import-key (a key as --key-block)"],
+     "import-key (a key as --key-block)", "import-kek (tr34)", "import-key (rsa)",
+     "export-key (tr34 components)", "export-key (rsa relay)", "export-key (tr34 relay)",
+     "tr34 inspect"],
 )  # fmt: skip
 def test_no_secret_in_command_output(session: Session, label: str) -> None:
     run = next(r for r in session.runs if r.label == label)
     if label != "botocore stream log" and run.rc == 0:
-        assert "DEBUG" in run.err or label in ("tr31 inspect", "kcv"), "debug log not on"
+        assert "DEBUG" in run.err or label in ("tr31 inspect", "tr34 inspect", "kcv"), (
+            "debug log not on"
+        )
     forms = _forms(session)
     for where, text in (("stdout", run.out), ("stderr", run.err)):
         hits = sorted({name for form, name in forms.items() if form in text})

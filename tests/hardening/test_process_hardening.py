@@ -15,7 +15,7 @@ import resource
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -143,3 +143,63 @@ def test_prompt_without_a_terminal_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.stderr.strip().count("\n") == 0
     assert "needs a terminal" in done.stderr
     assert KEY_HEX not in done.stdout + done.stderr
+
+
+# -- the prompts that come after GetKey (import-key, export-key under a KEK) --------------
+
+KEK_HEX = "5D2E8A7B19C4F6033E0B7A6C5D4E3F2A1B0C9D8E7F6A5B4C3D2E1F0A9B8C7D6E"
+
+
+@pytest.fixture(scope="module")
+def emulator_with_kek(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from apckx.emulator.server import EmulatorConfig, start_emulator
+
+    work = tmp_path_factory.mktemp("prompts")
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                      AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+                      PROMPT_KEK=KEK_HEX, PROMPT_WORK=KEK_HEX[:32])  # fmt: skip
+    os.chdir(work)
+    emulator = start_emulator(EmulatorConfig())
+    try:
+        rc, _, err = run_cli(["import-kek", "--region", "us-east-1", "--endpoint-url",
+                              emulator.url, "--kek-env", "PROMPT_KEK", "--alias", "alias/kek"],
+                             eof_at(99))  # fmt: skip
+        assert rc == 0, err
+        rc, _, err = run_cli(["import-key", "--region", "us-east-1", "--endpoint-url",
+                              emulator.url, "--kek-id", "alias/kek", "--kek-env", "PROMPT_KEK",
+                              "--key-env", "PROMPT_KEK", "--key-usage", "D0", "--key-algorithm",
+                              "AES_256", "--alias", "alias/work"], eof_at(99))  # fmt: skip
+        assert rc == 0, err
+        yield emulator.url
+    finally:
+        emulator.stop()
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+IMPORT_UNDER_KEK = ["import-key", "--kek-id", "alias/kek", "--key-usage", "D0",
+                    "--key-algorithm", "AES_128"]  # fmt: skip
+EXPORT_UNDER_KEK = ["export-key", "--key", "alias/work", "--kek-id", "alias/kek"]
+AFTER_GET_KEY = [
+    ([*IMPORT_UNDER_KEK, "--prompt", "--key-env", "PROMPT_WORK"], 1),
+    ([*IMPORT_UNDER_KEK, "--kek-env", "PROMPT_KEK", "--key-prompt"], 1),
+    *[([*IMPORT_UNDER_KEK, "--kek-env", "PROMPT_KEK", "--key-components", "2"], n)
+      for n in (1, 2)],
+    ([*EXPORT_UNDER_KEK, "--prompt"], 1),
+    *[([*EXPORT_UNDER_KEK, "--kek-components", "2"], n) for n in (1, 2)],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "at"), AFTER_GET_KEY)
+def test_eof_at_the_prompts_after_get_key(emulator_with_kek: str, argv: list[str], at: int) -> None:
+    rc, _out, err = run_cli(
+        [*argv, "--region", "us-east-1", "--endpoint-url", emulator_with_kek], eof_at(at)
+    )
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("apckx: error")]
+    assert len(lines) == 1 and "end of input" in lines[0], err

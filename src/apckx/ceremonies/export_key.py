@@ -480,7 +480,10 @@ def _fsync_directory(path: Path) -> None:
 
 def read_component_file(path: Path) -> bytes:
     """The ``value:`` of a component file (for custodians' tooling and the tests)."""
-    for line in path.read_text(encoding="ascii").splitlines():
+    from apckx._hardening import read_regular_file
+
+    content = read_regular_file(path, limit=4096, what="component file")
+    for line in content.data.decode("ascii", "replace").splitlines():
         if line.startswith("value:"):
             return bytes.fromhex("".join(line.removeprefix("value:").split()))
     raise InputError(f"{path} has no value: line")

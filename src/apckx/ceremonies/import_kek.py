@@ -309,7 +309,7 @@ def plan_kek_import(
         kek_alias=kek_alias,
         certs_dir=Path(certs_dir),
         new_receiver_key=new_receiver_key,
-        trust_apc_root=None if trust_apc_root is None else normalize_fingerprint(trust_apc_root),
+        trust_apc_root=_pinned_root(trust_apc_root),
     )
 
 
@@ -389,6 +389,13 @@ def check_certs_dir(certs_dir: Path) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ConfigError(f"--certs-dir {certs_dir}: cannot create it, no write permission "
                           f"in {ancestor}")  # fmt: skip
+
+
+def _pinned_root(flag: str | None) -> str | None:
+    """``--trust-apc-root``, else ``APCKX_TRUST_APC_ROOT`` (checked here, before any call)."""
+    from apckx.ceremonies.ecdh_session import configured_trust_apc_root
+
+    return configured_trust_apc_root() if flag is None else normalize_fingerprint(flag)
 
 
 def _check_header_fits(parsed: Any, key_algorithm: str, derive_key_algorithm: str) -> None:
@@ -543,7 +550,8 @@ class KekImportCeremony:
         if result is not None:
             what = (
                 f"APC imported the KEK {result.key_arn} (KCV {result.key_check_value}) and "
-                f"pointed {result.key_alias} at it"
+                f"pointed {result.key_alias} at it (receiver {result.receiver_key_arn}, root "
+                f"{result.root_key_arn})"
             )
         else:
             arns = [r.alias or r.arn for r in self.journal.resources if r.created]
@@ -617,10 +625,12 @@ class KekImportCeremony:
             if apc_kcv and kcv_matches(apc_kcv, local):
                 raise _AliasAlreadyThereError(key, local)
         if not self.replace:
+            state = str(key.get("KeyState", ""))
+            shown = "" if state == "CREATE_COMPLETE" else f", {state}"
             raise InputError(
-                f"{self.plan.kek_alias} already points at {arn} (KCV {apc_kcv or 'none'}), "
-                "another key: pass --replace to move it to the new KEK, or choose another "
-                "--alias"
+                f"{self.plan.kek_alias} already points at {arn} (KCV {apc_kcv or 'none'}"
+                f"{shown}), another key: pass --replace to move it to the new KEK, or choose "
+                "another --alias"
             )
         return arn, apc_kcv
 
@@ -648,8 +658,6 @@ class KekImportCeremony:
         session = self.session
         fresh = self.credentials is None
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
-            # The first call goes out first: local work started before it would hold the GIL
-            # while its request is being built.
             # Where the KEK alias points decides whether the KEK is imported: a read in
             # flight with the others, awaited before ImportKey. (A first run's receiver and
             # root belong to the new sender identity, reused by the next run whatever this

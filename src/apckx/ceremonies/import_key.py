@@ -439,7 +439,5 @@ def plan_ecdh_key_import(
         kek_alias=names[2],
         certs_dir=Path(certs_dir),
         new_receiver_key=new_receiver_key,
-        trust_apc_root=(
-            None if trust_apc_root is None else import_kek.normalize_fingerprint(trust_apc_root)
-        ),
+        trust_apc_root=import_kek._pinned_root(trust_apc_root),
     )

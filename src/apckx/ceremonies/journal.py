@@ -15,6 +15,7 @@ The journal holds ARNs, aliases, names, KCVs and step states: never key material
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -117,6 +118,8 @@ def read_private_text(path: Path, *, what: str, limit: int = 64 * 1024 * 1024) -
     except FileNotFoundError:
         raise
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"refusing the {what} {path}: it is a symbolic link") from None
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -517,7 +520,17 @@ def summarize_journal(journal: Journal) -> dict[str, Any]:
             outcome = str(action.get("outcome") or "") if isinstance(action, dict) else ""
             if outcome.startswith(_GONE_OUTCOMES):
                 removed.add(str(action.get("target")))
+    pending: set[str] = set()  # ImportKey sent, answer never logged (a crash): maybe live
+    for event in read_key_log(key_log_path(journal.path)):
+        alias, kind = event.get("alias"), event.get("event")
+        if not isinstance(alias, str):
+            continue
+        if kind == "importing":
+            pending.add(alias)
+        elif kind == "key_imported" or (kind == "key_failed" and not event.get("ambiguous")):
+            pending.discard(alias)
     data = journal.to_record()
+    finished = any(s.get("step") == "cleanup" for s in journal.steps)
     return {
         "ceremony_id": journal.ceremony_id,
         "kind": journal.kind,
@@ -528,4 +541,6 @@ def summarize_journal(journal: Journal) -> dict[str, Any]:
         "keys_live": len(keys - removed),
         "aliases_live": len(aliases - removed),
         "resources_live": len(keys - removed) + len(aliases - removed),
+        # imports whose answer was never logged: cleanup finds them by tag
+        "unconfirmed": 0 if finished else len(pending),
     }

@@ -252,7 +252,9 @@ class RsaSession:
         self.progress = progress or (lambda _msg: None)
         self.tags = {CEREMONY_TAG: journal.ceremony_id}
 
-    def find_or_import_root(self, ca_cert: x509.Certificate, *, fresh: bool) -> tuple[str, bool]:
+    def find_or_import_root(
+        self, ca_cert: x509.Certificate, *, fresh: bool, role: str = ROOT_ROLE
+    ) -> tuple[str, bool]:
         """(ARN, reused): the root alias's key when it is our CA (tag match), else import it
         and point the alias at it. ``fresh``: a CA made now, which APC cannot hold yet."""
         from apckx.crypto.certs import certificate_to_apc, fingerprint_sha256
@@ -267,9 +269,9 @@ class RsaSession:
             tagged = self.apc.list_tags_for_resource(arn).get(CA_FINGERPRINT_TAG, "")
             if hmac.compare_digest(tagged.encode(), ca_fp.encode()):
                 self.journal.record_resource(
-                    Resource(kind="key", role=ROOT_ROLE, arn=arn, created=False)
+                    Resource(kind="key", role=role, arn=arn, created=False)
                 )
-                self.progress(f"reusing TR-34 sender root {arn}")
+                self.progress(f"reusing root {arn}")
                 return arn, True
             self.progress(f"{self.root_alias} holds another CA; importing ours")
         key = self.apc.import_key(
@@ -284,12 +286,12 @@ class RsaSession:
                     "PublicKeyCertificate": certificate_to_apc(ca_cert),
                 }
             },
-            tags={**self.tags, ROLE_TAG: ROOT_ROLE, CA_FINGERPRINT_TAG: ca_fp},
+            tags={**self.tags, ROLE_TAG: role, CA_FINGERPRINT_TAG: ca_fp},
         )
         arn = str(key["KeyArn"])
-        self.journal.record_resource(Resource(kind="key", role=ROOT_ROLE, arn=arn))
-        self.progress(f"imported TR-34 sender root {arn}")
-        self.set_alias(self.root_alias, arn, ROOT_ROLE)
+        self.journal.record_resource(Resource(kind="key", role=role, arn=arn))
+        self.progress(f"imported root {arn}")
+        self.set_alias(self.root_alias, arn, role)
         return arn, False
 
     @staticmethod

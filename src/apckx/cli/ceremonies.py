@@ -61,7 +61,8 @@ def _list(args: argparse.Namespace) -> int:
         ("CEREMONY", "KIND", "STARTED", "STATUS", "LIVE"),
         [
             (r["ceremony_id"], r["kind"], r["started"] or "-", r["status"],
-             f"{r['keys_live']} keys, {r['aliases_live']} aliases")
+             f"{r['keys_live']} keys, {r['aliases_live']} aliases"
+             + (f" (+{r['unconfirmed']} unconfirmed)" if r["unconfirmed"] else ""))
             for r in rows
         ],
     )  # fmt: skip
@@ -76,6 +77,9 @@ def _show(args: argparse.Namespace) -> int:
     summary = summarize_journal(journal)
     record = journal.to_record()
     keys, aliases = list_created_resources(journal)
+    live = f"{summary['keys_live']} keys, {summary['aliases_live']} aliases"
+    if summary["unconfirmed"]:
+        live += f" (+{summary['unconfirmed']} imports unconfirmed: cleanup finds them by tag)"
     if args.output == "json":
         print_json({**summary, "journal": str(journal.path), "created_keys": sorted(keys),
                     "created_aliases": sorted(aliases), "record": record})  # fmt: skip
@@ -88,7 +92,7 @@ def _show(args: argparse.Namespace) -> int:
             ("started", summary["started"]),
             ("finished", summary["finished"] or "-"),
             ("resumed", f"{summary['resumed']} time(s)"),
-            ("live", f"{summary['keys_live']} keys, {summary['aliases_live']} aliases"),
+            ("live", live),
             ("error", record.get("error") or "-"),
             ("journal", journal.path),
         ],

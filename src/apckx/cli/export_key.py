@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_argument_group("how the key travels")
     how.add_argument("--kek-id", metavar="ALIAS|ARN", help="export under this KEK (TR-31)")
     how.add_argument(
-        "--via", choices=("kek", "ecdh"), default=None,
-        help="kek (default with --kek-id) or ecdh (DiffieHellmanTr31KeyBlock)",
+        "--via", choices=("kek", "ecdh", "tr34", "rsa"), default=None,
+        help="kek (default with --kek-id), ecdh (DiffieHellmanTr31KeyBlock), tr34 "
+        "(Tr34KeyBlock) or rsa (KeyCryptogram)",
     )  # fmt: skip
     _add_kek_arguments(parser)
     headers = parser.add_argument_group("KeyBlockHeaders (only more restrictive)")
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--out-dir", type=Path, metavar="DIR", help="where components go")
     out.add_argument("--journal-dir", type=Path, default=DEFAULT_JOURNAL_DIR)
     add_ecdh_arguments(parser)
+    from apckx.cli.tr34 import add_export_arguments
+
+    add_export_arguments(parser)
     add_retry_arguments(parser)
 
 
@@ -106,8 +110,15 @@ def run(args: argparse.Namespace, *, io: keyinput.KeyInputIO | None = None) -> i
         write_key_block,
     )
     from apckx.ceremonies.journal import COMPLETE, FAILED, Journal
+    from apckx.cli import tr34
     from apckx.errors import ApckxError
 
+    if args.via in ("tr34", "rsa"):
+        return tr34.run_export_key(args, io)
+    if args.krd_certificate or args.krd_ca or args.ipek or args.ksn or args.one_pass:
+        raise InputError("--krd-certificate, --krd-ca, --ipek, --ksn and --one-pass are for "
+                         "--via tr34 or rsa")  # fmt: skip
+    tr34.check_no_rsa_options(args, args.via or "kek")
     headers = ExportHeaders.from_options(
         mode_of_use=args.mode_of_use, exportability=args.exportability,
         key_version=args.key_version, optional_blocks=_optional_blocks(args.optional_block),

@@ -370,3 +370,198 @@ def print_import_result(
             ("record", record),
         ],
     )
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """``export-key --via tr34|rsa`` options."""
+    group = parser.add_argument_group("--via tr34 | rsa")
+    group.add_argument(
+        "--krd-certificate",
+        type=Path,
+        metavar="FILE",
+        help="relay to a partner: its KRD / RSA-wrap certificate (PEM); apckx never holds the "
+        "key and writes the block to --out for the HSM (default: apckx's own RSA key)",
+    )
+    group.add_argument(
+        "--krd-ca", type=Path, metavar="FILE", help="the CA (PEM) that issued --krd-certificate"
+    )
+    group.add_argument(
+        "--ipek",
+        action="store_true",
+        help="export the DUKPT initial key of the BDK --key for --ksn (ExportDukptInitialKey)",
+    )
+    group.add_argument("--ksn", metavar="HEX", help="with --ipek: the key serial number")
+    group.add_argument(
+        "--one-pass", action="store_true", help="TR-34 1-pass (default 2-pass with a nonce)"
+    )
+    group.add_argument(
+        "--wrapping-spec", choices=WRAPPING_SPECS, help="--via rsa: default RSA_OAEP_SHA_256"
+    )
+
+
+def run_export_key(args: argparse.Namespace, io: Any = None) -> int:
+    """``apckx export-key --via tr34|rsa``."""
+    from typing import cast
+
+    from apckx.ceremonies.export_key import (
+        ExportHeaders,
+        check_block_destination,
+        check_components_destination,
+        write_components,
+        write_key_block,
+    )
+    from apckx.ceremonies.import_key import verify_kek
+    from apckx.ceremonies.journal import COMPLETE, FAILED, Journal
+    from apckx.ceremonies.tr34_export import (
+        RsaExportOptions,
+        check_export_options,
+        export_over_rsa,
+        wrap_for_kek,
+    )
+    from apckx.ceremonies.tr34_session import describe_failure
+    from apckx.cli import keyinput
+    from apckx.cli._aws import make_service
+    from apckx.cli.export_key import _optional_blocks
+    from apckx.errors import ApckxError, CeremonyError, ConfigError, KcvMismatchError
+
+    via = args.via
+    if args.ipek != (args.ksn is not None):
+        raise InputError("--ipek and --ksn go together (the DUKPT initial key for that KSN)")
+    _check_no_ecdh_options(args, via, defaults={"curve": "P521", "kdf": "NIST_SP800",
+                                                 "kdf_hash": "SHA_256"})  # fmt: skip
+    headers = ExportHeaders.from_options(
+        mode_of_use=args.mode_of_use, exportability=args.exportability,
+        key_version=args.key_version, optional_blocks=_optional_blocks(args.optional_block),
+    ).to_apc()  # fmt: skip
+    if headers and via == "rsa":
+        raise InputError("--via rsa carries no key block header: drop the KeyBlockHeaders options")
+    options = RsaExportOptions(
+        via=via, certs_dir=args.certs_dir, root_alias=args.root_alias, one_pass=args.one_pass,
+        wrapping_spec=args.wrapping_spec or "RSA_OAEP_SHA_256",
+        trust_apc_root=_fingerprint(args.trust_apc_root), krd_certificate=args.krd_certificate,
+        krd_ca=args.krd_ca, ipek_ksn=args.ksn,
+    )  # fmt: skip
+    partner = check_export_options(options)
+    kek_given = keyinput.key_source_given(args, name="kek")
+    if partner is not None:
+        if args.split_components is not None or args.kek_id or kek_given:
+            raise InputError("relayed to a partner, the key never reaches apckx: drop "
+                             "--components/--kek-id; the block goes to --out FILE")  # fmt: skip
+        if args.out is None:
+            raise InputError("--krd-certificate needs --out FILE: the block is written 0600 for "
+                             "the partner's HSM")  # fmt: skip
+    elif args.split_components is None and not args.kek_id:
+        raise InputError(
+            f"--via {via} to apckx's own RSA key needs an output: --components N --out-dir "
+            "DIR, or --kek-id (a TR-31 block under that KEK, whose cleartext you give); or "
+            "--krd-certificate to relay to a partner"
+        )
+    if args.split_components is not None:
+        if args.out_dir is None:
+            raise InputError("--components needs --out-dir DIR for the component files")
+        if not 2 <= args.split_components <= 9:
+            raise InputError(f"--components must be between 2 and 9 (got {args.split_components})")
+        if args.kek_id or args.out is not None:
+            raise InputError("--components go to --out-dir DIR: drop --kek-id and --out")
+        check_components_destination(cast(Path, args.out_dir))
+    elif args.out_dir is not None:
+        raise InputError("--out-dir is for --components; use --out FILE for the block")
+    elif args.out is not None:
+        for warning in check_block_destination(args.out):
+            import sys
+
+            print(f"apckx: warning: {warning}", file=sys.stderr)
+    if args.kek_id and not kek_given:
+        raise InputError("--kek-id needs the KEK's cleartext to wrap the key locally: "
+                         "--kek-file, --kek-env, --prompt or --kek-components")  # fmt: skip
+    apc = make_service(args)
+    kek: bytes | None = None
+    kek_algorithm = ""
+    if args.kek_id:
+        kek_key = apc.get_key(args.kek_id)
+        kek_algorithm = str(kek_key["KeyAttributes"]["KeyAlgorithm"])
+        kek = keyinput.read_key(args, kek_algorithm, name="kek", label="KEK", io=io)
+        verify_kek(apc, args.kek_id, kek)
+    journal = Journal.create(
+        args.journal_dir, f"export-{via}",
+        parameters={"key": args.key, "via": via, "receiver": "partner" if partner else "apckx",
+                    "krd_certificate": str(args.krd_certificate) if partner else None,
+                    "ipek_ksn": args.ksn, "kek_id": args.kek_id,
+                    "passes": None if via == "rsa" else (1 if args.one_pass else 2)},
+    )  # fmt: skip
+    try:
+        exported, record = export_over_rsa(
+            apc, key_id=args.key, options=options, journal=journal, partner=partner,
+            headers=headers, progress=_progress(args),
+        )  # fmt: skip
+        if exported is None:
+            write_key_block(cast(Path, args.out), str(record.pop("key_block")))
+            record["out"] = str(args.out)
+        elif args.split_components is not None:
+            files = write_components(exported, args.split_components, cast(Path, args.out_dir))
+            record["components"] = [
+                {"index": f.index, "path": str(f.path), "kcv": f.kcv} for f in files
+            ]
+        else:
+            block = wrap_for_kek(exported, cast(bytes, kek), kek_algorithm)
+            record["tr31_kek_id"] = args.kek_id
+            if args.out is not None:
+                write_key_block(args.out, block)
+                record["out"] = str(args.out)
+            else:
+                record["key_block"] = block
+        del exported
+    except ApckxError as exc:
+        journal.finish(FAILED, error=str(exc))
+        error_type: type[ApckxError] = CeremonyError
+        if isinstance(exc, KcvMismatchError | ConfigError | InputError):
+            error_type = type(exc)
+        raise error_type(describe_failure(journal, exc)) from None
+    finally:
+        del kek
+    journal.finish(COMPLETE, outputs={k: v for k, v in record.items() if k != "key_block"})
+    _print_export(record, args.output, journal.ceremony_id)
+    return 0
+
+
+def _fingerprint(text: str | None) -> str | None:
+    from apckx.ceremonies.import_kek import normalize_fingerprint
+
+    return None if text is None else normalize_fingerprint(text)
+
+
+def _print_export(record: dict[str, Any], output: str, ceremony_id: str) -> None:
+    import sys
+
+    from apckx.cli._output import format_rows, print_json
+
+    if output == "json":
+        print_json({"ceremony_id": ceremony_id, **record})
+        return
+    report = sys.stdout
+    if "key_block" in record:
+        print(record["key_block"])  # stdout carries the block alone; the report goes to stderr
+        report = sys.stderr
+    how = (
+        f"TR-34 {record.get('passes')}-pass" if record["via"] == "tr34"
+        else f"RSA wrap {record.get('wrapping_spec')}"
+    )  # fmt: skip
+    kcv = record.get("kcv")
+    rows: list[tuple[str, Any]] = [
+        ("via", f"{how} to {record['receiver']}'s {record['receiver_rsa_algorithm']} key"),
+        ("header", record.get("header")),
+        ("random nonce", record.get("random_nonce")),
+        ("IPEK for KSN", record.get("ipek_ksn")),
+        ("KCV", None if kcv is None else (
+            f"{kcv} ({record['kcv_algorithm']}), equal to APC's" if record.get("kcv_algorithm")
+            else f"{kcv}, as APC reports it (the key was relayed, not opened)")),
+        ("sender root", record.get("root_key_arn")),
+        ("block written to", record.get("out")),
+        ("ceremony", ceremony_id),
+    ]  # fmt: skip
+    for component in record.get("components", []):
+        rows.append(
+            (f"component {component['index']}", f"{component['path']}  KCV {component['kcv']}")
+        )
+    print(f"Key exported: {record['key_arn']} ({record['key_algorithm']})", file=report)
+    print(format_rows(rows), file=report)

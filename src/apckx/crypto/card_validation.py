@@ -28,6 +28,7 @@ from psec import des as _des
 from pyemv import cvv as _pyemv_cvv
 
 from apckx.crypto import emv
+from apckx.crypto._quiet import quiet_tdes
 from apckx.errors import InputError
 
 __all__ = [
@@ -112,9 +113,10 @@ def _decimalize(block_hex: str, length: int) -> str:
 
 def _cvv_block(cvk: bytes, data_digits: str) -> str:
     block = data_digits.ljust(32, "0")
-    step = _des.encrypt_tdes_ecb(cvk[:8], bytes.fromhex(block[:16]))
-    step = bytes(a ^ b for a, b in zip(step, bytes.fromhex(block[16:]), strict=True))
-    return bytes(_des.encrypt_tdes_ecb(cvk, step)).hex().upper()
+    with quiet_tdes():
+        step = _des.encrypt_tdes_ecb(cvk[:8], bytes.fromhex(block[:16]))
+        step = bytes(a ^ b for a, b in zip(step, bytes.fromhex(block[16:]), strict=True))
+        return bytes(_des.encrypt_tdes_ecb(cvk, step)).hex().upper()
 
 
 def generate_cvv(
@@ -174,10 +176,11 @@ def generate_cvc3(
         raise InputError("the track data must not be empty")
     atc = _hex_field(atc_hex, "the application transaction counter", 4)
     un = _hex_field(unpredictable_number_hex, "the unpredictable number", 8)
-    icc_key = emv.derive_icc_master_key(
-        issuer_cvc3_key, pan, pan_sequence_number, mode=major_key_derivation_mode
-    )
-    full = str(_pyemv_cvv.generate_cvc3(icc_key, track_data, atc, un)).zfill(5)
+    with quiet_tdes():
+        icc_key = emv.derive_icc_master_key(
+            issuer_cvc3_key, pan, pan_sequence_number, mode=major_key_derivation_mode
+        )
+        full = str(_pyemv_cvv.generate_cvc3(icc_key, track_data, atc, un)).zfill(5)
     return full[-length:]
 
 
@@ -201,9 +204,10 @@ def generate_dcvv(
     _check_length(length)
     _check_digits(pan, "the PAN", range(12, 20))
     atc = _hex_field(atc_hex, "the application transaction counter", 4).hex().upper()
-    icc_key = emv.derive_icc_master_key(
-        issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
-    )
+    with quiet_tdes():
+        icc_key = emv.derive_icc_master_key(
+            issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
+        )
     # The ATC's hex letters, if any, are kept as nibbles of the block (it is packed as hex).
     block = _cvv_block(icc_key, pan + expiry + service_code + atc)
     return _decimalize(block, length)
@@ -253,13 +257,15 @@ def generate_amex_csc(
     else:
         raise InputError("an American Express PAN starts with 34 or 37")
     if version == 1:
-        block = bytes(_des.encrypt_tdes_ecb(csc_key, bytes.fromhex(field)))
+        with quiet_tdes():
+            block = bytes(_des.encrypt_tdes_ecb(csc_key, bytes.fromhex(field)))
     elif version == 2:
         if service_code is None:
             raise InputError("CSC version 2 needs the service code")
         _check_digits(service_code, "the service code", range(3, 4))
         data = (field + service_code).ljust(32, "0")
-        block = bytes(_des.encrypt_tdes_ecb(csc_key, bytes.fromhex(data)))[8:]
+        with quiet_tdes():
+            block = bytes(_des.encrypt_tdes_ecb(csc_key, bytes.fromhex(data)))[8:]
     else:
         raise InputError(f"the Amex CSC version must be 1 or 2 (got {version})")
     digits = _amex_decimalize(block.hex().upper())

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers import algorithms
 from psec import mac as _psec_mac
 
 from apckx.crypto import as2805, dukpt, emv
+from apckx.crypto._quiet import quiet_tdes
 from apckx.errors import InputError
 
 __all__ = [
@@ -127,9 +128,10 @@ def generate_iso9797_1_mac(
     _check_key(key, key_algorithm, _TDES_ALGORITHMS + _AES_ALGORITHMS, "ISO 9797-1 algorithm 1")
     block = mac_block_size(key_algorithm)
     data = _pad(message, block, padding, "ISO 9797-1 algorithm 1")
-    if block == 8:
-        return bytes(_psec_mac.generate_cbc_mac(_tdes_key(key), data, 1, 8))
-    return bytes(_psec_mac.generate_cbc_mac(key, data, 1, 16, _psec_mac.Algorithm.AES))
+    with quiet_tdes():
+        if block == 8:
+            return bytes(_psec_mac.generate_cbc_mac(_tdes_key(key), data, 1, 8))
+        return bytes(_psec_mac.generate_cbc_mac(key, data, 1, 16, _psec_mac.Algorithm.AES))
 
 
 def generate_iso9797_3_mac(
@@ -143,7 +145,8 @@ def generate_iso9797_3_mac(
     """
     _check_key(key, key_algorithm, _TDES_ALGORITHMS, "ISO 9797-1 algorithm 3")
     data = _pad(message, 8, padding, "ISO 9797-1 algorithm 3")
-    return bytes(_psec_mac.generate_retail_mac(key[:8], key[8:16], data, 1, 8))
+    with quiet_tdes():
+        return bytes(_psec_mac.generate_retail_mac(key[:8], key[8:16], data, 1, 8))
 
 
 def generate_cmac(key: bytes, message: bytes, *, key_algorithm: str) -> bytes:
@@ -191,16 +194,19 @@ def generate_emv_mac(
     """
     if (atc is None) == (application_cryptogram is None):
         raise InputError("the EMV MAC needs exactly one of the ATC or the application cryptogram")
-    icc_mk = emv.derive_icc_master_key(
-        issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
-    )
-    session_key = emv.derive_session_key(
-        icc_mk,
-        session_key_derivation_mode,
-        atc=atc,
-        application_cryptogram=application_cryptogram,
-    )
-    return bytes(_psec_mac.generate_retail_mac(session_key[:8], session_key[8:], message, 2, 8))
+    with quiet_tdes():
+        icc_mk = emv.derive_icc_master_key(
+            issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
+        )
+        session_key = emv.derive_session_key(
+            icc_mk,
+            session_key_derivation_mode,
+            atc=atc,
+            application_cryptogram=application_cryptogram,
+        )
+        return bytes(
+            _psec_mac.generate_retail_mac(session_key[:8], session_key[8:], message, 2, 8)
+        )
 
 
 def generate_dukpt_mac(
@@ -248,7 +254,8 @@ def _hmac_by_key(key: bytes, message: bytes, key_algorithm: str) -> bytes:
 
 
 def _as2805_4_1(key: bytes, message: bytes, key_algorithm: str) -> bytes:
-    return as2805.generate_as2805_mac(key, message, 8)
+    with quiet_tdes():
+        return as2805.generate_as2805_mac(key, message, 8)
 
 
 #: APC MacAlgorithm -> (key, message, key_algorithm) -> the full-length MAC.

@@ -159,8 +159,15 @@ class ApcService:
             _log.debug("%s %s in %.0f ms", operation, error_code or "ok", duration_ms)
 
     def _pages(
-        self, operation: str, method: str, items: str, **params: Any
+        self,
+        operation: str,
+        method: str,
+        items: str,
+        *,
+        required: str | None = None,
+        **params: Any,
     ) -> Iterator[dict[str, Any]]:
+        """Every entry of every page; ``required``: a text member each entry must have."""
         token: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -171,6 +178,9 @@ class ApcService:
             entries = page.get(items, [])
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
                 raise _malformed(operation, f"{items} is not a list of objects")
+            if required is not None:
+                for entry in entries:
+                    _text_member(entry, operation, required, where=f"{items}[].")
             yield from entries
             token = page.get("NextToken")
             if not token:
@@ -212,7 +222,7 @@ class ApcService:
         params: dict[str, Any] = {"MaxResults": page_size}
         if key_state:
             params["KeyState"] = key_state
-        return list(self._pages("ListKeys", "list_keys", "Keys", **params))
+        return list(self._pages("ListKeys", "list_keys", "Keys", required="KeyArn", **params))
 
     def delete_key(self, key_identifier: str, *, delete_key_in_days: int = 7) -> Key:
         response = self._call(
@@ -305,7 +315,9 @@ class ApcService:
         params: dict[str, Any] = {"MaxResults": page_size}
         if key_arn:
             params["KeyArn"] = key_arn
-        return list(self._pages("ListAliases", "list_aliases", "Aliases", **params))
+        return list(
+            self._pages("ListAliases", "list_aliases", "Aliases", required="AliasName", **params)
+        )
 
     def set_alias(self, alias_name: str, key_arn: str, *, probably_exists: bool = False) -> bool:
         """Point ``alias_name`` at ``key_arn``: one call in the expected case.
@@ -344,7 +356,11 @@ class ApcService:
         return {
             str(tag.get("Key", "")): str(tag.get("Value", ""))
             for tag in self._pages(
-                "ListTagsForResource", "list_tags_for_resource", "Tags", ResourceArn=resource_arn
+                "ListTagsForResource",
+                "list_tags_for_resource",
+                "Tags",
+                required="Key",
+                ResourceArn=resource_arn,
             )
         }
 
@@ -382,6 +398,7 @@ def _raise_if_sign_in_failed(exc: BaseException, client: Any) -> None:
 MAX_PAGES = 1000
 """List calls stop here (100 000 entries at the page size apckx asks for)."""
 _MAX_TEXT = 300
+_ALIAS_RE = re.compile(r"alias/[a-zA-Z0-9/_-]{1,250}")
 _ARN_RE = re.compile(r"arn:[a-z0-9-]+:payment-cryptography:[a-z0-9-]*:[0-9]*:key/[A-Za-z0-9]+")
 
 
@@ -429,7 +446,8 @@ def _key(response: Mapping[str, Any], operation: str) -> Key:
 
 def _alias(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
     alias = _object_member(response, operation, "Alias")
-    _text_member(alias, operation, "AliasName", where="Alias.")
+    if not _ALIAS_RE.fullmatch(_text_member(alias, operation, "AliasName", where="Alias.")):
+        raise _malformed(operation, "has an Alias.AliasName that is not alias/NAME")
     arn = alias.get("KeyArn")
     if arn is not None and not (isinstance(arn, str) and _ARN_RE.fullmatch(arn)):
         raise _malformed(operation, "has an Alias.KeyArn that is not a key ARN")
