@@ -8,7 +8,8 @@
 - Mastercard dynamic CVC3 (DynamicCardVerificationCode): pyemv's CVC3 under the card's
   ICC key (EMV Option A from the issuer key), the rightmost N digits.
 - Visa dCVV (DynamicCardVerificationValue): the CVV algorithm under the card's ICC key over
-  PAN || expiry || service code || ATC (inferred: see docs/EMULATOR.md).
+  the PAN with its first 4 digits replaced by the ATC, expiry, service code (as jPOS does
+  it; its test values are our vectors; see docs/EMULATOR.md).
 - American Express CSC version 1 and 2 (AmexCardSecurityCodeVersion1/2): the form public
   HSM simulators implement (inferred: see docs/EMULATOR.md); N = 5, 4 or 3 selects CSC-5,
   CSC-4 or CSC-3.
@@ -195,21 +196,26 @@ def generate_dcvv(
     *,
     major_key_derivation_mode: str = "EMV_OPTION_A",
 ) -> str:
-    """Visa dCVV (DynamicCardVerificationValue), inferred form (docs/EMULATOR.md): the CVV
-    algorithm under the card's ICC key (EMV Option A from the issuer key) over
-    PAN || expiry || service code || ATC (4 hex digits, right-justified)."""
+    """Visa dCVV (DynamicCardVerificationValue), as jPOS computes it
+    (``JCESecurityModule.calculatedCVV``; its published test values are our vectors).
+
+    The card's ICC key is derived from the issuer master key (EMV Option A by default) with
+    the PAN and PAN sequence number; the dCVV is the CVV algorithm under that key over the
+    PAN whose leftmost 4 digits are replaced by the ATC (2 bytes, 4 hex digits), the expiry
+    and the service code. The ATC (2..4 hex, whole bytes) is right-justified in 2 bytes.
+    """
     _check_double_key(issuer_master_key, "the issuer master key")
+    _check_digits(pan, "the PAN", range(12, 20))
     _check_digits(expiry, "the card expiry date", range(4, 5))
     _check_digits(service_code, "the service code", range(3, 4))
     _check_length(length)
-    _check_digits(pan, "the PAN", range(12, 20))
     atc = _hex_field(atc_hex, "the application transaction counter", 4).hex().upper()
     with quiet_tdes():
         icc_key = emv.derive_icc_master_key(
             issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
         )
-    # The ATC's hex letters, if any, are kept as nibbles of the block (it is packed as hex).
-    block = _cvv_block(icc_key, pan + expiry + service_code + atc)
+    # The altered PAN keeps the ATC's hex letters, if any, as nibbles of the block.
+    block = _cvv_block(icc_key, atc + pan[4:] + expiry + service_code)
     return _decimalize(block, length)
 
 
