@@ -152,8 +152,16 @@ def test_amex_csc_lengths_are_slices_of_one_computation() -> None:
             lambda: cv.generate_cvc3(bytes(16), "5123456789012345", "00", b"\x51", "5E0", "99"),
             "whole bytes",
         ),
-        (lambda: cv.check_supported("DiscoverDynamicCardVerificationCode"), "not supported"),
-        (lambda: cv.check_supported("CardHolderVerificationValue"), "not supported"),
+        (
+            lambda: cv.check_supported("DiscoverDynamicCardVerificationCode"),
+            "DiscoverDynamicCardVerificationCode is not supported by apckx: Discover's dCVC is "
+            "defined in Discover's D-PAS and ZIP specifications, which are not public",
+        ),
+        (
+            lambda: cv.check_supported("CardHolderVerificationValue"),
+            "CardHolderVerificationValue is not supported by apckx: .* has no public "
+            "specification or implementation",
+        ),
     ],
 )
 def test_bad_input_is_refused(call: Any, message: str) -> None:

@@ -15,7 +15,7 @@
   CSC-4 or CSC-3.
 
 Not implemented (no public algorithm text): Discover dCVC and CardHolderVerificationValue;
-:func:`check_supported` refuses them with one clear line.
+:func:`check_supported` refuses them with one line that says why.
 
 Digit strings in, digit strings out (APC's ValidationData); keys are bytes.
 """
@@ -59,19 +59,28 @@ SUPPORTED_ATTRIBUTES: Final = (
     "AmexCardSecurityCodeVersion1",
     "AmexCardSecurityCodeVersion2",
 )
-#: Members with no public algorithm text: refused, never faked.
-UNSUPPORTED_ATTRIBUTES: Final = (
-    "CardHolderVerificationValue",
-    "DiscoverDynamicCardVerificationCode",
-)
+#: Members with no public algorithm text: refused, never faked (docs/EMULATOR.md says what
+#: was searched). The reason is the refusal's text.
+UNSUPPORTED_ATTRIBUTES: Final[dict[str, str]] = {
+    "CardHolderVerificationValue": (
+        "the cardholder authentication verification value APC computes from an E6 EMV master "
+        "key, UnpredictableNumber, PanSequenceNumber and ApplicationTransactionCounter has no "
+        "public specification or implementation (AWS documents its inputs, not how they are "
+        "combined)"
+    ),
+    "DiscoverDynamicCardVerificationCode": (
+        "Discover's dCVC is defined in Discover's D-PAS and ZIP specifications, which are not "
+        "public, and no public implementation or test values were found"
+    ),
+}
 
 
 def check_supported(attribute: str) -> None:
     """Refuse a card-validation attribute this module does not compute (one line)."""
     if attribute in UNSUPPORTED_ATTRIBUTES:
         raise InputError(
-            f"{attribute} is not supported: its algorithm is not publicly documented, "
-            "so apckx does not compute it"
+            f"{attribute} is not supported by apckx: {UNSUPPORTED_ATTRIBUTES[attribute]}; "
+            "apckx refuses it rather than compute a value AWS would not"
         )
     if attribute not in SUPPORTED_ATTRIBUTES:
         raise InputError(f"unknown card validation attribute {attribute!r}")

@@ -125,7 +125,17 @@ def test_lengths_amex_dcvv_and_refusals(data_plane: DataPlane) -> None:
         GenerationAttributes=dcvv)["ValidationData"]
     assert value == card_validation.generate_dcvv(imk, "4123456789012345", "00", "1230",
                                                   "101", "0012")
-    with pytest.raises(errors.ValidationException, match="not supported"):
+    with pytest.raises(errors.ValidationException,
+                       match=r"GenerateCardValidationData: CardHolderVerificationValue is not "
+                             r"supported by apckx: .* no public specification"):
+        data_plane.data.generate_card_validation_data(
+            KeyIdentifier=e6, PrimaryAccountNumber="4123456789012345",
+            GenerationAttributes={"CardHolderVerificationValue": {
+                "UnpredictableNumber": "1234ABCD", "PanSequenceNumber": "01",
+                "ApplicationTransactionCounter": "000B"}})
+    with pytest.raises(errors.ValidationException,
+                       match="DiscoverDynamicCardVerificationCode is not supported by apckx: "
+                             "Discover's dCVC"):
         data_plane.data.verify_card_validation_data(
             KeyIdentifier=e6, PrimaryAccountNumber="4123456789012345", ValidationData="123",
             VerificationAttributes={"DiscoverDynamicCardVerificationCode": {
