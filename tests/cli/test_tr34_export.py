@@ -425,3 +425,26 @@ def test_exported_block_without_our_nonce_refused(
     _assert_refused_after_export_call(
         env, rc, err, "does not carry the random nonce apckx sent", out
     )
+
+
+@pytest.mark.parametrize("failure", ["empty answer", "unexpected error"])
+def test_export_answer_unusable_journal_finished(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:  # fmt: skip
+    """An ExportKey answer without KeyMaterial is refused (exit 1, not 2: it is APC's answer,
+    not the caller's input); an unexpected error still finishes the journal as failed."""
+    key = _create(env, "TDES_2KEY")
+
+    def broken(self: ApcService, **kwargs: Any) -> dict[str, Any]:
+        if failure == "unexpected error":
+            raise RuntimeError("boom")
+        return {}
+
+    monkeypatch.setattr(ApcService, "export_key", broken)
+    out_dir = env["tmp"] / "parts"
+    rc = _export(env, key["KeyArn"], "tr34", "--components", "2", "--out-dir", str(out_dir),
+                 "--certs-dir", str(env["tmp"] / "certs-broken"))  # fmt: skip
+    err = capsys.readouterr().err
+    message = "APC's answer is refused" if failure == "empty answer" else "RuntimeError"
+    _assert_refused_after_export_call(env, rc, err, message, out_dir)
