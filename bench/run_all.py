@@ -54,7 +54,9 @@ would import nothing at all.
 cryptography imported for them), botocore's import and the client (no boto3: its import costs
 ~180 ms, mostly s3transfer; the data loader finds services by name and reads botocore's
 1.2 MB endpoints.json from a private marshal copy), the journal's creation and the first
-request. The whole-process figures (`process` below) include the interpreter's start; on
+request. The journal's durable saves are the largest single in-process cost on this disk
+under load (see "fsync (last run)" and the diagnostic run without fsync). The whole-process
+figures (`process` below) include the interpreter's start; on
 this shared 2-core machine every CPU-bound fixed cost is inflated by the other engineers'
 test suites, which hurts apckx (4 round trips to hide CPU behind) more than the sample (13)."""
 
@@ -174,7 +176,7 @@ def notes(name: str, data: dict[str, Any]) -> list[str]:
             f"ms, ratio {data['processes']['ratio']:.2f}x.",
             f"- Where apckx's fresh-run time goes (medians): "
             f"{fresh['apckx']['before_first_call_ms']:.0f} ms before its first call (the sample: "
-            f"{fresh['sample']['before_first_call_ms']:.0f} ms; both build a boto3 client there), "
+            f"{fresh['sample']['before_first_call_ms']:.0f} ms; each builds its SDK client there), "
             f"{fresh['apckx']['calls_span_ms']:.0f} ms from first call to last (the sample: "
             f"{fresh['sample']['calls_span_ms']:.0f} ms), "
             f"{fresh['apckx']['after_last_call_ms']:.0f} ms after (audit record). The journal's "

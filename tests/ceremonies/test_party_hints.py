@@ -36,7 +36,7 @@ def logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningE
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     emulator = start_test_emulator(EmulatorConfig(
-        request_log_path=tmp_path / "requests.jsonl", latency_ms=40  # calls in flight overlap
+        request_log_path=tmp_path / "requests.jsonl", latency_ms=150  # calls in flight overlap
     ))
     try:
         yield emulator

@@ -249,6 +249,16 @@ def test_e6_dcvv(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> Non
     wrong = dcvv[:-1] + str((int(dcvv[-1]) + 1) % 10)
     rc, record, _ = _check(aws, capsys, "alias/imk-dcvv", *args, "--expect", f"dcvv={wrong}")
     assert rc == 1 and _outcomes(record)["generate dCVV"] == "mismatch"
+    # With the cleartext, APC's dCVV is compared with the local (jPOS-form) one.
+    rc, record, err = _check(aws, capsys, "alias/imk-dcvv", *args, "--key-file",
+                             _key_file(aws, EMV_IMK))
+    assert rc == 0, err
+    assert _outcomes(record)["generate dCVV"] == "ok"
+    assert _outcomes(record)["KCV"] == "ok"
+    other = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    rc, record, _ = _check(aws, capsys, "alias/imk-dcvv", *args, "--key-file",
+                           _key_file(aws, other))
+    assert rc == 1 and _outcomes(record) == {"KCV": "mismatch"}  # a wrong key stops at its KCV
 
 
 def test_b0_aes_dukpt(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ from apckx.emulator.server import RunningEmulator
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
 KEK_HEX = "2B7E151628AED2A6ABF7158809CF4F3C762E7160F38B4DA56A784D9045190CFE"
+WORK_HEX = "00112233445566778899AABBCCDDEEFF"
 HELP_COMMANDS = [[], *([name] for name in COMMANDS)]
 
 
@@ -56,6 +57,7 @@ def child_env(tmp_path: Path) -> dict[str, str]:
         AWS_EC2_METADATA_DISABLED="true",
         AWS_DEFAULT_REGION="us-east-1",
         APCKX_TEST_KEK=KEK_HEX,
+        APCKX_TEST_WORK=WORK_HEX,
     )
     return env
 
@@ -119,13 +121,24 @@ def test_ceremony_output_into_a_closed_pipe_is_quiet(
     assert code == 1
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert (tmp_path / ".apckx" / "ceremonies").is_dir()  # the ceremony itself ran
-    code, err = run_into_closed_pipe(
-        ["cleanup", "--alias", "alias/import-kek-ecdh-result", "--dry-run", *common],
-        child_env,
-        tmp_path,
-    )
-    assert "Traceback" not in err and "BrokenPipe" not in err
-    assert code == 1
+    kek = ["--kek-id", "alias/import-kek-ecdh-result", "--kek-env", "APCKX_TEST_KEK"]
+    manifest = tmp_path / "keys.csv"
+    manifest.write_text(f"alias,key_hex,key_usage,key_algorithm\nalias/m-{output},{WORK_HEX},"
+                        "D0,AES_128\n")  # fmt: skip
+    # Every other command that prints, on the KEK just imported: each does its work, then
+    # finds stdout closed.
+    for argv in (
+        ["import-key", *kek, "--key-env", "APCKX_TEST_WORK", "--key-usage", "D0",
+         "--key-algorithm", "AES_128", "--alias", "alias/work"],
+        ["export-key", "--key", "alias/work", *kek],
+        ["check", "alias/work", "--key-env", "APCKX_TEST_WORK"],
+        ["migrate", str(manifest), *kek, "--no-progress"],
+        ["cleanup", "--alias", "alias/import-kek-ecdh-result", "--dry-run"],
+    ):
+        code, err = run_into_closed_pipe([*argv, *common], child_env, tmp_path)
+        assert "Traceback" not in err and "BrokenPipe" not in err, argv[0]
+        assert "apckx: error" not in err, err  # it worked: only stdout was gone
+        assert code == 1, (argv[0], err)
 
 
 def _fail_with(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -255,3 +255,28 @@ def test_tampered_tr34_answer_refused_nothing_written(
     cid = err.split("ceremony ")[1].split()[0]
     journal = json.loads((env["journals"] / f"{cid}.json").read_text())
     assert journal["status"] == "failed"
+
+
+@pytest.mark.parametrize("via", ["tr34", "rsa"])
+def test_ipek_to_apckx_as_components(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], via: str
+) -> None:
+    bdk = generate_key("AES_128")
+    bdk_file = env["tmp"] / "bdk.hex"
+    bdk_file.write_text(bdk.hex())
+    bdk_file.chmod(0o600)
+    alias = f"alias/bdk-aes-{via}"
+    assert main(["import-key", "--via", "rsa", "--key-file", str(bdk_file), "--key-usage", "B0",
+                 "--key-algorithm", "AES_128", "--alias", alias, "--journal-dir",
+                 str(env["journals"]), *env["aws"]]) == 0  # fmt: skip
+    capsys.readouterr()
+    ksn = "123456789012345600000001"
+    rc = _export(env, alias, via, "--ipek", "--ksn", ksn, "--components", "2", "--out-dir",
+                 str(env["tmp"] / "ipek-parts"))  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    parts = [read_component_file(Path(c["path"])) for c in data["components"]]
+    assert combine_components(parts) == derive_initial_key(bdk, bytes.fromhex(ksn), "AES_128")
+    if via == "tr34":
+        assert data["header"].startswith("D9999B1AX")

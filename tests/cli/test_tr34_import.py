@@ -248,3 +248,69 @@ def test_wrapping_certificate_not_under_apc_chain_refused(
     assert "ImportKey" not in _operations_since(env["log"], before)
     cid = err.split("ceremony ")[1].split()[0]
     assert _journal(env, cid)["status"] == "failed"
+
+
+def test_nonce_mismatch_refused_by_apc_one_line_journal_failed(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block built with another nonce than the RandomNonce sent: APC refuses the import
+    (ValidationException); apckx says so in one line, exit 1, journal failed."""
+    from apckx.crypto import tr34
+
+    original = tr34.build_key_block
+
+    def other_nonce(*args: Any, **kwargs: Any) -> bytes:
+        kwargs["nonce"] = bytes(8)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tr34, "build_key_block", other_nonce)
+    rc = _import_key(env, generate_key("TDES_2KEY"), "tr34", "--key-usage", "D0",
+                     "--key-algorithm", "TDES_2KEY", "--alias", "alias/bad-nonce")  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1
+    assert "ImportKey failed: ValidationException" in err
+    cid = err.split("ceremony ")[1].split()[0]
+    journal = _journal(env, cid)
+    assert journal["status"] == "failed"
+    assert not [r for r in journal["resources"] if r["role"] == "working"]
+    assert env["apc"].find_key("alias/bad-nonce") is None
+
+
+def test_pinned_apc_root_mismatch_refused_before_import(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _log_size(env["log"])
+    rc = _import_key(env, generate_key("TDES_2KEY"), "rsa", "--key-usage", "D0",
+                     "--key-algorithm", "TDES_2KEY", "--wrapping-key-algorithm", "RSA_2048",
+                     "--alias", "alias/pinned", "--trust-apc-root", "AB" * 32)  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "--trust-apc-root pins" in err
+    assert "ImportKey" not in _operations_since(env["log"], before)
+
+
+def test_cleanup_rolls_back_a_tr34_kek_ceremony(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ceremony from a new certs dir (a new CA, imported as a root) is rolled back whole:
+    the KEK, the root and both aliases."""
+    certs_dir = env["tmp"] / "certs-new"
+    rc = main(["import-kek", "--via", "tr34", "--kek-file",
+               str(_key_file(env["tmp"], generate_key("TDES_3KEY"))), "--key-algorithm",
+               "TDES_3KEY", "--alias", "alias/kek-rollback", "--root-alias",
+               "alias/root-rollback", "--certs-dir", str(certs_dir), "--journal-dir",
+               str(env["journals"]), "--records-dir", str(env["tmp"] / "records"),
+               "--output", "json", *env["aws"]])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["root_reused"] is False
+    rc = main(["cleanup", "--ceremony", data["ceremony_id"], "--journal-dir",
+               str(env["journals"]), *env["aws"]])  # fmt: skip
+    capsys.readouterr()
+    assert rc == 0
+    apc: ApcService = env["apc"]
+    assert apc.get_key(data["key_arn"])["KeyState"] == "DELETE_PENDING"
+    assert apc.get_key(data["root_key_arn"])["KeyState"] == "DELETE_PENDING"
+    names = {a["AliasName"] for a in apc.list_aliases()}
+    assert not names & {"alias/kek-rollback", "alias/root-rollback"}
+    assert _journal(env, data["ceremony_id"])["status"] == "rolled_back"

@@ -1159,3 +1159,79 @@ def test_enum_value_is_served_or_deliberately_refused(kit: Kit, value: Value) ->
     error = caught.value.response["Error"]
     assert error["Code"] == "ValidationException", error
     assert value[2] in error["Message"], error["Message"]
+
+
+# --- optional structures that change what an operation does --------------------------------
+
+#: Optional input structures the emulator refuses on purpose (ValidationException naming it).
+REFUSED_STRUCTURES: dict[tuple[str, str], str] = {
+    ("TranslatePinData", "IncomingAs2805Attributes"):
+        "AWS does not document the AS2805.6.4 PIN-key derivation from STAN and amount",
+}
+
+
+def _iso0_attrs() -> dict[str, dict[str, str]]:
+    return {"IsoFormat0": {"PrimaryAccountNumber": PAN}}
+
+
+def _to_dukpt(kit: Kit) -> str:
+    out = kit.data.translate_pin_data(
+        IncomingKeyIdentifier=kit.pek(), OutgoingKeyIdentifier=kit.bdk(),
+        EncryptedPinBlock=iso0(), IncomingTranslationAttributes=_iso0_attrs(),
+        OutgoingTranslationAttributes=_iso0_attrs(),
+        OutgoingDukptAttributes={"KeySerialNumber": KSN})
+    block: str = out["PinBlock"]
+    assert block != iso0()
+    return block
+
+
+def _dukpt_pin_round_trip(kit: Kit) -> Answer:
+    back: Answer = kit.data.translate_pin_data(
+        IncomingKeyIdentifier=kit.bdk(), OutgoingKeyIdentifier=kit.pek(),
+        EncryptedPinBlock=_to_dukpt(kit), IncomingTranslationAttributes=_iso0_attrs(),
+        OutgoingTranslationAttributes=_iso0_attrs(),
+        IncomingDukptAttributes={"KeySerialNumber": KSN})
+    assert pin_block.decrypt_pin_block(KEY_2TDES, bytes.fromhex(back["PinBlock"]),
+                                       "ISO_FORMAT_0", pan=PAN) == PIN
+    return back
+
+
+def _verify_pin_under_dukpt(kit: Kit) -> Answer:
+    return _verify_visa_with(kit, kit.bdk(), _to_dukpt(kit),
+                             DukptAttributes={"KeySerialNumber": KSN,
+                                              "DukptDerivationType": "TDES_2KEY"})
+
+
+def _as2805_incoming(kit: Kit) -> Answer:
+    out: Answer = kit.data.translate_pin_data(
+        IncomingKeyIdentifier=kit.pek(), OutgoingKeyIdentifier=kit.pek(),
+        EncryptedPinBlock=iso0(), IncomingTranslationAttributes={"As2805Format0": {
+            "PrimaryAccountNumber": PAN}}, OutgoingTranslationAttributes=_iso0_attrs(),
+        IncomingAs2805Attributes={"SystemTraceAuditNumber": "123456",
+                                  "TransactionAmount": "000000001000"})
+    return out
+
+
+STRUCTURE_REQUESTS: dict[tuple[str, str], Request] = {
+    ("TranslatePinData", "IncomingDukptAttributes"): _dukpt_pin_round_trip,
+    ("TranslatePinData", "OutgoingDukptAttributes"): _dukpt_pin_round_trip,
+    ("VerifyPinData", "DukptAttributes"): _verify_pin_under_dukpt,
+    ("TranslatePinData", "IncomingAs2805Attributes"): _as2805_incoming,
+}
+
+
+@pytest.mark.parametrize("structure", list(STRUCTURE_REQUESTS),
+                         ids=["/".join(s) for s in STRUCTURE_REQUESTS])
+def test_optional_structure_is_served_or_deliberately_refused(
+        kit: Kit, structure: tuple[str, str]) -> None:
+    operation, name = structure
+    assert name in data_service_model().operation_model(operation).input_shape.members
+    send = STRUCTURE_REQUESTS[structure]
+    if structure not in REFUSED_STRUCTURES:
+        send(kit)
+        return
+    with pytest.raises(ClientError) as caught:
+        send(kit)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationException", error
+    assert name in error["Message"], error["Message"]

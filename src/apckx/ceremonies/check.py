@@ -14,7 +14,8 @@ One recipe per key usage (:data:`CHECKS`), each a short run of data-plane calls:
   PVV you give (or compute from the cleartext), and a wrong one fails.
 - E0: VerifyAuthRequestCryptogram of an ARQC you give (or compute); an altered one fails.
 - E1: EMV EncryptData/DecryptData round trip under the card's session key.
-- E2: EMV MAC generate and verify. E4: CVC3 generate and verify. E6: dCVV generate and verify.
+- E2: EMV MAC generate and verify. E4: CVC3 generate and verify. E6: dCVV generate and verify
+  (compared with jPOS's dCVV form, the emulator's, when the cleartext is known).
 
 Every answer is compared with a local computation through :mod:`apckx.crypto` when the
 cleartext key is known, and with the values you expect (``expects``) when it is not. A
@@ -905,16 +906,26 @@ def _default_track(pan: str, expiry: str, service_code: str) -> str:
 
 
 def _check_dcvv(ctx: _Context) -> None:
+    from apckx.crypto import card_validation as cv
+
+    pan, psn, atc = ctx.value("pan"), ctx.value("psn"), ctx.value("atc")
+    expiry, service_code = ctx.value("expiry"), ctx.value("service-code")
+    length = len(ctx.expects["dcvv"]) if "dcvv" in ctx.expects else 3
+    key = ctx.cleartext
+
+    def local() -> str:
+        # jPOS's dCVV (the emulator's; docs/EMULATOR.md): AWS does not publish its own.
+        return cv.generate_dcvv(_need(key), pan, psn, expiry, service_code, atc, length)
+
     attributes = {
         "DynamicCardVerificationValue": {
-            "PanSequenceNumber": ctx.value("psn"),
-            "CardExpiryDate": ctx.value("expiry"),
-            "ServiceCode": ctx.value("service-code"),
-            "ApplicationTransactionCounter": ctx.value("atc"),
+            "PanSequenceNumber": psn,
+            "CardExpiryDate": expiry,
+            "ServiceCode": service_code,
+            "ApplicationTransactionCounter": atc,
         }
     }
-    # The dCVV algorithm is inferred (docs/EMULATOR.md): no local comparison against APC.
-    _card_round(ctx, "dCVV", attributes, "dCVV", None)
+    _card_round(ctx, "dCVV", attributes, "dCVV", local)
 
 
 Recipe = Callable[[_Context], None]

@@ -549,13 +549,13 @@ def _print_export(record: dict[str, Any], output: str, ceremony_id: str) -> None
     kcv = record.get("kcv")
     rows: list[tuple[str, Any]] = [
         ("via", f"{how} to {record['receiver']}'s {record['receiver_rsa_algorithm']} key"),
-        ("header", record.get("header")),
+        ("header", record.get("header") if record["via"] == "tr34" else None),
         ("random nonce", record.get("random_nonce")),
         ("IPEK for KSN", record.get("ipek_ksn")),
         ("KCV", None if kcv is None else (
             f"{kcv} ({record['kcv_algorithm']}), equal to APC's" if record.get("kcv_algorithm")
             else f"{kcv}, as APC reports it (the key was relayed, not opened)")),
-        ("sender root", record.get("root_key_arn")),
+        ("receiver's CA in APC", record.get("root_key_arn")),
         ("block written to", record.get("out")),
         ("ceremony", ceremony_id),
     ]  # fmt: skip

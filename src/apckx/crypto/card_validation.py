@@ -8,13 +8,14 @@
 - Mastercard dynamic CVC3 (DynamicCardVerificationCode): pyemv's CVC3 under the card's
   ICC key (EMV Option A from the issuer key), the rightmost N digits.
 - Visa dCVV (DynamicCardVerificationValue): the CVV algorithm under the card's ICC key over
-  PAN || expiry || service code || ATC (inferred: see docs/EMULATOR.md).
+  the PAN with its first 4 digits replaced by the ATC, expiry, service code (as jPOS does
+  it; its test values are our vectors; see docs/EMULATOR.md).
 - American Express CSC version 1 and 2 (AmexCardSecurityCodeVersion1/2): the form public
   HSM simulators implement (inferred: see docs/EMULATOR.md); N = 5, 4 or 3 selects CSC-5,
   CSC-4 or CSC-3.
 
 Not implemented (no public algorithm text): Discover dCVC and CardHolderVerificationValue;
-:func:`check_supported` refuses them with one clear line.
+:func:`check_supported` refuses them with one line that says why.
 
 Digit strings in, digit strings out (APC's ValidationData); keys are bytes.
 """
@@ -58,19 +59,28 @@ SUPPORTED_ATTRIBUTES: Final = (
     "AmexCardSecurityCodeVersion1",
     "AmexCardSecurityCodeVersion2",
 )
-#: Members with no public algorithm text: refused, never faked.
-UNSUPPORTED_ATTRIBUTES: Final = (
-    "CardHolderVerificationValue",
-    "DiscoverDynamicCardVerificationCode",
-)
+#: Members with no public algorithm text: refused, never faked (docs/EMULATOR.md says what
+#: was searched). The reason is the refusal's text.
+UNSUPPORTED_ATTRIBUTES: Final[dict[str, str]] = {
+    "CardHolderVerificationValue": (
+        "the cardholder authentication verification value APC computes from an E6 EMV master "
+        "key, UnpredictableNumber, PanSequenceNumber and ApplicationTransactionCounter has no "
+        "public specification or implementation (AWS documents its inputs, not how they are "
+        "combined)"
+    ),
+    "DiscoverDynamicCardVerificationCode": (
+        "Discover's dCVC is defined in Discover's D-PAS and ZIP specifications, which are not "
+        "public, and no public implementation or test values were found"
+    ),
+}
 
 
 def check_supported(attribute: str) -> None:
     """Refuse a card-validation attribute this module does not compute (one line)."""
     if attribute in UNSUPPORTED_ATTRIBUTES:
         raise InputError(
-            f"{attribute} is not supported: its algorithm is not publicly documented, "
-            "so apckx does not compute it"
+            f"{attribute} is not supported by apckx: {UNSUPPORTED_ATTRIBUTES[attribute]}; "
+            "apckx refuses it rather than compute a value AWS would not"
         )
     if attribute not in SUPPORTED_ATTRIBUTES:
         raise InputError(f"unknown card validation attribute {attribute!r}")
@@ -195,21 +205,26 @@ def generate_dcvv(
     *,
     major_key_derivation_mode: str = "EMV_OPTION_A",
 ) -> str:
-    """Visa dCVV (DynamicCardVerificationValue), inferred form (docs/EMULATOR.md): the CVV
-    algorithm under the card's ICC key (EMV Option A from the issuer key) over
-    PAN || expiry || service code || ATC (4 hex digits, right-justified)."""
+    """Visa dCVV (DynamicCardVerificationValue), as jPOS computes it
+    (``JCESecurityModule.calculatedCVV``; its published test values are our vectors).
+
+    The card's ICC key is derived from the issuer master key (EMV Option A by default) with
+    the PAN and PAN sequence number; the dCVV is the CVV algorithm under that key over the
+    PAN whose leftmost 4 digits are replaced by the ATC (2 bytes, 4 hex digits), the expiry
+    and the service code. The ATC (2..4 hex, whole bytes) is right-justified in 2 bytes.
+    """
     _check_double_key(issuer_master_key, "the issuer master key")
+    _check_digits(pan, "the PAN", range(12, 20))
     _check_digits(expiry, "the card expiry date", range(4, 5))
     _check_digits(service_code, "the service code", range(3, 4))
     _check_length(length)
-    _check_digits(pan, "the PAN", range(12, 20))
     atc = _hex_field(atc_hex, "the application transaction counter", 4).hex().upper()
     with quiet_tdes():
         icc_key = emv.derive_icc_master_key(
             issuer_master_key, pan, pan_sequence_number, mode=major_key_derivation_mode
         )
-    # The ATC's hex letters, if any, are kept as nibbles of the block (it is packed as hex).
-    block = _cvv_block(icc_key, pan + expiry + service_code + atc)
+    # The altered PAN keeps the ATC's hex letters, if any, as nibbles of the block.
+    block = _cvv_block(icc_key, atc + pan[4:] + expiry + service_code)
     return _decimalize(block, length)
 
 

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psec import cvv as psec_cvv
+from pyemv import kd as pyemv_kd
 
 from apckx.crypto import card_validation
+from apckx.crypto._quiet import quiet_tdes
 
 from .conftest import DataPlane
 
@@ -56,6 +59,42 @@ def test_card_validation_vectors(data_plane: DataPlane, entry: dict[str, Any]) -
     assert caught.value.response["Reason"] == "INVALID_VALIDATION_DATA"
 
 
+def test_dcvv_over_http_is_the_cvv_of_the_atc_altered_pan(data_plane: DataPlane) -> None:
+    # jPOS's dCVV vectors (tests/vectors/dataplane/dcvv_jpos.json, checked byte for byte in
+    # tests/crypto) use an IMK whose halves are equal, which ImportKey refuses as APC does; so
+    # over HTTP the answer is checked against a second implementation of the same form: psec's
+    # CVV, under pyemv's Option A ICC key, over the PAN with its first 4 digits replaced by the
+    # ATC.
+    imk = os.urandom(8) + os.urandom(8)
+    key = data_plane.import_key(imk, "TR31_E6_EMV_MKEY_OTHER", "TDES_2KEY", "X")
+    pan, psn, expiry, service_code, atc = "4761739001010010", "01", "2212", "201", "0127"
+    with quiet_tdes():
+        icc = pyemv_kd.derive_icc_mk_a(imk, pan, psn)
+        expected = psec_cvv.generate_cvv(icc, atc + pan[4:], expiry, service_code)
+    attributes = {"DynamicCardVerificationValue": {
+        "PanSequenceNumber": psn, "CardExpiryDate": expiry, "ServiceCode": service_code,
+        "ApplicationTransactionCounter": atc}}
+    answer = data_plane.data.generate_card_validation_data(
+        KeyIdentifier=key, PrimaryAccountNumber=pan, GenerationAttributes=attributes)
+    assert answer["ValidationData"] == expected
+    data_plane.data.verify_card_validation_data(
+        KeyIdentifier=key, PrimaryAccountNumber=pan, ValidationData=expected,
+        VerificationAttributes=attributes)
+    errors = data_plane.data.exceptions
+    next_atc = {"DynamicCardVerificationValue": {
+        **attributes["DynamicCardVerificationValue"], "ApplicationTransactionCounter": "0128"}}
+    wrong = str((int(expected[0]) + 1) % 10) + expected[1:]
+    for wrong_value, wrong_attributes in ((wrong, attributes), (expected, next_atc)):
+        if wrong_attributes is next_atc and card_validation.generate_dcvv(
+                imk, pan, psn, expiry, service_code, "0128") == expected:
+            continue  # one chance in a thousand: the next ATC's dCVV is the same
+        with pytest.raises(errors.VerificationFailedException) as caught:
+            data_plane.data.verify_card_validation_data(
+                KeyIdentifier=key, PrimaryAccountNumber=pan, ValidationData=wrong_value,
+                VerificationAttributes=wrong_attributes)
+        assert caught.value.response["Reason"] == "INVALID_VALIDATION_DATA"
+
+
 def test_lengths_amex_dcvv_and_refusals(data_plane: DataPlane) -> None:
     cvk = os.urandom(16)
     generate_only = data_plane.import_key(cvk, C0, "TDES_2KEY", "G")
@@ -86,7 +125,17 @@ def test_lengths_amex_dcvv_and_refusals(data_plane: DataPlane) -> None:
         GenerationAttributes=dcvv)["ValidationData"]
     assert value == card_validation.generate_dcvv(imk, "4123456789012345", "00", "1230",
                                                   "101", "0012")
-    with pytest.raises(errors.ValidationException, match="not supported"):
+    with pytest.raises(errors.ValidationException,
+                       match=r"GenerateCardValidationData: CardHolderVerificationValue is not "
+                             r"supported by apckx: .* no public specification"):
+        data_plane.data.generate_card_validation_data(
+            KeyIdentifier=e6, PrimaryAccountNumber="4123456789012345",
+            GenerationAttributes={"CardHolderVerificationValue": {
+                "UnpredictableNumber": "1234ABCD", "PanSequenceNumber": "01",
+                "ApplicationTransactionCounter": "000B"}})
+    with pytest.raises(errors.ValidationException,
+                       match="DiscoverDynamicCardVerificationCode is not supported by apckx: "
+                             "Discover's dCVC"):
         data_plane.data.verify_card_validation_data(
             KeyIdentifier=e6, PrimaryAccountNumber="4123456789012345", ValidationData="123",
             VerificationAttributes={"DiscoverDynamicCardVerificationCode": {

@@ -7,7 +7,7 @@
 | CardVerificationValue2 | C0 TDES_2KEY | CVV with service code 000 |
 | AmexCardSecurityCodeVersion1/2 | C0 TDES_2KEY/3KEY | Amex CSC (inferred form) |
 | DynamicCardVerificationCode | E4 TDES_2KEY (DeriveKey) | Mastercard CVC3 |
-| DynamicCardVerificationValue | E6 TDES_2KEY (DeriveKey) | Visa dCVV (inferred form) |
+| DynamicCardVerificationValue | E6 TDES_2KEY (DeriveKey) | Visa dCVV (jPOS's form) |
 | CardHolderVerificationValue, DiscoverDynamicCardVerificationCode | - | refused (no public text) |
 
 Generate takes ``Generate`` (C0) and Verify ``Verify``; ``ValidationDataLength`` 3..5

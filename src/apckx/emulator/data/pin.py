@@ -218,9 +218,10 @@ def translate_pin_data(context: KeyContext, params: Params) -> Body:
     operation = "TranslatePinData"
     if params.get("IncomingAs2805Attributes") is not None:
         raise ValidationException(
-            f"{operation}: IncomingAs2805Attributes (the AS2805.6.4 PIN key derived from "
-            "SystemTraceAuditNumber and TransactionAmount) is not implemented by the apckx "
-            "emulator: AWS does not document the derivation; translate from a PEK or DUKPT"
+            f"{operation}: IncomingAs2805Attributes (the AS2805.6.4 KPE derived from the terminal "
+            "PIN key, SystemTraceAuditNumber and TransactionAmount) is not implemented by the "
+            "apckx emulator: AS2805.6.4 is a paid standard, AWS names the inputs but not the "
+            "derivation, and no public implementation was found; translate from a PEK or DUKPT"
         )
     in_name, in_values = _choice(params["IncomingTranslationAttributes"])
     out_name, out_values = _choice(params["OutgoingTranslationAttributes"])
