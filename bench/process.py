@@ -19,6 +19,8 @@ trips) come from the emulator's request log, cut per process.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import time
@@ -55,12 +57,25 @@ def apckx_command() -> list[str]:
     return [str(script)] if script.exists() else [PYTHON, "-m", "apckx"]
 
 
-def run_timed(args: list[str], env: dict[str, str], *, stdin: str | None = None) -> float:
+CPU: dict[str, list[float]] = {}  # user + system CPU seconds of each timed process, by side
+
+
+def run_timed(
+    args: list[str], env: dict[str, str], *, stdin: str | None = None, side: str | None = None
+) -> float:
+    """Wall seconds of one whole process; its CPU time (user + system, from the children's
+    rusage, so the process and anything it forks) goes to ``CPU[side]``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         args, input=stdin, text=True, check=True, capture_output=True, env=env, cwd=BENCH_DIR
     )
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if side is not None:
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        CPU.setdefault(side, []).append(cpu)
+    return wall
 
 
 class Slicer:
@@ -93,6 +108,7 @@ def main() -> None:
     }
     calls: dict[str, list[dict[str, Any]]] = {"sample": [], "fresh": [], "again": [],
                                               "repeat": []}  # fmt: skip
+    load_before = os.getloadavg()[0]
     with emulator("--latency-ms", f"{options.latency_ms:g}", request_log=log_path) as emu:
         slicer = Slicer(log_path)
         regions = iter(REGIONS)
@@ -115,16 +131,18 @@ def main() -> None:
             order = ["sample", "fresh"] if index % 2 == 0 else ["fresh", "sample"]
             for side in order:
                 if side == "sample":
-                    walls["sample"].append(run_timed(sample_args, env, stdin=KEK_HEX))
+                    walls["sample"].append(
+                        run_timed(sample_args, env, stdin=KEK_HEX, side="sample")
+                    )
                 else:
-                    walls["fresh"].append(run_timed(apckx_args, env))
+                    walls["fresh"].append(run_timed(apckx_args, env, side="fresh"))
                 calls[side].append({"entries": slicer.take()})
             # The same command again: the alias already names this KEK, nothing is imported.
-            walls["again"].append(run_timed(apckx_args, env))
+            walls["again"].append(run_timed(apckx_args, env, side="again"))
             calls["again"].append({"entries": slicer.take()})
             repeat_args = [*apckx_args, "--replace"]
             repeat_args[repeat_args.index("BENCH_KEK")] = "BENCH_KEK2"
-            walls["repeat"].append(run_timed(repeat_args, env))
+            walls["repeat"].append(run_timed(repeat_args, env, side="repeat"))
             calls["repeat"].append({"entries": slicer.take()})
             walls["python"].append(run_timed([PYTHON, "-c", "pass"], env))
             walls["help"].append(run_timed([*apckx, "import-kek", "--help"], env))
@@ -141,10 +159,14 @@ def main() -> None:
         "ratio_sample_to_fresh": round(med["sample"] / med["fresh"], 2),
         "ratio_sample_to_repeat": round(med["sample"] / med["repeat"], 2),
         "ratio_help_to_python": round(med["help"] / med["python"], 2),
+        "cpu_ms": {k: round(statistics.median(v) * 1000, 1) for k, v in CPU.items()},
     }
+    cpu = figures["cpu_ms"]
+    figures["cpu_ratio_sample_to_fresh"] = round(cpu["sample"] / cpu["fresh"], 2)
     print(
         f"whole processes: emulator --latency-ms {options.latency_ms:g}, median of "
-        f"{options.rounds} interleaved round(s) ({' '.join(apckx)})"
+        f"{options.rounds} interleaved round(s) ({' '.join(apckx)}); load average (1 min) "
+        f"{load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     rows = [
         ("AWS sample (bench/sample_import_kek.py)", f"{med['sample']:.0f}",
@@ -158,7 +180,12 @@ def main() -> None:
          figures["calls"]["repeat"], figures["in_sequence"]["repeat"],
          f"{figures['ratio_sample_to_repeat']:.2f}x"),
     ]  # fmt: skip
-    print_table(("process", "wall ms", "calls", "in sequence", "sample / this"), rows)
+    rows = [
+        (*row[:2], f"{cpu[key]:.0f}", *row[2:], f"{cpu['sample'] / cpu[key]:.2f}x")
+        for row, key in zip(rows, ("sample", "fresh", "again", "repeat"), strict=True)
+    ]
+    print_table(("process", "wall ms", "cpu ms", "calls", "in sequence", "sample / this",
+                 "cpu sample / this"), rows)  # fmt: skip
     for side in ("sample", "fresh", "again", "repeat"):
         print(f"  {side} stages: " + " | ".join(figures["stages"][side]))
     print(

@@ -1,3 +1,3 @@
-from apckx._cli import main
+from apckx._cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

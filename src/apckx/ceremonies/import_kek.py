@@ -482,12 +482,15 @@ class KekImportCeremony:
     def _party_hints(self) -> Any:
         """The last ceremony's ARNs for this certs dir (its second reads go out in parallel)."""
         from apckx.ceremonies.party_hints import PartyHints
-        from apckx.crypto.certs import fingerprint_sha256
 
         plan, meta = self.plan, self.apc.client.meta
         scope = [str(meta.endpoint_url), str(meta.region_name), plan.receiver_alias,
                  plan.root_alias, plan.curve]  # fmt: skip
-        ca = fingerprint_sha256(self.credentials[0].ca_cert) if self.credentials else None
+        ca = None
+        if self.credentials:  # loaded, so cryptography.x509 is already imported
+            from apckx.crypto.certs import fingerprint_sha256
+
+            ca = fingerprint_sha256(self.credentials[0].ca_cert)
         return PartyHints(plan.certs_dir, scope, ca)
 
     # timing helper
@@ -650,10 +653,10 @@ class KekImportCeremony:
 
     def _run(self, kek: bytes) -> tuple[KekImportResult, Resource]:
         """The ceremony up to the KEK alias; returns the result and that alias's resource,
-        not yet journaled."""
-        from apckx.crypto.certs import fingerprint_sha256
-        from apckx.keystore import load_or_create_sender_credentials
+        not yet journaled.
 
+        On a first run cryptography.x509 (tens of ms to import) is imported by the thread
+        that creates the sender credentials, after the first call has gone out."""
         plan = self.plan
         session = self.session
         fresh = self.credentials is None
@@ -688,11 +691,13 @@ class KekImportCeremony:
                 creds_future = Future()
                 creds_future.set_result(self.credentials)
             else:  # new sender credentials, generated while APC creates the receiver key
-                creds_future = pool.submit(
-                    self._timed,
-                    "local_credentials",
-                    lambda: load_or_create_sender_credentials(plan.certs_dir, plan.curve),
-                )
+
+                def create_credentials() -> Any:
+                    from apckx.keystore import load_or_create_sender_credentials
+
+                    return load_or_create_sender_credentials(plan.certs_dir, plan.curve)
+
+                creds_future = pool.submit(self._timed, "local_credentials", create_credentials)
             root_future = pool.submit(
                 self._timed, "root", lambda: session.find_or_import_root(creds_future.result, fresh)
             )
@@ -735,6 +740,8 @@ class KekImportCeremony:
                     future.exception()
             for future in alias_futures:
                 future.result()
+        from apckx.crypto.certs import fingerprint_sha256  # imported by now (the import)
+
         key_arn = str(key["KeyArn"])
         result = KekImportResult(
             ceremony_id=self.journal.ceremony_id,
@@ -974,9 +981,9 @@ def load_existing_sender_credentials(plan: KekImportPlan) -> tuple[Any, bool] | 
     parallel with CreateKey. A partial directory (e.g. the AWS sample's two files) or one on
     another curve is a ConfigError here, before anything is created in APC.
     """
-    from apckx.keystore import load_or_create_sender_credentials
-
     names = ("sender_ca_key.pem", "sender_ca_cert.pem", "sender_key.pem", "sender_cert.pem")
     if not any((plan.certs_dir / name).exists() for name in names):
-        return None
+        return None  # keystore (cryptography.x509) is imported off the critical path then
+    from apckx.keystore import load_or_create_sender_credentials
+
     return load_or_create_sender_credentials(plan.certs_dir, plan.curve)
