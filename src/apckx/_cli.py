@@ -190,6 +190,10 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
+        if args.command == "emulator":  # runs until interrupted: collect as usual
+            from apckx._startup import resume_gc
+
+            resume_gc()
         return _load(args.command).run(args)
     except SystemExit as exc:  # argparse: --help (0) or misuse (2)
         return exc.code if isinstance(exc.code, int) else 2
@@ -258,6 +262,9 @@ def console_main() -> int:
     import atexit
     import threading
 
+    from apckx._startup import pause_gc
+
+    pause_gc()  # until the SDK client is built (apckx._startup)
     code = main()
     if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
         return code  # the ordinary exit joins it

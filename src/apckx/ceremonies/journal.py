@@ -9,6 +9,13 @@ a KCV matched) can be recorded with :meth:`Journal.note_step`: kept in memory an
 the next save, so a ceremony pays two fsyncs per resource, not per line of history. A crash
 can lose such a note, never a resource, an output or a status.
 
+Saves from concurrent steps share writes (group commit): a save returns once the file holds
+every change made before it, and a write already in progress is not waited on twice: when
+two steps' resources are confirmed while a write is on its way to the disk, the next write
+carries both. So every resource is on disk before its caller goes on (to the call that
+depends on it, or to reporting success), and each write is still one temp file, fsync,
+``os.replace`` and directory fsync.
+
 The journal holds ARNs, aliases, names, KCVs and step states: never key material.
 ``apckx cleanup --ceremony <id>`` and ``--resume <id>`` read it.
 """
@@ -232,7 +239,30 @@ class Journal:
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
         self._data = data
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards _data; never held while waiting on a write
+        self._write_lock = threading.Lock()  # one write to the file at a time
+        self._changes = 0  # changes to _data that must reach the file, numbered
+        self._written = 0  # the file holds changes 1.._written
+
+    def _mark_changed(self) -> int:
+        """Number a change just made to ``_data`` (call with ``_lock`` held, in the same
+        critical section as the change)."""
+        self._changes += 1
+        return self._changes
+
+    def _write_through(self, wanted: int) -> None:
+        """Return once the file holds change ``wanted`` (and every one before it): write the
+        journal as it is now, unless a write that began after that change already did. A
+        failed write raises here and leaves the changes for the next writer."""
+        with self._write_lock:
+            if self._written >= wanted:
+                return
+            with self._lock:
+                self._data["updated_at"] = _now_iso()
+                holds = self._changes
+                snapshot = json.loads(json.dumps(self._data))
+            write_json_atomic(self.path, snapshot)
+            self._written = holds
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -340,26 +370,32 @@ class Journal:
 
     # -- updates (each saved at once, but note_step) --------------------------------------
     def save(self) -> None:
+        """Write the journal durably (shared with concurrent saves, see the module). Do not
+        call it holding ``_lock``."""
         with self._lock:
-            self._data["updated_at"] = _now_iso()
-            write_json_atomic(self.path, self._data)
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def record_resource(self, resource: Resource) -> None:
         with self._lock:
             self._data["resources"].append(resource.to_record())
-            self.save()
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def record_resources(self, resources: Iterable[Resource]) -> None:
         """Record many resources with one save (a migration's keys, batched)."""
         with self._lock:
             self._data["resources"].extend(r.to_record() for r in resources)
-            self.save()
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def step(self, name: str, status: str = "done", **details: Any) -> None:
         """Record a step's outcome (``done``, ``failed``, ``skipped``...), written at once."""
+        entry = {"step": name, "status": status, "at": _now_iso(), **details}
         with self._lock:
-            self.note_step(name, status, **details)
-            self.save()
+            self._data["steps"].append(entry)
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def note_step(self, name: str, status: str = "done", **details: Any) -> None:
         """Record a step that created nothing in memory only: it is written with the next
@@ -367,13 +403,15 @@ class Journal:
         entry = {"step": name, "status": status, "at": _now_iso(), **details}
         with self._lock:
             self._data["steps"].append(entry)
-            if status == "failed":
-                self.save()
+            wanted = self._mark_changed() if status == "failed" else 0
+        if wanted:
+            self._write_through(wanted)
 
     def set_output(self, **values: Any) -> None:
         with self._lock:
             self._data["outputs"].update(values)
-            self.save()
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def restart(self, *, parameters: dict[str, Any]) -> None:
         """Mark a failed ceremony as running again (``--resume``); history is kept."""
@@ -384,7 +422,8 @@ class Journal:
                 {"resumed_at": _now_iso(), "parameters": parameters}
             )
             self._data["steps"].append({"step": "resume", "status": "done", "at": _now_iso()})
-            self.save()
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
     def finish(
         self,
@@ -403,7 +442,8 @@ class Journal:
             self._data["status"] = status
             self._data["error"] = error
             self._data["finished_at"] = _now_iso()
-            self.save()
+            wanted = self._mark_changed()
+        self._write_through(wanted)
 
 
 def list_journals(journal_dir: Path) -> list[Path]:

@@ -407,6 +407,9 @@ def make_client(
         max_attempts,
     )
     _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
+    from apckx._startup import resume_gc
+
+    resume_gc()  # start-up is over (the console script paused the collector)
     return client
 
 
