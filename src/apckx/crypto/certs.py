@@ -530,6 +530,36 @@ def new_rsa_sender_ca(
     return key, cert
 
 
+def _new_rsa_leaf(
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    algorithm_or_bits: str | int,
+    *,
+    purpose: str,
+    ca_label: str,
+    common_name: str,
+    now: dt.datetime | None,
+    days: int,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A fresh RSA key and its ``purpose`` certificate under the CA (never stronger than it)."""
+    bits = _rsa_bits(algorithm_or_bits)
+    if bits > ca_key.key_size:
+        raise InputError(
+            f"the {ca_label} is RSA-{ca_key.key_size}: it cannot certify a stronger RSA-{bits} key"
+        )
+    key = generate_rsa_key(bits)
+    cert = issue_rsa_certificate(
+        ca_key,
+        ca_cert,
+        key.public_key(),
+        _name(common_name),
+        purpose=purpose,
+        now=now,
+        days=days,
+    )
+    return key, cert
+
+
 def new_rsa_signing_leaf(
     ca_key: rsa.RSAPrivateKey,
     ca_cert: x509.Certificate,
@@ -540,22 +570,16 @@ def new_rsa_signing_leaf(
     days: int = 365,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A separate RSA signing key (the TR-34 KDH; digitalSignature, CA:FALSE) under the CA."""
-    bits = _rsa_bits(algorithm_or_bits)
-    if bits > ca_key.key_size:
-        raise InputError(
-            f"the sender CA is RSA-{ca_key.key_size}: it cannot certify a stronger RSA-{bits} key"
-        )
-    key = generate_rsa_key(bits)
-    cert = issue_rsa_certificate(
+    return _new_rsa_leaf(
         ca_key,
         ca_cert,
-        key.public_key(),
-        _name(common_name),
+        algorithm_or_bits,
         purpose="signing",
+        ca_label="sender CA",
+        common_name=common_name,
         now=now,
         days=days,
     )
-    return key, cert
 
 
 def new_rsa_wrapping_leaf(
@@ -568,22 +592,16 @@ def new_rsa_wrapping_leaf(
     days: int = 365,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """An RSA key-transport key (the TR-34 KRD / RSA-wrap receiver; keyEncipherment)."""
-    bits = _rsa_bits(algorithm_or_bits)
-    if bits > ca_key.key_size:
-        raise InputError(
-            f"the CA is RSA-{ca_key.key_size}: it cannot certify a stronger RSA-{bits} key"
-        )
-    key = generate_rsa_key(bits)
-    cert = issue_rsa_certificate(
+    return _new_rsa_leaf(
         ca_key,
         ca_cert,
-        key.public_key(),
-        _name(common_name),
+        algorithm_or_bits,
         purpose="wrapping",
+        ca_label="CA",
+        common_name=common_name,
         now=now,
         days=days,
     )
-    return key, cert
 
 
 def rsa_private_key_to_pem(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
