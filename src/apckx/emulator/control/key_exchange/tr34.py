@@ -18,7 +18,7 @@ unknown keys) whose message carries no key material.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -111,43 +111,60 @@ def nonce_from(member: Params) -> bytes | None:
 # --- import -----------------------------------------------------------------------------
 
 
+def _token_or_byoca_key(account: AccountState, member: Params, *, issued_field: str,
+                        token_kind: str, parameters_operation: str, key_field: str,
+                        certificate_field: str, check_key: Callable[[KeyRecord], None],
+                        mismatch_detail: str = ""
+                        ) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
+                                   tokens.TokenRecord | None]:
+    """The token's RSA key pair, or the BYOCA key pair named by ``key_field`` with its
+    certificate (``check_key`` refuses a key of the wrong usage or modes)."""
+    token = member.get(issued_field)
+    byoca = [name for name in (key_field, certificate_field) if member.get(name) is not None]
+    if token is not None and byoca:
+        raise ValidationException(
+            f"Tr34KeyBlock: give {issued_field}, or {key_field} with "
+            f"{certificate_field}, not both"
+        )
+    if token is not None:
+        record = tokens.redeem_token(account, token, kind=token_kind,
+                                     key_material_type="TR34_KEY_BLOCK", role=issued_field)
+        return record.private_key(), record.certificate(), record
+    if len(byoca) != 2:
+        raise ValidationException(
+            f"Tr34KeyBlock needs an {issued_field} (from {parameters_operation}) or both "
+            f"{key_field} and {certificate_field}"
+        )
+    key = account.resolve_usable_key(member[key_field], key_field)
+    check_key(key)
+    certificate, _ = rsa_certificate(member, certificate_field)
+    private_key = rsa_private_key(key)
+    if not _same_public_key(certificate, private_key):
+        raise ValidationException(
+            f"{certificate_field} does not hold the public key of {key.arn}{mismatch_detail}"
+        )
+    check_validity_window(account, certificate, certificate_field)
+    return private_key, certificate, None
+
+
 def _import_wrapping_key(account: AccountState, member: Params
                          ) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
                                     tokens.TokenRecord | None]:
     """The KRD key: the import token's, or the BYOCA K2 key pair with its certificate."""
-    token = member.get("ImportToken")
-    byoca = [name for name in ("WrappingKeyIdentifier", "WrappingKeyCertificate")
-             if member.get(name) is not None]
-    if token is not None and byoca:
-        raise ValidationException(
-            "Tr34KeyBlock: give ImportToken, or WrappingKeyIdentifier with "
-            "WrappingKeyCertificate, not both"
-        )
-    if token is not None:
-        record = tokens.redeem_token(account, token, kind=tokens.IMPORT_TOKEN_KIND,
-                                     key_material_type="TR34_KEY_BLOCK", role="ImportToken")
-        return record.private_key(), record.certificate(), record
-    if len(byoca) != 2:
-        raise ValidationException(
-            "Tr34KeyBlock needs an ImportToken (from GetParametersForImport) or both "
-            "WrappingKeyIdentifier and WrappingKeyCertificate"
-        )
-    k2 = account.resolve_usable_key(member["WrappingKeyIdentifier"], "WrappingKeyIdentifier")
-    if (k2.key_usage != K2 or k2.key_class != "ASYMMETRIC_KEY_PAIR"
-            or k2.key_algorithm not in RSA_ALGORITHMS
-            or not (k2.modes.get("Unwrap") or k2.modes.get("Decrypt"))):
-        raise ValidationException(
-            f"WrappingKeyIdentifier {k2.arn} must be a {K2} RSA key pair that allows "
-            "Decrypt/Unwrap"
-        )
-    certificate, _ = rsa_certificate(member, "WrappingKeyCertificate")
-    private_key = rsa_private_key(k2)
-    if not _same_public_key(certificate, private_key):
-        raise ValidationException(
-            f"WrappingKeyCertificate does not hold the public key of {k2.arn}"
-        )
-    check_validity_window(account, certificate, "WrappingKeyCertificate")
-    return private_key, certificate, None
+    def check_k2(k2: KeyRecord) -> None:
+        if (k2.key_usage != K2 or k2.key_class != "ASYMMETRIC_KEY_PAIR"
+                or k2.key_algorithm not in RSA_ALGORITHMS
+                or not (k2.modes.get("Unwrap") or k2.modes.get("Decrypt"))):
+            raise ValidationException(
+                f"WrappingKeyIdentifier {k2.arn} must be a {K2} RSA key pair that allows "
+                "Decrypt/Unwrap"
+            )
+
+    return _token_or_byoca_key(
+        account, member, issued_field="ImportToken", token_kind=tokens.IMPORT_TOKEN_KIND,
+        parameters_operation="GetParametersForImport", key_field="WrappingKeyIdentifier",
+        certificate_field="WrappingKeyCertificate", check_key=check_k2,
+    )
 
 
 @locked
@@ -188,38 +205,19 @@ def _export_signing_key(account: AccountState, member: Params
                         ) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
                                    tokens.TokenRecord | None]:
     """The KDH key: the export token's, or the BYOCA S0 key pair with its certificate."""
-    token = member.get("ExportToken")
-    byoca = [name for name in ("SigningKeyIdentifier", "SigningKeyCertificate")
-             if member.get(name) is not None]
-    if token is not None and byoca:
-        raise ValidationException(
-            "Tr34KeyBlock: give ExportToken, or SigningKeyIdentifier with "
-            "SigningKeyCertificate, not both"
-        )
-    if token is not None:
-        record = tokens.redeem_token(account, token, kind=tokens.EXPORT_TOKEN_KIND,
-                                     key_material_type="TR34_KEY_BLOCK", role="ExportToken")
-        return record.private_key(), record.certificate(), record
-    if len(byoca) != 2:
-        raise ValidationException(
-            "Tr34KeyBlock needs an ExportToken (from GetParametersForExport) or both "
-            "SigningKeyIdentifier and SigningKeyCertificate"
-        )
-    s0 = account.resolve_usable_key(member["SigningKeyIdentifier"], "SigningKeyIdentifier")
-    if (s0.key_usage != S0 or s0.key_class != "ASYMMETRIC_KEY_PAIR"
-            or s0.key_algorithm not in RSA_ALGORITHMS or not s0.modes.get("Sign")):
-        raise ValidationException(
-            f"SigningKeyIdentifier {s0.arn} must be an {S0} RSA key pair with Sign"
-        )
-    certificate, _ = rsa_certificate(member, "SigningKeyCertificate")
-    private_key = rsa_private_key(s0)
-    if not _same_public_key(certificate, private_key):
-        raise ValidationException(
-            f"SigningKeyCertificate does not hold the public key of {s0.arn}: the signing "
-            "key and its certificate must match"
-        )
-    check_validity_window(account, certificate, "SigningKeyCertificate")
-    return private_key, certificate, None
+    def check_s0(s0: KeyRecord) -> None:
+        if (s0.key_usage != S0 or s0.key_class != "ASYMMETRIC_KEY_PAIR"
+                or s0.key_algorithm not in RSA_ALGORITHMS or not s0.modes.get("Sign")):
+            raise ValidationException(
+                f"SigningKeyIdentifier {s0.arn} must be an {S0} RSA key pair with Sign"
+            )
+
+    return _token_or_byoca_key(
+        account, member, issued_field="ExportToken", token_kind=tokens.EXPORT_TOKEN_KIND,
+        parameters_operation="GetParametersForExport", key_field="SigningKeyIdentifier",
+        certificate_field="SigningKeyCertificate", check_key=check_s0,
+        mismatch_detail=": the signing key and its certificate must match",
+    )
 
 
 def krd_certificate(account: AccountState, member: Params
