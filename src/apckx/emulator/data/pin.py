@@ -247,6 +247,21 @@ def _as2805_kpe(kpp: PinKey, attributes: Params, *, operation: str) -> PinKey:
 # --- TranslatePinData ----------------------------------------------------------------------
 
 
+def _translation_key(
+    context: KeyContext, params: Params, side: str, *, operation: str, decrypt: bool
+) -> PinKey:
+    """The ``side`` ("Incoming" or "Outgoing") key of a translation, by its side's members."""
+    return _pin_key(
+        context,
+        params[f"{side}KeyIdentifier"],
+        operation=operation,
+        role=f"{side}KeyIdentifier",
+        decrypt=decrypt,
+        dukpt_attributes=params.get(f"{side}DukptAttributes"),
+        wrapped=params.get(f"{side}WrappedKey"),
+    )
+
+
 def translate_pin_data(context: KeyContext, params: Params) -> Body:
     """TranslatePinData: a PIN block from one key and format to another; the PIN never
     leaves the call."""
@@ -255,24 +270,8 @@ def translate_pin_data(context: KeyContext, params: Params) -> Body:
     in_name, in_values = _choice(params["IncomingTranslationAttributes"])
     out_name, out_values = _choice(params["OutgoingTranslationAttributes"])
     in_format, out_format = _TRANSLATION_FORMATS[in_name], _TRANSLATION_FORMATS[out_name]
-    incoming = _pin_key(
-        context,
-        params["IncomingKeyIdentifier"],
-        operation=operation,
-        role="IncomingKeyIdentifier",
-        decrypt=True,
-        dukpt_attributes=params.get("IncomingDukptAttributes"),
-        wrapped=params.get("IncomingWrappedKey"),
-    )
-    outgoing = _pin_key(
-        context,
-        params["OutgoingKeyIdentifier"],
-        operation=operation,
-        role="OutgoingKeyIdentifier",
-        decrypt=False,
-        dukpt_attributes=params.get("OutgoingDukptAttributes"),
-        wrapped=params.get("OutgoingWrappedKey"),
-    )
+    incoming = _translation_key(context, params, "Incoming", operation=operation, decrypt=True)
+    outgoing = _translation_key(context, params, "Outgoing", operation=operation, decrypt=False)
     as2805_attributes = params.get("IncomingAs2805Attributes")
     if as2805_attributes is not None:
         incoming = _as2805_kpe(incoming, as2805_attributes, operation=operation)
