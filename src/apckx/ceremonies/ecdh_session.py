@@ -31,6 +31,38 @@ from apckx.service.apc import CEREMONY_TAG, ApcService, Key
 
 CA_FINGERPRINT_TAG = "apckx:ca-sha256"
 ROLE_TAG = "apckx:role"
+
+
+def root_certificate_material(algorithm: str, certificate: str) -> dict[str, Any]:
+    """ImportKey's ``RootCertificatePublicKey`` material for a sender CA certificate (S0,
+    Verify); ``certificate`` as APC takes it (base64 of the PEM)."""
+    return {
+        "RootCertificatePublicKey": {
+            "KeyAttributes": {
+                "KeyAlgorithm": algorithm,
+                "KeyClass": "PUBLIC_KEY",
+                "KeyModesOfUse": {"Verify": True},
+                "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
+            },
+            "PublicKeyCertificate": certificate,
+        }
+    }
+
+
+def point_alias(
+    apc: ApcService, alias: str, key_arn: str, role: str, *, probably_exists: bool
+) -> Resource:
+    """Point ``alias`` at ``key_arn`` (CreateAlias, or UpdateAlias): the alias resource to
+    journal (the caller records it)."""
+    created = apc.set_alias(alias, key_arn, probably_exists=probably_exists)
+    return Resource(
+        kind="alias",
+        role=role,
+        alias=alias,
+        arn=key_arn,
+        created=True,
+        note=None if created else "existing alias updated",
+    )
 RECEIVER_DERIVE_KEY_USAGE = "TR31_K1_KEY_BLOCK_PROTECTION_KEY"
 
 # The strongest key each curve may derive (and transport): APC's curve caps.
@@ -309,17 +341,7 @@ class EcdhSession:
                 return SenderRoot(arn, reused=True)
             self.progress(f"{candidate} holds another CA; importing ours")
         key = self.apc.import_key(
-            key_material={
-                "RootCertificatePublicKey": {
-                    "KeyAttributes": {
-                        "KeyAlgorithm": ca_algorithm,
-                        "KeyClass": "PUBLIC_KEY",
-                        "KeyModesOfUse": {"Verify": True},
-                        "KeyUsage": "TR31_S0_ASYMMETRIC_KEY_FOR_DIGITAL_SIGNATURE",
-                    },
-                    "PublicKeyCertificate": certificate_to_apc(creds.ca_cert),
-                }
-            },
+            key_material=root_certificate_material(ca_algorithm, certificate_to_apc(creds.ca_cert)),
             tags={**self.tags, ROLE_TAG: "root", CA_FINGERPRINT_TAG: ca_fp},
         )
         arn = str(key["KeyArn"])
@@ -356,15 +378,7 @@ class EcdhSession:
         ``record=False``: the caller journals the returned resource itself, at once (a
         ceremony's last alias is saved together with its final status).
         """
-        created = self.apc.set_alias(alias, key_arn, probably_exists=probably_exists)
-        resource = Resource(
-            kind="alias",
-            role=role,
-            alias=alias,
-            arn=key_arn,
-            created=True,
-            note=None if created else "existing alias updated",
-        )
+        resource = point_alias(self.apc, alias, key_arn, role, probably_exists=probably_exists)
         if record:
             self.journal.record_resource(resource)
         return resource

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apckx.ceremonies.ecdh_session import CA_FINGERPRINT_TAG, ROLE_TAG
+from apckx.ceremonies.ecdh_session import (
+    CA_FINGERPRINT_TAG,
+    ROLE_TAG,
+    point_alias,
+    root_certificate_material,
+)
 from apckx.ceremonies.journal import Journal, Resource
 from apckx.errors import ApckxError, CertificateError, ConfigError, InputError
 from apckx.service.apc import CEREMONY_TAG, ApcService, Key
@@ -275,17 +280,7 @@ class RsaSession:
                 return arn, True
             self.progress(f"{self.root_alias} holds another CA; importing ours")
         key = self.apc.import_key(
-            key_material={
-                "RootCertificatePublicKey": {
-                    "KeyAttributes": {
-                        "KeyAlgorithm": algorithm,
-                        "KeyClass": "PUBLIC_KEY",
-                        "KeyModesOfUse": {"Verify": True},
-                        "KeyUsage": S0,
-                    },
-                    "PublicKeyCertificate": certificate_to_apc(ca_cert),
-                }
-            },
+            key_material=root_certificate_material(algorithm, certificate_to_apc(ca_cert)),
             tags={**self.tags, ROLE_TAG: role, CA_FINGERPRINT_TAG: ca_fp},
         )
         arn = str(key["KeyArn"])
@@ -310,14 +305,8 @@ class RsaSession:
     ) -> None:
         """CreateAlias (UpdateAlias if it exists), journaled; ``previous``: the key it named,
         which cleanup points it back to."""
-        created = self.apc.set_alias(alias, key_arn, probably_exists=previous is not None)
-        resource = Resource(
-            kind="alias",
-            role=role,
-            alias=alias,
-            arn=key_arn,
-            created=True,
-            note=None if created else "existing alias updated",
+        resource = point_alias(
+            self.apc, alias, key_arn, role, probably_exists=previous is not None
         )
         if previous is not None:
             resource.previous = previous
