@@ -15,6 +15,7 @@ from typing import Any, Self
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from apckx.crypto import keys as crypto_keys
 from apckx.emulator.exceptions import ValidationException
@@ -140,8 +141,8 @@ class KeyRecord(StoredRecord):
 
 
 @dataclass
-class AccountCa(StoredRecord):
-    """The account's ECC P-521 root for one region (spec 5.5)."""
+class StoredCa(StoredRecord):
+    """An account root the emulator made for one region: its certificate and private key."""
 
     certificate_pem: str
     serial: int
@@ -151,7 +152,15 @@ class AccountCa(StoredRecord):
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.certificate_pem.encode())
 
+    def _load_private_key(self) -> PrivateKeyTypes:
+        return serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
+
+
+@dataclass
+class AccountCa(StoredCa):
+    """The account's ECC P-521 root for one region (spec 5.5)."""
+
     def private_key(self) -> ec.EllipticCurvePrivateKey:
-        key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
+        key = self._load_private_key()
         assert isinstance(key, ec.EllipticCurvePrivateKey)  # noqa: S101 (we wrote it)
         return key

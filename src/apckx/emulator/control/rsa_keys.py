@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -36,7 +36,7 @@ from apckx.emulator.control.records import (
     CREATE_COMPLETE,
     S0,
     KeyRecord,
-    StoredRecord,
+    StoredCa,
     true_modes,
 )
 from apckx.emulator.control.tags import check_tags
@@ -62,19 +62,11 @@ _BACKDATE_SECONDS = 60.0
 
 
 @dataclass
-class RsaAccountCa(StoredRecord):
+class RsaAccountCa(StoredCa):
     """The account's RSA-4096 root for one region."""
 
-    certificate_pem: str
-    serial: int
-    not_after: float
-    private_key_pem: str = field(repr=False)
-
-    def certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.certificate_pem.encode())
-
     def private_key(self) -> rsa.RSAPrivateKey:
-        key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
+        key = self._load_private_key()
         assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101 (we wrote it)
         return key
 
