@@ -83,17 +83,34 @@ def verify_visa_pvv(pvk: bytes, pan: str, pvki: int, pin: str, pvv: str) -> bool
 # --- IBM 3624 -------------------------------------------------------------------------------------
 
 
+def _run_ibm3624(
+    operation: Callable[[bytes, str, str, str, int, int, str], str],
+    pvk: bytes,
+    decimalization_table: str,
+    validation_data: str,
+    pad: str,
+    digits: str,
+    what: str,
+) -> str:
+    """psec's IBM 3624 ``operation`` on ``digits`` (an offset or a PIN, 4..12 digits),
+    after the checks both directions share."""
+    _check_tdes(pvk)
+    _check_ibm_inputs(decimalization_table, validation_data, pad)
+    _check_digits(digits, what, 4, 12)
+    return str(
+        operation(
+            pvk, decimalization_table, digits, validation_data, 0, len(validation_data), pad.upper()
+        )
+    )
+
+
 def generate_ibm3624_pin_from_offset(
     pvk: bytes, decimalization_table: str, validation_data: str, pad: str, offset: str
 ) -> str:
     """PIN = (natural PIN + offset) mod 10, digit by digit; the offset's length is the PIN's."""
-    _check_tdes(pvk)
-    _check_ibm_inputs(decimalization_table, validation_data, pad)
-    _check_digits(offset, "the PIN offset", 4, 12)
-    return str(
-        _pin.generate_ibm3624_pin(
-            pvk, decimalization_table, offset, validation_data, 0, len(validation_data), pad.upper()
-        )
+    return _run_ibm3624(
+        _pin.generate_ibm3624_pin,
+        pvk, decimalization_table, validation_data, pad, offset, "the PIN offset",
     )
 
 
@@ -112,13 +129,9 @@ def generate_ibm3624_offset(
     pvk: bytes, decimalization_table: str, validation_data: str, pad: str, pin: str
 ) -> str:
     """Offset = (PIN - natural PIN) mod 10, digit by digit."""
-    _check_tdes(pvk)
-    _check_ibm_inputs(decimalization_table, validation_data, pad)
-    _check_digits(pin, "the PIN", 4, 12)
-    return str(
-        _pin.generate_ibm3624_offset(
-            pvk, decimalization_table, pin, validation_data, 0, len(validation_data), pad.upper()
-        )
+    return _run_ibm3624(
+        _pin.generate_ibm3624_offset,
+        pvk, decimalization_table, validation_data, pad, pin, "the PIN",
     )
 
 
