@@ -211,19 +211,47 @@ def build_working_key_block(
     padding: bytes | None = None,
 ) -> str:
     """Wrap ``key`` in TR-31 under the KEK: version D for an AES KEK, B for TDES."""
-    from apckx.crypto.attributes import check_wrapping_strength
     from apckx.crypto.keys import check_key_material
-    from apckx.crypto.tr31 import build_header, wrap_key_block
 
     check_key_material(key, spec.key_algorithm, what="key")
-    check_wrapping_strength(kek_algorithm, spec.key_algorithm)
-    header = build_header(
+    return wrap_under_kek(
+        kek,
+        kek_algorithm,
+        key,
         key_usage=spec.key_usage,
         key_algorithm=spec.key_algorithm,
-        kbpk_algorithm=kek_algorithm,
-        modes_of_use=spec.mode,
+        mode_of_use=spec.mode,
         exportability=spec.exportability,
         key_version=spec.key_version,
+        padding=padding,
+    )
+
+
+def wrap_under_kek(
+    kek: bytes,
+    kek_algorithm: str,
+    key: bytes,
+    *,
+    key_usage: str,
+    key_algorithm: str,
+    mode_of_use: str,
+    exportability: str,
+    key_version: str,
+    padding: bytes | None = None,
+) -> str:
+    """A TR-31 block of ``key`` with these attributes under the KEK (version D for an AES
+    KEK, B for TDES), once the KEK is strong enough for the key."""
+    from apckx.crypto.attributes import check_wrapping_strength
+    from apckx.crypto.tr31 import build_header, wrap_key_block
+
+    check_wrapping_strength(kek_algorithm, key_algorithm)
+    header = build_header(
+        key_usage=key_usage,
+        key_algorithm=key_algorithm,
+        kbpk_algorithm=kek_algorithm,
+        modes_of_use=mode_of_use,
+        exportability=exportability,
+        key_version=key_version,
     )
     return wrap_key_block(kek, header, key, padding=padding)
 

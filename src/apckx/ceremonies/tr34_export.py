@@ -371,17 +371,16 @@ def _open(
 def wrap_for_kek(exported: ExportedKey, kek: bytes, kek_algorithm: str) -> str:
     """The opened key as a TR-31 block under a KEK (version D for AES, B for TDES), with the
     attributes its TR-34 header (or APC's key) gave."""
-    from apckx.crypto.attributes import check_wrapping_strength
-    from apckx.crypto.tr31 import build_header, wrap_key_block
+    from apckx.ceremonies.import_key import wrap_under_kek
 
-    check_wrapping_strength(kek_algorithm, exported.key_algorithm)
     parsed = exported.header
-    header = build_header(
+    return wrap_under_kek(
+        kek,
+        kek_algorithm,
+        exported.key,
         key_usage=parsed.key_usage,
         key_algorithm=exported.key_algorithm,
-        kbpk_algorithm=kek_algorithm,
-        modes_of_use=parsed.mode_of_use,
+        mode_of_use=parsed.mode_of_use,
         exportability=parsed.exportability,
         key_version=parsed.key_version,
     )
-    return wrap_key_block(kek, header, exported.key)
