@@ -18,6 +18,9 @@ from apckx.service.apc import ApcService
 
 EmulatorWithKek = Callable[..., tuple[RunningEmulator, ApcService]]
 
+#: The cleartext of the KEK the ``aws`` fixture imports under ``alias/kek``.
+KNOWN_KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
+
 
 @pytest.fixture
 def quiet_apckx_loggers() -> Iterator[None]:
@@ -75,3 +78,29 @@ def emulator_with_kek() -> Iterator[EmulatorWithKek]:
     finally:
         for emulator in reversed(started):
             emulator.stop()
+
+
+@pytest.fixture
+def aws(
+    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
+) -> dict[str, Any]:
+    """Emulator + a KEK with known cleartext (``KNOWN_KEK``, under ``alias/kek``; its hex in
+    ``kek_file``, 0600) + an AWS environment that knows only the emulator: ``apc``,
+    ``kek_file``, ``tmp``, ``log`` (the emulator's request log) and ``aws`` (the CLI's
+    endpoint and region flags). A test module may define its own ``aws``."""
+    emulator, apc = emulator_with_kek(
+        KNOWN_KEK,
+        certs_dir=tmp_path / "certs",
+        journal_dir=tmp_path / ".apckx" / "ceremonies",
+        request_log_path=tmp_path / "requests.jsonl",
+    )
+    kek_file = tmp_path / "kek.hex"
+    kek_file.write_text(KNOWN_KEK.hex())
+    kek_file.chmod(0o600)
+    return {
+        "apc": apc,
+        "kek_file": kek_file,
+        "tmp": tmp_path,
+        "log": tmp_path / "requests.jsonl",
+        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
+    }

@@ -4,7 +4,6 @@ keys (D0, M3, M6, M7, C0), pacing, and the migrate hook (PIN/DUKPT/EMV keys: tes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +12,8 @@ import pytest
 from apckx._cli import main
 from apckx.service.apc import ApcService
 
-KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
-EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
-
+# The ``aws`` fixture (emulator + KEK under alias/kek): tests/cli/conftest.py.
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
-
-
-@pytest.fixture
-def aws(
-    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
-) -> dict[str, Any]:
-    emulator, apc = emulator_with_kek(
-        KEK,
-        certs_dir=tmp_path / "certs",
-        journal_dir=tmp_path / ".apckx" / "ceremonies",
-        request_log_path=tmp_path / "requests.jsonl",
-    )
-    kek_file = tmp_path / "kek.hex"
-    kek_file.write_text(KEK.hex())
-    kek_file.chmod(0o600)
-    return {
-        "apc": apc,
-        "kek_file": kek_file,
-        "tmp": tmp_path,
-        "log": tmp_path / "requests.jsonl",
-        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
-    }
 
 
 def _requests(log: Path) -> list[str]:

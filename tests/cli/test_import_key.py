@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +17,13 @@ from apckx.ceremonies.import_key import (
     resolve_key_usage,
 )
 from apckx.crypto.keys import generate_key
-from apckx.service.apc import ApcService
 
+# The cleartext of the KEK the ``aws`` fixture of tests/cli/conftest.py imports (alias/kek).
 KEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF0123456789ABCDEFFEDCBA9876543210")
-# The factory of tests/cli/conftest.py: start(kek, *, certs_dir, journal_dir, ...).
-EmulatorWithKek = Callable[..., tuple[Any, ApcService]]
 
 
 # Another test's --debug leaves DEBUG handlers on apckx's loggers; stderr is asserted.
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
-
-
-@pytest.fixture
-def aws(
-    aws_env: dict[str, str], tmp_path: Path, emulator_with_kek: EmulatorWithKek
-) -> dict[str, Any]:
-    """Emulator + a KEK with known cleartext + an AWS environment that knows only the emulator."""
-    emulator, apc = emulator_with_kek(
-        KEK,
-        certs_dir=tmp_path / "certs",
-        journal_dir=tmp_path / ".apckx" / "ceremonies",
-        request_log_path=tmp_path / "requests.jsonl",
-    )
-    kek_file = tmp_path / "kek.hex"
-    kek_file.write_text(KEK.hex())
-    kek_file.chmod(0o600)
-    return {
-        "apc": apc,
-        "kek_file": kek_file,
-        "tmp": tmp_path,
-        "aws": ["--endpoint-url", emulator.url, "--region", "us-east-1"],
-    }
 
 
 def _key_file(tmp: Path, key: bytes) -> Path:
