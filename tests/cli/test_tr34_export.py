@@ -1,7 +1,8 @@
 """``export-key --via tr34|rsa`` end to end over real HTTP: the emulator as TR-34 KDH (1-pass
 and 2-pass) and RSA-wrap sender to apckx's own RSA key (opened, KCV compared, components or a
 TR-31 block under a named KEK) or relayed to a partner's certificate (written 0600, never
-opened); the DUKPT initial key; refusals before the call and after a tampered answer."""
+opened); the DUKPT initial key; refusals before the call and after a tampered answer, an
+expired or spent export token, a block whose nonce is not ours."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from apckx.crypto.dukpt import derive_initial_key
 from apckx.crypto.keys import generate_key
 from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.emulator.requestlog import read_request_log
-from apckx.emulator.server import EmulatorConfig
+from apckx.emulator.server import DEFAULT_ACCOUNT_ID, EmulatorConfig
 from apckx.service.apc import ApcService
 
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
@@ -44,7 +45,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     (partner / "other-ca.pem").write_bytes(certs.certificate_to_pem(other))
     try:
         yield {"url": running.url, "log": log, "apc": apc, "certs": base / "certs",
-               "partner": partner, "krd_key": krd_key, "krd": krd}  # fmt: skip
+               "partner": partner, "krd_key": krd_key, "krd": krd,
+               "account": running.registry.backend(DEFAULT_ACCOUNT_ID, "us-east-1")}  # fmt: skip
     finally:
         apc.client.close()
         running.stop()
@@ -280,3 +282,169 @@ def test_ipek_to_apckx_as_components(
     assert combine_components(parts) == derive_initial_key(bdk, bytes.fromhex(ksn), "AES_128")
     if via == "tr34":
         assert data["header"].startswith("D9999B1AX")
+
+
+def _ceremony_resources(env: dict[str, Any], cid: str) -> tuple[set[str], set[str]]:
+    """(key ARNs, alias names) the emulator holds for ceremony ``cid`` (by its tag)."""
+    from apckx.service.apc import CEREMONY_TAG
+
+    apc: ApcService = env["apc"]
+    keys = {
+        str(k["KeyArn"])
+        for k in apc.list_keys()
+        if apc.list_tags_for_resource(str(k["KeyArn"])).get(CEREMONY_TAG) == cid
+    }
+    aliases = {str(a["AliasName"]) for a in apc.list_aliases() if a.get("KeyArn") in keys}
+    return keys, aliases
+
+
+def _assert_refused_after_export_call(
+    env: dict[str, Any], rc: int, err: str, message: str, written: Path
+) -> None:
+    """One line naming ``message``, exit 1, nothing written; the journal failed and lists
+    every key and alias the ceremony left in APC (the root of a new certs dir), which cleanup
+    rolls back."""
+    assert rc == 1 and err.count("\n") == 1, err
+    assert message in err
+    assert not written.exists()
+    cid = err.split("ceremony ")[1].split()[0]
+    journal = json.loads((env["journals"] / f"{cid}.json").read_text())
+    assert journal["status"] == "failed" and message in journal["error"]
+    keys, aliases = _ceremony_resources(env, cid)
+    journaled = journal["resources"]
+    assert keys and keys == {r["arn"] for r in journaled if r["kind"] == "key" and r["created"]}
+    assert aliases == {r["alias"] for r in journaled if r["kind"] == "alias"}
+    assert f"apckx cleanup --ceremony {cid}" in err
+    assert main(["cleanup", "--ceremony", cid, "--journal-dir", str(env["journals"]),
+                 *env["aws"]]) == 0  # fmt: skip
+    apc: ApcService = env["apc"]
+    assert all(apc.get_key(arn)["KeyState"] == "DELETE_PENDING" for arn in keys)
+
+
+def test_export_token_expired_before_export_key_refused(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator's clock passes the token's 30 days between GetParametersForExport and
+    ExportKey: APC refuses the token, apckx says so in one line, exit 1, journal complete."""
+    import time
+
+    from apckx.service import key_exchange
+
+    key = _create(env, "TDES_2KEY")
+    account = env["account"]
+    original = key_exchange.get_parameters_for_export
+
+    def then_expire(apc: ApcService, **kwargs: Any) -> dict[str, Any]:
+        params = original(apc, **kwargs)
+        account.clock = lambda: time.time() + 31 * 86400
+        return params
+
+    monkeypatch.setattr(key_exchange, "get_parameters_for_export", then_expire)
+    out_dir = env["tmp"] / "parts"
+    try:
+        rc = _export(env, key["KeyArn"], "tr34", "--components", "2", "--out-dir",
+                     str(out_dir), "--certs-dir", str(env["tmp"] / "certs-expired"))  # fmt: skip
+    finally:
+        account.clock = time.time
+    err = capsys.readouterr().err
+    _assert_refused_after_export_call(env, rc, err, "has expired", out_dir)
+    assert "ExportKey failed: ValidationException" in err
+
+
+def test_export_token_already_spent_refused(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetParametersForExport answers with a token an earlier export already spent (a
+    replayed answer): APC refuses it; one line, exit 1, journal complete."""
+    from apckx.service import key_exchange
+
+    original = key_exchange.get_parameters_for_export
+    answers: list[dict[str, Any]] = []
+
+    def replay(apc: ApcService, **kwargs: Any) -> dict[str, Any]:
+        if not answers:
+            answers.append(original(apc, **kwargs))
+        return answers[0]
+
+    monkeypatch.setattr(key_exchange, "get_parameters_for_export", replay)
+    first = _create(env, "TDES_2KEY")
+    rc = _export(env, first["KeyArn"], "tr34", "--components", "2", "--out-dir",
+                 str(env["tmp"] / "first"))  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    key = _create(env, "TDES_2KEY")
+    out_dir = env["tmp"] / "parts"
+    before = _log_size(env)
+    rc = _export(env, key["KeyArn"], "tr34", "--components", "2", "--out-dir", str(out_dir),
+                 "--certs-dir", str(env["tmp"] / "certs-spent"))  # fmt: skip
+    err = capsys.readouterr().err
+    _assert_refused_after_export_call(env, rc, err, "already been used", out_dir)
+    assert "ExportKey failed: ValidationException" in err
+    assert "GetParametersForExport" not in _ops_since(env, before)  # the answer was replayed
+
+
+@pytest.mark.parametrize(
+    ("answer", "relay"),
+    [("another nonce", False), ("another nonce", True), ("1-pass", False), ("2-pass", True)],
+)
+def test_exported_block_without_our_nonce_refused(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    answer: str, relay: bool,
+) -> None:  # fmt: skip
+    """APC's block (validly signed by APC) does not carry the nonce apckx sent: another nonce
+    (a replayed or substituted block), no nonce (a 1-pass block for a 2-pass request), or a
+    nonce when apckx asked 1-pass. Refused after the call, before the block is opened or
+    relayed: one line, exit 1, nothing written, journal complete."""
+    key = _create(env, "TDES_2KEY")
+    original = ApcService.export_key
+    sent: list[str | None] = []
+
+    def substituted(self: ApcService, **kwargs: Any) -> dict[str, Any]:
+        member = dict(kwargs["key_material"]["Tr34KeyBlock"])
+        sent.append(member.pop("RandomNonce", None))
+        if answer != "1-pass":
+            member["RandomNonce"] = os.urandom(8).hex().upper()
+        return original(self, **{**kwargs, "key_material": {"Tr34KeyBlock": member}})
+
+    monkeypatch.setattr(ApcService, "export_key", substituted)
+    out = env["tmp"] / ("for-hsm.hex" if relay else "parts")
+    extra = ["--certs-dir", str(env["tmp"] / "certs-nonce")]
+    if answer == "2-pass":
+        extra.append("--one-pass")
+    if relay:
+        ca = certs.load_certificates_pem((env["partner"] / "ca.pem").read_bytes())[0]
+        alias = f"alias/nonce-krd-{certs.fingerprint_sha256(ca)[:8].lower()}-{answer[0]}"
+        partner = env["partner"]
+        extra += ["--krd-certificate", str(partner / "krd.pem"), "--krd-ca",
+                  str(partner / "ca.pem"), "--out", str(out), "--root-alias", alias]  # fmt: skip
+    else:
+        extra += ["--components", "2", "--out-dir", str(out)]
+    rc = _export(env, key["KeyArn"], "tr34", *extra)
+    err = capsys.readouterr().err
+    assert len(sent) == 1 and (sent[0] is None) == (answer == "2-pass"), err
+    _assert_refused_after_export_call(
+        env, rc, err, "does not carry the random nonce apckx sent", out
+    )
+
+
+@pytest.mark.parametrize("failure", ["empty answer", "unexpected error"])
+def test_export_answer_unusable_journal_finished(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:  # fmt: skip
+    """An ExportKey answer without KeyMaterial is refused (exit 1, not 2: it is APC's answer,
+    not the caller's input); an unexpected error still finishes the journal as failed."""
+    key = _create(env, "TDES_2KEY")
+
+    def broken(self: ApcService, **kwargs: Any) -> dict[str, Any]:
+        if failure == "unexpected error":
+            raise RuntimeError("boom")
+        return {}
+
+    monkeypatch.setattr(ApcService, "export_key", broken)
+    out_dir = env["tmp"] / "parts"
+    rc = _export(env, key["KeyArn"], "tr34", "--components", "2", "--out-dir", str(out_dir),
+                 "--certs-dir", str(env["tmp"] / "certs-broken"))  # fmt: skip
+    err = capsys.readouterr().err
+    message = "APC's answer is refused" if failure == "empty answer" else "RuntimeError"
+    _assert_refused_after_export_call(env, rc, err, message, out_dir)

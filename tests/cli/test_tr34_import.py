@@ -1,7 +1,8 @@
 """``import-kek --via tr34`` and ``import-key --via tr34|rsa`` end to end over real HTTP:
 apckx as TR-34 KDH (1-pass and 2-pass) and RSA-wrap sender into the emulator, KCVs equal,
 the sender root reused, the calls as the emulator's request log saw them; refusals before
-any call (strength), after the call (a tampered answer), journals complete, cleanup."""
+any call (strength), after the call (a tampered answer, an expired or spent import token, a
+nonce mismatch), journals complete, cleanup."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from apckx.ceremonies.import_key import compute_key_kcv
 from apckx.crypto.keys import generate_key
 from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.emulator.requestlog import read_request_log
-from apckx.emulator.server import EmulatorConfig
+from apckx.emulator.server import DEFAULT_ACCOUNT_ID, EmulatorConfig
 from apckx.service.apc import ApcService
 
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
@@ -31,7 +32,13 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     running = start_test_emulator(EmulatorConfig(request_log_path=log))
     apc = ApcService(make_emulator_client(running.url))
     try:
-        yield {"url": running.url, "log": log, "apc": apc, "certs": base / "certs"}
+        yield {
+            "url": running.url,
+            "log": log,
+            "apc": apc,
+            "certs": base / "certs",
+            "account": running.registry.backend(DEFAULT_ACCOUNT_ID, "us-east-1"),
+        }
     finally:
         apc.client.close()
         running.stop()
@@ -314,3 +321,109 @@ def test_cleanup_rolls_back_a_tr34_kek_ceremony(
     names = {a["AliasName"] for a in apc.list_aliases()}
     assert not names & {"alias/kek-rollback", "alias/root-rollback"}
     assert _journal(env, data["ceremony_id"])["status"] == "rolled_back"
+
+
+def _ceremony_resources(env: dict[str, Any], cid: str) -> tuple[set[str], set[str]]:
+    """(key ARNs, alias names) the emulator holds for ceremony ``cid`` (by its tag)."""
+    from apckx.service.apc import CEREMONY_TAG
+
+    apc: ApcService = env["apc"]
+    keys = {
+        str(k["KeyArn"])
+        for k in apc.list_keys()
+        if apc.list_tags_for_resource(str(k["KeyArn"])).get(CEREMONY_TAG) == cid
+    }
+    aliases = {str(a["AliasName"]) for a in apc.list_aliases() if a.get("KeyArn") in keys}
+    return keys, aliases
+
+
+def _assert_failed_journal_complete(env: dict[str, Any], err: str) -> dict[str, Any]:
+    """The journal says failed and lists every key and alias the ceremony left in APC (a
+    TR-34 ceremony from a new certs dir imports its root; RSA wrap creates nothing before
+    ImportKey); cleanup rolls them back."""
+    cid = err.split("ceremony ")[1].split()[0]
+    journal = _journal(env, cid)
+    assert journal["status"] == "failed" and journal["error"]
+    keys, aliases = _ceremony_resources(env, cid)
+    journaled = journal["resources"]
+    assert keys == {r["arn"] for r in journaled if r["kind"] == "key" and r["created"]}
+    assert aliases == {r["alias"] for r in journaled if r["kind"] == "alias"}
+    assert (f"apckx cleanup --ceremony {cid}" in err) == bool(keys)
+    if keys:
+        assert main(["cleanup", "--ceremony", cid, "--journal-dir", str(env["journals"]),
+                     *env["aws"]]) == 0  # fmt: skip
+    apc: ApcService = env["apc"]
+    assert all(apc.get_key(arn)["KeyState"] == "DELETE_PENDING" for arn in keys)
+    return journal
+
+
+@pytest.mark.parametrize("via", ["tr34", "rsa"])
+def test_import_token_expired_before_import_key_refused(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    via: str,
+) -> None:  # fmt: skip
+    """The emulator's clock passes the token's 30 days between GetParametersForImport and
+    ImportKey: APC refuses the token; apckx says so in one line, exit 1, journal complete."""
+    import time
+
+    from apckx.service import key_exchange
+
+    account = env["account"]
+    original = key_exchange.get_parameters_for_import
+
+    def then_expire(apc: ApcService, **kwargs: Any) -> dict[str, Any]:
+        params = original(apc, **kwargs)
+        account.clock = lambda: time.time() + 31 * 86400
+        return params
+
+    monkeypatch.setattr(key_exchange, "get_parameters_for_import", then_expire)
+    try:
+        rc = _import_key(env, generate_key("TDES_2KEY"), via, "--key-usage", "D0",
+                         "--key-algorithm", "TDES_2KEY", "--wrapping-key-algorithm", "RSA_2048",
+                         "--certs-dir", str(env["tmp"] / "certs-expired"),
+                         "--alias", f"alias/expired-{via}")  # fmt: skip
+    finally:
+        account.clock = time.time
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "ImportKey failed: ValidationException" in err and "has expired" in err
+    journal = _assert_failed_journal_complete(env, err)
+    assert not [r for r in journal["resources"] if r["role"] == "working"]
+    assert env["apc"].find_key(f"alias/expired-{via}") is None
+
+
+@pytest.mark.parametrize("via", ["tr34", "rsa"])
+def test_import_token_already_spent_refused(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    via: str,
+) -> None:  # fmt: skip
+    """GetParametersForImport answers with a token an earlier import already spent (a
+    replayed answer): APC refuses it; apckx says so in one line, exit 1, journal complete."""
+    from apckx.service import key_exchange
+
+    original = key_exchange.get_parameters_for_import
+    answers: list[dict[str, Any]] = []
+
+    def replay(apc: ApcService, **kwargs: Any) -> dict[str, Any]:
+        if not answers:
+            answers.append(original(apc, **kwargs))
+        return answers[0]
+
+    monkeypatch.setattr(key_exchange, "get_parameters_for_import", replay)
+    common = ["--key-usage", "D0", "--key-algorithm", "TDES_2KEY", "--wrapping-key-algorithm",
+              "RSA_2048"]  # fmt: skip
+    rc = _import_key(env, generate_key("TDES_2KEY"), via, *common,
+                     "--alias", f"alias/spent-first-{via}")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    before = _log_size(env["log"])
+    rc = _import_key(env, generate_key("TDES_2KEY"), via, *common,
+                     "--certs-dir", str(env["tmp"] / "certs-spent"),
+                     "--alias", f"alias/spent-again-{via}")  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "ImportKey failed: ValidationException" in err and "already been used" in err
+    assert "GetParametersForImport" not in _operations_since(env["log"], before)  # replayed
+    journal = _assert_failed_journal_complete(env, err)
+    assert not [r for r in journal["resources"] if r["role"] == "working"]
+    assert env["apc"].find_key(f"alias/spent-again-{via}") is None

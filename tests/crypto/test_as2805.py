@@ -76,18 +76,76 @@ def test_random_key_max_length() -> None:
     assert len(kr_send) == 8
 
 
-@pytest.mark.parametrize("variant", sorted(as2805.KEY_VARIANTS))
-def test_key_cryptogram_round_trip(variant: str) -> None:
+#: AWS's node-to-node sample 2_1 (run against the service): the mask over a 16-byte KEK for each
+#: key type it exchanges, spelled out there as a two-byte pattern repeated 8 times.
+SAMPLE_2_1_MASKS = {
+    "PIN_ENCRYPTION_KEY_VARIANT_28": bytes.fromhex("28C0") * 8,
+    "DATA_ENCRYPTION_KEY_VARIANT_22": bytes.fromhex("22C0") * 8,
+    "MESSAGE_AUTHENTICATION_KEY_VARIANT_24": bytes.fromhex("24C0") * 8,
+}
+
+
+def xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("variant", sorted(SAMPLE_2_1_MASKS))
+def test_key_cryptogram_is_the_sample_2_1_scheme(variant: str) -> None:
+    """TDES-CBC, zero IV, under KEK xor the sample's mask (as node 2 wraps and unwraps)."""
     key = bytes.fromhex("A1A2A3A4A5A6A7A8B1B2B3B4B5B6B7B8")
     cryptogram = as2805.wrap_key_cryptogram(KEK, key, variant)
-    mask = as2805.KEY_VARIANTS[variant][0]
+    assert cryptogram == tdes(xor(KEK, SAMPLE_2_1_MASKS[variant]), key)
+    assert as2805.unwrap_key_cryptogram(KEK, cryptogram, variant) == key
+    assert tdes(xor(KEK, SAMPLE_2_1_MASKS[variant]), cryptogram, decrypt=True) == key
+
+
+@pytest.mark.parametrize("variant", sorted(as2805.KEY_VARIANTS))
+def test_key_cryptogram_round_trip(variant: str) -> None:
+    key = bytes.fromhex("A1A2A3A4A5A6A7A8B1B2B3B4B5B6B7B8C1C2C3C4C5C6C7C8")
+    kek = KEK + bytes.fromhex("0011223344556677")
+    cryptogram = as2805.wrap_key_cryptogram(kek, key, variant)
+    # The two-byte pattern repeats over a TDES_3KEY KEK too (inferred beyond the sample).
+    mask = (as2805.KEY_VARIANTS[variant] * 12)[:24]
+    assert cryptogram == tdes(xor(kek, mask), key)
+    assert as2805.unwrap_key_cryptogram(kek, cryptogram, variant) == key
+    others = {as2805.wrap_key_cryptogram(kek, key, v) for v in as2805.KEY_VARIANTS}
+    assert len(others) == len(as2805.KEY_VARIANTS)
+
+
+def test_terminal_major_key_variant_is_00c0() -> None:
+    assert as2805.KEY_VARIANTS["TERMINAL_MAJOR_KEY_VARIANT_00"] == bytes.fromhex("00C0")
+
+
+# --- sample 3_1: the per-transaction KPE --------------------------------------------------
+
+SAMPLE_STAN, SAMPLE_AMOUNT = "000438", "000000000328"
+
+
+def owf_as_the_sample_states(key: bytes, data: bytes) -> bytes:
+    """3_1's steps: M = last block of TDES-CBC(key, data, IV 0); TDES-CBC(key, data, IV M)
+    xor data."""
+    chain = tdes(key, data)[-8:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        enc = Cipher(TripleDES(xor_all(KEK, mask)), modes.ECB()).encryptor()  # noqa: S305 (one block)
-    assert cryptogram == enc.update(key) + enc.finalize()
-    assert as2805.unwrap_key_cryptogram(KEK, cryptogram, variant) == key
-    others = {as2805.wrap_key_cryptogram(KEK, key, v) for v in as2805.KEY_VARIANTS}
-    assert len(others) == len(as2805.KEY_VARIANTS)
+        enc = Cipher(TripleDES(key), modes.CBC(chain)).encryptor()
+    return xor(enc.update(data) + enc.finalize(), data)
+
+
+def test_kpe_derivation_data_is_the_sample_3_1_layout() -> None:
+    data = as2805.kpe_derivation_data(SAMPLE_STAN, SAMPLE_AMOUNT)
+    assert data.hex().upper() == "0004380000000000" "0000000000000328"
+
+
+def test_kpe_is_the_owf_of_the_kpp_over_stan_and_amount() -> None:
+    kpp = bytes.fromhex("89ABCDEF0123456776543210FEDCBA98")
+    data = bytes.fromhex("0004380000000000" "0000000000000328")
+    kpe = as2805.derive_kpe(kpp, SAMPLE_STAN, SAMPLE_AMOUNT)
+    assert kpe == owf_as_the_sample_states(kpp, data)
+    assert as2805.one_way_function(kpp, data) == kpe
+    assert len(kpe) == 16 and kpe not in (kpp, data)
+    assert as2805.derive_kpe(kpp, "000439", SAMPLE_AMOUNT) != kpe
+    assert as2805.derive_kpe(kpp, SAMPLE_STAN, "000000000329") != kpe
+    assert as2805.derive_kpe(OTHER, SAMPLE_STAN, SAMPLE_AMOUNT) != kpe
 
 
 def test_as2805_mac_is_retail_mac_with_zero_padding() -> None:
@@ -121,6 +179,11 @@ def test_as2805_mac_is_retail_mac_with_zero_padding() -> None:
         (lambda: as2805.wrap_key_cryptogram(KEK, bytes(16), "PIN_VARIANT"), "unknown"),
         (lambda: as2805.generate_as2805_mac(bytes(24), b"x"), "TDES_2KEY"),
         (lambda: as2805.generate_as2805_mac(KEK, b""), "empty"),
+        (lambda: as2805.derive_kpe(KEK, "43", SAMPLE_AMOUNT), "6 digits"),
+        (lambda: as2805.derive_kpe(KEK, SAMPLE_STAN, "328"), "12 digits"),
+        (lambda: as2805.derive_kpe(KEK, "00043A", SAMPLE_AMOUNT), "6 digits"),
+        (lambda: as2805.derive_kpe(KEK + bytes(8), SAMPLE_STAN, SAMPLE_AMOUNT), "TDES_2KEY"),
+        (lambda: as2805.one_way_function(KEK, bytes(5)), "8-byte blocks"),
     ],
 )
 def test_refusals(call: Any, message: str) -> None:

@@ -199,3 +199,40 @@ def test_aws_doc_visa_cvn18_emv_common_session_key() -> None:
         "0000000000000000000000000000000000000000000000008000000000000000"
     )
     assert emv.generate_arqc(key, data) == h("61EDCC708B4C97B4")
+
+
+def _model_session_key_spellings() -> list[str]:
+    """Every session-key derivation name the data-plane model uses: EmvMac's
+    SessionKeyDerivationMode enum (GenerateMac, VerifyMac) and the members of the ARQC
+    operations' SessionKeyDerivationAttributes union."""
+    import botocore.session  # the test reads the model; apckx.crypto itself never imports it
+
+    model = botocore.session.get_session().get_service_model("payment-cryptography-data")
+    names: set[str] = set()
+    for operation, path in (("GenerateMac", "GenerationAttributes"),
+                            ("VerifyMac", "VerificationAttributes")):
+        shape = model.operation_model(operation).input_shape.members[path]
+        mode = shape.members["EmvMac"].members["SessionKeyDerivationMode"]
+        names.update(mode.enum)  # type: ignore[attr-defined]
+    for operation in ("VerifyAuthRequestCryptogram", "GenerateAuthRequestCryptogram"):
+        union = model.operation_model(operation).input_shape.members[
+            "SessionKeyDerivationAttributes"]
+        names.update(union.members)  # type: ignore[attr-defined]
+    assert {"UNION_PAY", "UnionPay", "EMV_COMMON_SESSION_KEY"} <= names
+    return sorted(names)
+
+
+@pytest.mark.parametrize("spelling", _model_session_key_spellings())
+def test_every_model_spelling_of_a_session_key_derivation_is_known(spelling: str) -> None:
+    mk, atc = h("0123456789ABCDEFFEDCBA9876543210"), h("001C")
+    canonical = emv.SESSION_KEY_DERIVATIONS[spelling]
+    assert emv.derive_session_key(mk, spelling, atc=atc, unpredictable_number=h("12345678")) \
+        == emv.derive_session_key(mk, canonical, atc=atc, unpredictable_number=h("12345678"))
+
+
+def test_union_pay_spellings_are_the_common_session_key() -> None:
+    mk, atc = h("0123456789ABCDEFFEDCBA9876543210"), h("001C")
+    common = emv.derive_session_key(mk, "EMV_COMMON_SESSION_KEY", atc=atc)
+    assert common != mk
+    for spelling in ("UNION_PAY", "UnionPay", "UNIONPAY"):
+        assert emv.derive_session_key(mk, spelling, atc=atc) == common

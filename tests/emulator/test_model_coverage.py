@@ -24,7 +24,7 @@ from botocore.model import Shape
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from apckx.crypto import certs, ecdh, pin_block, tr31
+from apckx.crypto import as2805, certs, ecdh, pin_block, tr31
 from apckx.emulator import data as data_plane_package
 from apckx.emulator import responses
 from apckx.emulator.control.key_exchange import dispatch as key_exchange
@@ -1164,10 +1164,7 @@ def test_enum_value_is_served_or_deliberately_refused(kit: Kit, value: Value) ->
 # --- optional structures that change what an operation does --------------------------------
 
 #: Optional input structures the emulator refuses on purpose (ValidationException naming it).
-REFUSED_STRUCTURES: dict[tuple[str, str], str] = {
-    ("TranslatePinData", "IncomingAs2805Attributes"):
-        "AWS does not document the AS2805.6.4 PIN-key derivation from STAN and amount",
-}
+REFUSED_STRUCTURES: dict[tuple[str, str], str] = {}
 
 
 def _iso0_attrs() -> dict[str, dict[str, str]]:
@@ -1203,12 +1200,14 @@ def _verify_pin_under_dukpt(kit: Kit) -> Answer:
 
 
 def _as2805_incoming(kit: Kit) -> Answer:
+    kpe = as2805.derive_kpe(KEY_2TDES, "123456", "000000001000")
     out: Answer = kit.data.translate_pin_data(
         IncomingKeyIdentifier=kit.pek(), OutgoingKeyIdentifier=kit.pek(),
-        EncryptedPinBlock=iso0(), IncomingTranslationAttributes={"As2805Format0": {
+        EncryptedPinBlock=iso0(key=kpe), IncomingTranslationAttributes={"As2805Format0": {
             "PrimaryAccountNumber": PAN}}, OutgoingTranslationAttributes=_iso0_attrs(),
         IncomingAs2805Attributes={"SystemTraceAuditNumber": "123456",
                                   "TransactionAmount": "000000001000"})
+    assert out["PinBlock"] == iso0()
     return out
 
 

@@ -3,7 +3,8 @@
 One recipe per key usage (:data:`CHECKS`), each a short run of data-plane calls:
 
 - D0: EncryptData then DecryptData (CBC, zero IV) gives the plaintext back.
-- M0/M1/M3/M6/M7: GenerateMac, VerifyMac of that MAC, and VerifyMac of a altered MAC fails.
+- M0/M1/M3/M6/M7: GenerateMac, VerifyMac of that MAC, and VerifyMac of an altered MAC fails
+  (M0 with AS2805_4_1, M1 ISO9797_ALGORITHM1, M3 ISO9797_ALGORITHM3, M6 CMAC, M7 HMAC).
 - C0: GenerateCardValidationData (CVV) for a test card, VerifyCardValidationData of it, and of
   a wrong one fails.
 - P0: TranslatePinData of a PIN block under the key, from and to the same key (ISO format 0
@@ -378,8 +379,11 @@ def _check_encryption(ctx: _Context) -> None:
         )
 
 
+#: The MacAlgorithm each MAC key usage is checked with. M0 is AS2805_4_1: the user guide's
+#: crypto-ops-mac page gives "AS2805.4.1 MAC: denoted by KeyUsage of TR31_M0_ISO_16609_MAC_KEY"
+#: and its valid-keys table lists ISO9797_ALGORITHM1 for M1 only.
 _MAC_ALGORITHM = {
-    "TR31_M0_ISO_16609_MAC_KEY": "ISO9797_ALGORITHM1",
+    "TR31_M0_ISO_16609_MAC_KEY": "AS2805_4_1",
     "TR31_M1_ISO_9797_1_MAC_KEY": "ISO9797_ALGORITHM1",
     "TR31_M3_ISO_9797_3_MAC_KEY": "ISO9797_ALGORITHM3",
     "TR31_M6_ISO_9797_5_CMAC_KEY": "CMAC",

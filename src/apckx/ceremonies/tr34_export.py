@@ -20,9 +20,10 @@ instead of the key itself (its header says B1).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,13 @@ from apckx.ceremonies.tr34_session import (
     load_ca_certificates,
     load_or_create_rsa_credentials,
 )
-from apckx.errors import CertificateError, InputError, KcvMismatchError
+from apckx.errors import (
+    CeremonyError,
+    CertificateError,
+    InputError,
+    IntegrityError,
+    KcvMismatchError,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -259,14 +266,25 @@ def export_over_rsa(
 def _check_tr34_answer(
     block_text: str, signer: ApcCertificate | None, nonce: bytes | None, receiver: Any
 ) -> tuple[str, dict[str, Any]]:
-    """The relay's checks (no key needed): APC's signature, our nonce, our recipient."""
+    """The relay's checks (no key needed): APC's signature, our nonce, our recipient. A block
+    that fails them is APC's answer, not the caller's input: ``CeremonyError`` (exit 1)."""
     from apckx.crypto.tr34 import check_nonce, key_block_from_hex, parse_key_block, verify_signature
 
     if signer is None:
         raise InputError("a TR-34 export needs APC's signing certificate")
-    block = parse_key_block(key_block_from_hex(block_text))
+    with _refusing_apc_answer():
+        block = parse_key_block(key_block_from_hex(block_text))
     verify_signature(block, signer.leaf)
-    check_nonce(block, nonce)
+    try:
+        check_nonce(block, nonce)
+    except (IntegrityError, InputError):
+        sent = "no nonce (1-pass)" if nonce is None else f"the RandomNonce {nonce.hex().upper()}"
+        got = "none (1-pass)" if block.nonce is None else block.nonce.hex().upper()
+        raise CeremonyError(
+            f"APC's TR-34 block does not carry the random nonce apckx sent ({sent}; the "
+            f"block has {got}): a replayed or substituted block, neither opened nor written; "
+            "run the export again"
+        ) from None
     if not block.recipient.matches(receiver):
         raise CertificateError("APC's TR-34 block is for another recipient than the one asked")
     return block.header, {
@@ -276,6 +294,16 @@ def _check_tr34_answer(
         "apc_signing_fingerprint": signer.leaf_fingerprint,
         "apc_root_fingerprint": signer.root_fingerprint,
     }
+
+
+@contextlib.contextmanager
+def _refusing_apc_answer() -> Iterator[None]:
+    """An ``InputError`` (``KeyBlockError``...) while reading APC's answer is not bad input
+    from the caller (exit 2) but a refused answer after the call: ``CeremonyError``."""
+    try:
+        yield
+    except InputError as exc:
+        raise CeremonyError(f"APC's answer is refused: {exc}") from None
 
 
 def _open(
@@ -301,11 +329,12 @@ def _open(
         assert_signer = signer.leaf if signer is not None else None
         if assert_signer is None:
             raise InputError("a TR-34 export needs APC's signing certificate")
-        opened = open_key_block(
-            key_block_from_hex(block_text), wrapping_key, signing_certificate=assert_signer,
-            nonce=nonce, wrapping_certificate=receiver,
-            now=dt.datetime.now(dt.UTC),
-        )  # fmt: skip
+        with _refusing_apc_answer():
+            opened = open_key_block(
+                key_block_from_hex(block_text), wrapping_key, signing_certificate=assert_signer,
+                nonce=nonce, wrapping_certificate=receiver,
+                now=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
         key, header = opened.key, opened.header
         if opened.key_algorithm != source.algorithm:
             raise KcvMismatchError(
@@ -315,7 +344,8 @@ def _open(
     else:
         from apckx.crypto.rsa_wrap import cryptogram_from_hex, unwrap_key
 
-        key = unwrap_key(cryptogram_from_hex(block_text), wrapping_key, options.wrapping_spec)
+        with _refusing_apc_answer():
+            key = unwrap_key(cryptogram_from_hex(block_text), wrapping_key, options.wrapping_spec)
         header = source.header
     kcv_algorithm = kcv_algorithm or default_kcv_algorithm(source.algorithm)
     local_kcv = compute_kcv(key, kcv_algorithm, key_algorithm=source.algorithm)

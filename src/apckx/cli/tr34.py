@@ -517,6 +517,9 @@ def run_export_key(args: argparse.Namespace, io: Any = None) -> int:
         if isinstance(exc, KcvMismatchError | ConfigError | InputError):
             error_type = type(exc)
         raise error_type(describe_failure(journal, exc)) from None
+    except Exception as exc:  # the journal is finished whatever stopped the ceremony
+        journal.finish(FAILED, error=type(exc).__name__)
+        raise CeremonyError(describe_failure(journal, exc)) from None
     finally:
         del kek
     journal.finish(COMPLETE, outputs={k: v for k, v in record.items() if k != "key_block"})

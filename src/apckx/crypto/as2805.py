@@ -4,14 +4,17 @@ AS2805 is a paid Standards Australia text and no public library implements it. W
 follows AWS's user guide (``as2805.*`` pages: KEK validation, working keys, PIN translation, MAC)
 and the node-to-node sample that runs against the real service (KEK validation: KRs under the
 KEK's 0x82 variant, KRr = the one's complement of the random key under the 0x84 variant, TDES-CBC
-with a zero IV). Every choice AWS does not document is listed in docs/EMULATOR.md ("AS2805"),
-and marked ``inferred`` below.
+with a zero IV; working-key cryptograms: TDES-CBC, zero IV, under KEK xor 28C0../24C0../22C0..;
+the PIN key of a transaction: OWF(KPP, STAN || amount)). Every choice AWS does not document is
+listed in docs/EMULATOR.md ("AS2805"), and marked ``inferred`` below.
 
 - Variants: a variant is a byte pattern XORed over the whole KEK (:func:`apply_variant`).
 - KEK validation (AS2805.6.3): :func:`generate_kek_validation_request`,
   :func:`generate_kek_validation_response`, :func:`verify_kek_validation`.
 - Key cryptograms (``As2805KeyCryptogram`` in ImportKey/ExportKey): :func:`wrap_key_cryptogram`,
   :func:`unwrap_key_cryptogram`, one variant per key type (:data:`KEY_VARIANTS`).
+- The per-transaction PIN key (AS2805.6.6.3, ``IncomingAs2805Attributes``):
+  :func:`derive_kpe` with the one-way function :func:`one_way_function`.
 - The ``AS2805_4_1`` MAC: :func:`generate_as2805_mac`, :func:`verify_as2805_mac`.
 """
 
@@ -34,10 +37,13 @@ __all__ = [
     "KRS_VARIANTS",
     "RANDOM_KEY_LENGTHS",
     "apply_variant",
+    "derive_kpe",
     "generate_as2805_mac",
     "generate_kek_validation_request",
     "generate_kek_validation_response",
     "invert_random_key",
+    "kpe_derivation_data",
+    "one_way_function",
     "unwrap_key_cryptogram",
     "verify_as2805_mac",
     "verify_kek_validation",
@@ -46,13 +52,15 @@ __all__ = [
 
 Rng = Callable[[int], bytes]
 
-#: ``As2805KeyVariant`` -> the variant byte applied to the KEK (AS2805.6.1 key types, the
-#: number in each name; AWS: TERMINAL_MAJOR_KEY_VARIANT_00 is the KEK itself).
+#: ``As2805KeyVariant`` -> the two-byte pattern XORed over the KEK, repeated (AWS's node-to-node
+#: sample 2_1, run against the service: 28C0, 24C0, 22C0). 00C0 for the terminal major key is
+#: inferred: the sample has no such key, and the pattern is the type's number then C0 like the
+#: others.
 KEY_VARIANTS: Final[dict[str, bytes]] = {
-    "TERMINAL_MAJOR_KEY_VARIANT_00": b"\x00",
-    "PIN_ENCRYPTION_KEY_VARIANT_28": b"\x28",
-    "MESSAGE_AUTHENTICATION_KEY_VARIANT_24": b"\x24",
-    "DATA_ENCRYPTION_KEY_VARIANT_22": b"\x22",
+    "TERMINAL_MAJOR_KEY_VARIANT_00": b"\x00\xc0",
+    "PIN_ENCRYPTION_KEY_VARIANT_28": b"\x28\xc0",
+    "MESSAGE_AUTHENTICATION_KEY_VARIANT_24": b"\x24\xc0",
+    "DATA_ENCRYPTION_KEY_VARIANT_22": b"\x22\xc0",
 }
 
 #: ``As2805KeyVariant`` -> the APC key usage of the key under import/export (AWS UG as2805 page).
@@ -168,18 +176,50 @@ def verify_kek_validation(expected_kr_receive: bytes, partner_kr_receive: bytes)
 
 
 def wrap_key_cryptogram(kek: bytes, key: bytes, key_variant: str) -> bytes:
-    """The key enciphered under KEK xor its type's variant, TDES-ECB block by block (inferred:
-    AWS documents the variants, not the mode; ECB per 8-byte block is the classic variant
-    scheme)."""
+    """The key enciphered under KEK xor its type's variant, TDES-CBC with a zero IV (as AWS's
+    sample 2_1 unwraps what the service exports, and wraps what it imports)."""
     _check_blocks(key, "the key under a cryptogram")
     wrapping = apply_variant(kek, _variant(KEY_VARIANTS, key_variant, "As2805KeyVariant"))
-    return bytes(_des.encrypt_tdes_ecb(wrapping, key))
+    return bytes(_des.encrypt_tdes_cbc(wrapping, _ZERO_IV, key))
 
 
 def unwrap_key_cryptogram(kek: bytes, cryptogram: bytes, key_variant: str) -> bytes:
+    """The inverse of :func:`wrap_key_cryptogram`."""
     _check_blocks(cryptogram, "the key cryptogram")
     wrapping = apply_variant(kek, _variant(KEY_VARIANTS, key_variant, "As2805KeyVariant"))
-    return bytes(_des.decrypt_tdes_ecb(wrapping, cryptogram))
+    return bytes(_des.decrypt_tdes_cbc(wrapping, _ZERO_IV, cryptogram))
+
+
+# --- the per-transaction PIN key (AS2805.6.6.3) ------------------------------------------------
+
+
+def one_way_function(key: bytes, data: bytes) -> bytes:
+    """The AS2805 one-way function over whole blocks, as AWS's sample 3_1 states it: M = the
+    last block of TDES-CBC(key, data, zero IV); OWF = TDES-CBC(key, data, IV M) xor data."""
+    _check_kek(key)
+    if not data or len(data) % 8:
+        raise InputError(f"the one-way function takes whole 8-byte blocks (got {len(data)} bytes)")
+    chain = bytes(_des.encrypt_tdes_cbc(key, _ZERO_IV, data))[-8:]
+    enciphered = bytes(_des.encrypt_tdes_cbc(key, chain, data))
+    return bytes(a ^ b for a, b in zip(enciphered, data, strict=True))
+
+
+def kpe_derivation_data(stan: str, amount: str) -> bytes:
+    """D = E || F: the 6-digit STAN left-justified and zero-filled to 16 digits, then the
+    12-digit amount right-justified and zero-filled to 16 digits (sample 3_1)."""
+    if len(stan) != 6 or not stan.isdigit():
+        raise InputError(f"SystemTraceAuditNumber must be 6 digits (got {len(stan)} characters)")
+    if len(amount) != 12 or not amount.isdigit():
+        raise InputError(f"TransactionAmount must be 12 digits (got {len(amount)} characters)")
+    return bytes.fromhex(stan.ljust(16, "0") + amount.rjust(16, "0"))
+
+
+def derive_kpe(kpp: bytes, stan: str, amount: str) -> bytes:
+    """KPE = OWF(KPP, D) (AS2805.6.6.3, as AWS's sample 3_1 derives it); a TDES_2KEY KPP gives
+    a 16-byte KPE (parity is left as the OWF makes it: TDES ignores it)."""
+    if len(kpp) != 16:
+        raise InputError(f"the AS2805 PIN protection key must be TDES_2KEY (got {len(kpp)} bytes)")
+    return one_way_function(kpp, kpe_derivation_data(stan, amount))
 
 
 # --- AS2805.4.1 MAC ------------------------------------------------------------------------

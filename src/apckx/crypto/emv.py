@@ -54,7 +54,8 @@ MAJOR_KEY_DERIVATION_MODES: Final = ("EMV_OPTION_A", "EMV_OPTION_B")
 #: APC's session-key derivations, by the names its models use: VerifyAuthRequestCryptogram's
 #: ``SessionKeyDerivationAttributes`` members (EmvCommon, Mastercard, Emv2000, Amex, Visa,
 #: UnionPay) and EmvMac's ``SessionKeyDerivationMode`` values (EMV_COMMON_SESSION_KEY,
-#: MASTERCARD_SESSION_KEY, EMV2000, AMEX, VISA). Both spellings map to one canonical name.
+#: MASTERCARD_SESSION_KEY, EMV2000, AMEX, VISA, UNION_PAY). Every spelling maps to one
+#: canonical name (``UNIONPAY`` is kept for callers that used it).
 SESSION_KEY_DERIVATIONS: Final[dict[str, str]] = {
     "EmvCommon": "EMV_COMMON_SESSION_KEY",
     "EMV_COMMON_SESSION_KEY": "EMV_COMMON_SESSION_KEY",
@@ -67,6 +68,7 @@ SESSION_KEY_DERIVATIONS: Final[dict[str, str]] = {
     "Visa": "VISA",
     "VISA": "VISA",
     "UnionPay": "UNIONPAY",
+    "UNION_PAY": "UNIONPAY",
     "UNIONPAY": "UNIONPAY",
 }
 

@@ -80,17 +80,20 @@ def routes() -> tuple[Route, ...]:
 
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     """The route a request's method and path (query string ignored) select, and its
-    URL-decoded path parameters by member name; None if no operation has this path.
-    Every data-plane operation is a POST; other methods are refused before routing.
+    URL-decoded path parameters by member name; None if no operation has this method and
+    path (every data-plane operation is a POST; the server refuses other methods first).
     """
-    matched = _match_path(path.split("?", 1)[0])
+    matched = _match_path(method.upper(), path.split("?", 1)[0])
     return None if matched is None else (matched[0], dict(matched[1]))
 
 
 @functools.lru_cache(maxsize=4096)
-def _match_path(raw_path: str) -> tuple[Route, tuple[tuple[str, str], ...]] | None:
+def _match_path(method: str, raw_path: str
+                ) -> tuple[Route, tuple[tuple[str, str], ...]] | None:
     # Cached: a client sends the same few paths (its keys' ARNs) over and over.
     for route in routes():
+        if route.method != method:
+            continue
         found = route.pattern.fullmatch(raw_path)
         if found is None:
             continue

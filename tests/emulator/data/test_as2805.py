@@ -278,3 +278,73 @@ def test_as2805_mac_between_the_nodes(nodes: tuple[Any, Any], exchanged: dict[st
             VerificationAttributes={"Algorithm": "AS2805_4_1"},
         )
     assert info.value.response["Error"]["Code"] == "VerificationFailedException"
+
+
+# --- PIN translation with IncomingAs2805Attributes (the per-transaction KPE) ----------------
+
+KPP = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+STAN, AMOUNT = "000438", "000000000328"
+
+
+def _kpe_outside_apc(kpp: bytes, stan: str, amount: str) -> bytes:
+    """AS2805.6.6.3 as AWS's sample 3_1 computes it, with psec's TDES-CBC: D = STAN
+    zero-filled right || amount zero-filled left (8 bytes each); M = the last block of
+    TDES-CBC(KPP, D); KPE = TDES-CBC(KPP, D, IV M) xor D."""
+    data = bytes.fromhex(stan + "0" * 10 + "0" * 4 + amount)
+    chain = des.encrypt_tdes_cbc(kpp, bytes(8), data)[-8:]
+    return bytes(a ^ b for a, b in zip(des.encrypt_tdes_cbc(kpp, chain, data), data,
+                                       strict=True))
+
+
+def _translate_as2805(node: Any, kpp_arn: str, out_arn: str, block: str,
+                      stan: str = STAN, amount: str = AMOUNT, **extra: Any) -> Any:
+    return node.data.translate_pin_data(
+        IncomingKeyIdentifier=kpp_arn,
+        OutgoingKeyIdentifier=out_arn,
+        IncomingTranslationAttributes={"As2805Format0": {"PrimaryAccountNumber": PAN}},
+        OutgoingTranslationAttributes={"IsoFormat0": {"PrimaryAccountNumber": PAN}},
+        EncryptedPinBlock=block,
+        IncomingAs2805Attributes={"SystemTraceAuditNumber": stan, "TransactionAmount": amount},
+        **extra,
+    )
+
+
+def test_pin_translation_from_the_transaction_kpe(nodes: tuple[Any, Any]) -> None:
+    node1, _ = nodes
+    kpp = node1.import_key(KPP, P0, "TDES_2KEY", WRAP_MODES)
+    issuer = node1.import_key(NODE2_PEK, P0, "TDES_2KEY", WRAP_MODES)
+    clear = pin_block.encode_pin_block("7391", "AS2805_FORMAT_0", pan=PAN)
+    kpe = _kpe_outside_apc(KPP, STAN, AMOUNT)
+    answer = _translate_as2805(node1, kpp, issuer, des.encrypt_tdes_ecb(kpe, clear).hex().upper())
+    assert answer["KeyArn"] == issuer
+    assert answer["PinBlock"] == des.encrypt_tdes_ecb(
+        NODE2_PEK, pin_block.encode_pin_block("7391", "ISO_FORMAT_0", pan=PAN)).hex().upper()
+    # The same block under the KPP itself, or under another transaction's KPE, does not decode.
+    for block, stan, amount in (
+        (des.encrypt_tdes_ecb(KPP, clear), STAN, AMOUNT),
+        (des.encrypt_tdes_ecb(kpe, clear), "000439", AMOUNT),
+        (des.encrypt_tdes_ecb(kpe, clear), STAN, "000000000329"),
+    ):
+        with pytest.raises(ClientError) as info:
+            _translate_as2805(node1, kpp, issuer, block.hex().upper(), stan, amount)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert "does not decode" in info.value.response["Error"]["Message"]
+
+
+def test_pin_translation_kpe_refusals(nodes: tuple[Any, Any]) -> None:
+    node1, _ = nodes
+    issuer = node1.import_key(NODE2_PEK, P0, "TDES_2KEY", WRAP_MODES)
+    kpp3 = node1.import_key(KPP + bytes.fromhex("1122334455667788"), P0, "TDES_3KEY", WRAP_MODES)
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (kpp3, {}, "TDES_2KEY"),
+        (issuer, {"IncomingDukptAttributes": {"KeySerialNumber": "FFFF9876543210E00001"}},
+         "IncomingDukptAttributes"),
+    ]
+    for arn, extra, needle in cases:
+        with pytest.raises(ClientError) as info:
+            _translate_as2805(node1, arn, issuer, "0" * 16, **extra)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert needle in info.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as info:  # the model's patterns: 6 and 12 digits
+        _translate_as2805(node1, issuer, issuer, "0" * 16, stan="00043A")
+    assert info.value.response["Error"]["Code"] == "ValidationException"

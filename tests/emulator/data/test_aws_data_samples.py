@@ -8,8 +8,9 @@ from the answers, checked against the emulator over HTTP.
   out again as ISO-4 under the derived key.
 - ``python_sdk_example/as2805_node-to-node_examples``: 1_5 KEK validation both ways, the node
   outside APC computing what the sample's local node computes; 2_1 working-key exchange
-  (As2805KeyCryptogram, strict xfail); 4_1 the AS2805.4.1 MAC; 3_1 PIN
-  translation with ``IncomingAs2805Attributes`` (not served: strict xfail, see below).
+  (As2805KeyCryptogram: TDES-CBC, zero IV, under KEK xor 28C0../22C0../24C0..); 4_1 the
+  AS2805.4.1 MAC; 3_1 PIN translation with ``IncomingAs2805Attributes`` (the KPE =
+  OWF(KPP, STAN || amount) the sample derives).
 """
 
 from __future__ import annotations
@@ -256,9 +257,6 @@ def _owf(key: bytes, data: bytes) -> bytes:
     return _xor(cipher.update(data) + cipher.finalize(), data)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "IncomingAs2805Attributes is refused by the emulator (data/pin.py translate_pin_data), "
-    "while AWS's 3_1 sample states the KPE derivation (AS2805.6.6.3: OWF(KPP, STAN||amount))"))
 def test_as2805_pin_translation_sample(data_plane: DataPlane) -> None:
     """3_1: a PIN block under the session KPE derived from node 2's ZPK, the STAN and the
     amount, translated with IncomingAs2805Attributes to node 1's ZPK (reads PinBlock,
@@ -296,10 +294,6 @@ def _kcv_x9_24(key: bytes) -> str:
     return _tdes_ecb(key, bytes(8))[:3].hex().upper()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "crypto/as2805.py wraps As2805KeyCryptogram under KEK xor the variant byte repeated "
-    "(2828..) in TDES-ECB; AWS's 2_1 sample, run against the service, unwraps with KEK xor "
-    "28C0.. in TDES-CBC (zero IV) and exits on the KCV mismatch"))
 @pytest.mark.parametrize("variant", list(_SAMPLE_KEY_VARIANTS))
 def test_as2805_working_key_exchange_sample(data_plane: DataPlane, kek_s: tuple[str, bytes],
                                             variant: str) -> None:

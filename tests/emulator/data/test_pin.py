@@ -354,7 +354,7 @@ def test_translate_refusals(data_plane: Any, keys: Keys) -> None:
                     "TransactionAmount": "000000000328",
                 }
             },
-            "AS2805.6.4",
+            "does not decode",  # the block is under the PEK, not the transaction's KPE
         ),
         (
             {"IncomingKeyIdentifier": keys.get(PEK_B, V2, "TDES_2KEY", {"Generate": True})},

@@ -67,6 +67,7 @@ def test_every_model_operation_has_a_route_from_its_request_uri() -> None:
         for member in matched[1]:
             assert matched[1][member] == "alias/some-key"  # URL-decoded
     assert rest_json.match_route("POST", "/keys/x/bogus") is None
+    assert rest_json.match_route("GET", "/mac/generate") is None  # the model's method only
     assert rest_json.match_route("POST", "/keys/a/b/encrypt") is None  # a label is one segment
 
 

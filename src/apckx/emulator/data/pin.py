@@ -7,6 +7,8 @@
   ``WrappedKey.Tr31KeyBlock`` (a P0 block under the KEK the identifier names) or
   ``DiffieHellmanSymmetricKey`` (a PEK derived over ECDH from the K3 key pair the identifier
   names and the counterparty's certificate).
+- **AS2805**: ``IncomingAs2805Attributes`` derives the incoming per-transaction KPE from the
+  PEK (the KPP), the STAN and the amount (:func:`apckx.crypto.as2805.derive_kpe`).
 - **PIN verification data**: Visa PVV (V2) and IBM 3624 (V1)
   (:mod:`apckx.crypto.pin_verification`).
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apckx import errors
-from apckx.crypto import dukpt, pin_block, pin_verification
+from apckx.crypto import as2805, dukpt, pin_block, pin_verification
 from apckx.emulator.data.exceptions import INVALID_PIN, VerificationFailedException
 from apckx.emulator.data.keys import (
     AES_ALGORITHMS,
@@ -209,6 +211,39 @@ def _decrypt(key: PinKey, block: bytes, fmt: str, pan: str | None) -> str:
     return pin_block.decrypt_pin_block(key.working_key, block, fmt, pan=pan, aes=key.aes)
 
 
+def _check_as2805_combination(params: Params, *, operation: str) -> None:
+    """``IncomingAs2805Attributes`` derives from a stored PEK, so it excludes the incoming
+    DUKPT and dynamic-key members (inferred: AWS documents the PEK case only)."""
+    if params.get("IncomingAs2805Attributes") is None:
+        return
+    for member in ("IncomingDukptAttributes", "IncomingWrappedKey"):
+        if params.get(member) is not None:
+            raise ValidationException(
+                f"{operation}: IncomingAs2805Attributes derives the KPE from the PEK "
+                f"IncomingKeyIdentifier names; it cannot be combined with {member}"
+            )
+
+
+def _as2805_kpe(kpp: PinKey, attributes: Params, *, operation: str) -> PinKey:
+    """The per-transaction KPE of ``IncomingAs2805Attributes``: OWF(KPP, STAN || amount) with
+    the incoming PEK as the KPP (AS2805.6.6.3 as AWS's sample 3_1 derives it); the output still
+    names the outgoing key only."""
+    if kpp.algorithm != "TDES_2KEY":
+        raise ValidationException(
+            f"{operation}: IncomingAs2805Attributes needs a TDES_2KEY PEK as "
+            f"IncomingKeyIdentifier (the AS2805 KPP); it is {kpp.algorithm}"
+        )
+    try:
+        kpe = as2805.derive_kpe(
+            kpp.working_key,
+            attributes["SystemTraceAuditNumber"],
+            attributes["TransactionAmount"],
+        )
+    except errors.ApckxError as exc:
+        raise _refusal(operation, exc) from None
+    return PinKey(kpp.arn, kpp.key_check_value, kpe, kpp.algorithm)
+
+
 # --- TranslatePinData ----------------------------------------------------------------------
 
 
@@ -216,13 +251,7 @@ def translate_pin_data(context: KeyContext, params: Params) -> Body:
     """TranslatePinData: a PIN block from one key and format to another; the PIN never
     leaves the call."""
     operation = "TranslatePinData"
-    if params.get("IncomingAs2805Attributes") is not None:
-        raise ValidationException(
-            f"{operation}: IncomingAs2805Attributes (the AS2805.6.4 KPE derived from the terminal "
-            "PIN key, SystemTraceAuditNumber and TransactionAmount) is not implemented by the "
-            "apckx emulator: AS2805.6.4 is a paid standard, AWS names the inputs but not the "
-            "derivation, and no public implementation was found; translate from a PEK or DUKPT"
-        )
+    _check_as2805_combination(params, operation=operation)
     in_name, in_values = _choice(params["IncomingTranslationAttributes"])
     out_name, out_values = _choice(params["OutgoingTranslationAttributes"])
     in_format, out_format = _TRANSLATION_FORMATS[in_name], _TRANSLATION_FORMATS[out_name]
@@ -244,6 +273,9 @@ def translate_pin_data(context: KeyContext, params: Params) -> Body:
         dukpt_attributes=params.get("OutgoingDukptAttributes"),
         wrapped=params.get("OutgoingWrappedKey"),
     )
+    as2805_attributes = params.get("IncomingAs2805Attributes")
+    if as2805_attributes is not None:
+        incoming = _as2805_kpe(incoming, as2805_attributes, operation=operation)
     _check_format(incoming, in_format, operation=operation, role="IncomingKeyIdentifier")
     _check_format(outgoing, out_format, operation=operation, role="OutgoingKeyIdentifier")
     block = _check_block_length(
