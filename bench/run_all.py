@@ -213,6 +213,10 @@ def notes(name: str, data: dict[str, Any]) -> list[str]:
             f"({calls['sample']} calls, {seq['sample']} in sequence), apckx {wall['fresh']:.0f} "
             f"ms ({calls['fresh']} calls, {seq['fresh']} in sequence): **ratio "
             f"{data['ratio_sample_to_fresh']:.2f}x** (target: at least 2.5x).",
+            f"- CPU time (user + system) of the same processes: sample "
+            f"{data['cpu_ms']['sample']:.0f} ms, apckx fresh {data['cpu_ms']['fresh']:.0f} ms: "
+            f"ratio {data['cpu_ratio_sample_to_fresh']:.2f}x (wall ratios move with the "
+            "machine's load, CPU per process less so).",
             f"- The same `apckx import-kek` again (the alias already names that KEK, nothing is "
             f"imported): {wall['again']:.0f} ms, {calls['again']} calls, **{seq['again']} in "
             "sequence** (target for a repeat ceremony: at most 2).",
