@@ -112,6 +112,18 @@ def _check_rsa_algorithm(algorithm: str, member: str) -> None:
         )
 
 
+def _reuse_or_new_token(account: AccountState, kind: str, prefix: str, key_material_type: str,
+                        algorithm: str, *, reuse: bool, key_encipherment: bool) -> TokenRecord:
+    """With ``reuse``, the last usable token of this kind, type and algorithm if any; else
+    a new key pair and its token."""
+    if reuse:
+        reused = _reusable(account, kind, key_material_type, algorithm)
+        if reused is not None:
+            return reused
+    return _new_token(account, kind, prefix, key_material_type, algorithm,
+                      key_encipherment=key_encipherment)
+
+
 @locked
 def get_parameters_for_import(account: AccountState, key_material_type: str,
                               wrapping_key_algorithm: str,
@@ -127,13 +139,9 @@ def get_parameters_for_import(account: AccountState, key_material_type: str,
             f"KeyMaterialType {key_material_type} is not valid for GetParametersForImport"
         )
     _check_rsa_algorithm(wrapping_key_algorithm, "WrappingKeyAlgorithm")
-    if reuse_last_generated_token:
-        reused = _reusable(account, IMPORT_TOKEN_KIND, key_material_type,
-                           wrapping_key_algorithm)
-        if reused is not None:
-            return reused
-    return _new_token(account, IMPORT_TOKEN_KIND, "import-token-", key_material_type,
-                      wrapping_key_algorithm, key_encipherment=True)
+    return _reuse_or_new_token(account, IMPORT_TOKEN_KIND, "import-token-", key_material_type,
+                               wrapping_key_algorithm, reuse=reuse_last_generated_token,
+                               key_encipherment=True)
 
 
 @locked
@@ -147,13 +155,9 @@ def get_parameters_for_export(account: AccountState, key_material_type: str,
             "export tokens are for TR34_KEY_BLOCK (KEY_CRYPTOGRAM and TR-31 exports need none)"
         )
     _check_rsa_algorithm(signing_key_algorithm, "SigningKeyAlgorithm")
-    if reuse_last_generated_token:
-        reused = _reusable(account, EXPORT_TOKEN_KIND, key_material_type,
-                           signing_key_algorithm)
-        if reused is not None:
-            return reused
-    return _new_token(account, EXPORT_TOKEN_KIND, "export-token-", key_material_type,
-                      signing_key_algorithm, key_encipherment=False)
+    return _reuse_or_new_token(account, EXPORT_TOKEN_KIND, "export-token-", key_material_type,
+                               signing_key_algorithm, reuse=reuse_last_generated_token,
+                               key_encipherment=False)
 
 
 def redeem_token(account: AccountState, token: str, *, kind: str, key_material_type: str,
