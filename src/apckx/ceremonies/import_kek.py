@@ -799,7 +799,9 @@ class KekImportCeremony:
         """The import's local work that needs nothing from APC, done while calls are in
         flight: SharedInformation, the local KCV, our ECDH leaf as APC takes it (and the
         KDF code imported)."""
-        import apckx.crypto.kdf  # noqa: F401 (imported here, used by derive_kbpk)
+        import psec  # noqa: F401 (imported here, off the critical path: wrap_key_block's)
+
+        import apckx.crypto.kdf  # noqa: F401 (likewise derive_kbpk's)
         from apckx.crypto.attributes import default_kcv_algorithm
         from apckx.crypto.certs import certificate_to_apc
         from apckx.crypto.ecdh import new_shared_info
