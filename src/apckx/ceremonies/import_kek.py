@@ -660,7 +660,7 @@ class KekImportCeremony:
         plan = self.plan
         session = self.session
         fresh = self.credentials is None
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="apckx") as pool:
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="apckx") as pool:
             # Where the KEK alias points decides whether the KEK is imported: a read in
             # flight with the others, awaited before ImportKey. (A first run's receiver and
             # root belong to the new sender identity, reused by the next run whatever this
@@ -701,6 +701,10 @@ class KekImportCeremony:
             root_future = pool.submit(
                 self._timed, "root", lambda: session.find_or_import_root(creds_future.result, fresh)
             )
+            # What the import needs that does not depend on APC's answers (the KDF and KCV
+            # code, the local KCV, our leaf in APC's encoding) is ready before the
+            # certificate comes back, so ImportKey follows it at once.
+            prepared = pool.submit(self._prepare_import, kek, creds_future)
             alias_futures: list[Future[Any]] = []
             receiver_saved: Future[None] | None = None
             try:
@@ -729,12 +733,14 @@ class KekImportCeremony:
                         pool.submit(session.set_alias, plan.root_alias, root.arn, "root")
                     )
                 replaced = alias_future.result()
+                ready = prepared.result()
                 key, shared_info_hex, local_kcv = self._timed(
-                    "import_kek", lambda: self._import(kek, creds, apc_leaf, receiver, root)
+                    "import_kek",
+                    lambda: self._import(kek, creds, apc_leaf, receiver, root, ready),
                 )
             finally:
                 # Let every started step finish (and journal itself) before reporting.
-                pending = [alias_future, creds_future, receiver_future, root_future,
+                pending = [alias_future, creds_future, receiver_future, root_future, prepared,
                            *alias_futures]  # fmt: skip
                 for future in [*pending, *([receiver_saved] if receiver_saved else [])]:
                     future.exception()
@@ -789,17 +795,45 @@ class KekImportCeremony:
         return result, kek_alias
 
     # -- the import ----------------------------------------------------------------------
-    def _import(
-        self, kek: bytes, creds: Any, apc_leaf: Any, receiver: ReceiverKey, root: SenderRoot
-    ) -> tuple[Key, str, str]:
+    def _prepare_import(self, kek: bytes, creds_future: Future[Any]) -> _PreparedImport:
+        """The import's local work that needs nothing from APC, done while calls are in
+        flight: SharedInformation, the local KCV, our ECDH leaf as APC takes it (and the
+        KDF code imported)."""
+        import psec  # noqa: F401 (imported here, off the critical path: wrap_key_block's)
+
+        import apckx.crypto.kdf  # noqa: F401 (likewise derive_kbpk's)
         from apckx.crypto.attributes import default_kcv_algorithm
         from apckx.crypto.certs import certificate_to_apc
-        from apckx.crypto.ecdh import derive_kbpk, new_shared_info
-        from apckx.crypto.kcv import compute_kcv, kcv_matches
-        from apckx.crypto.tr31 import wrap_key_block
+        from apckx.crypto.ecdh import new_shared_info
+        from apckx.crypto.kcv import compute_kcv
 
         plan = self.plan
         shared_info = plan.shared_info if plan.shared_info is not None else new_shared_info()
+        kcv_algorithm = default_kcv_algorithm(plan.key_algorithm)
+        local_kcv = compute_kcv(kek, kcv_algorithm, key_algorithm=plan.key_algorithm)
+        creds, _created = creds_future.result()
+        return _PreparedImport(
+            shared_info=shared_info,
+            kcv_algorithm=kcv_algorithm,
+            local_kcv=local_kcv,
+            leaf_certificate=certificate_to_apc(creds.leaf_cert),
+        )
+
+    def _import(
+        self,
+        kek: bytes,
+        creds: Any,
+        apc_leaf: Any,
+        receiver: ReceiverKey,
+        root: SenderRoot,
+        ready: _PreparedImport,
+    ) -> tuple[Key, str, str]:
+        from apckx.crypto.ecdh import derive_kbpk
+        from apckx.crypto.kcv import kcv_matches
+        from apckx.crypto.tr31 import wrap_key_block
+
+        plan = self.plan
+        shared_info = ready.shared_info
         shared_info_hex = shared_info.hex().upper()
         kbpk = derive_kbpk(
             creds.leaf_key,
@@ -811,15 +845,14 @@ class KekImportCeremony:
         )
         key_block = wrap_key_block(kbpk, plan.header, kek)
         del kbpk
-        kcv_algorithm = default_kcv_algorithm(plan.key_algorithm)
-        local_kcv = compute_kcv(kek, kcv_algorithm, key_algorithm=plan.key_algorithm)
+        kcv_algorithm, local_kcv = ready.kcv_algorithm, ready.local_kcv
         self.journal.note_step("wrap_kek", shared_info_hex=shared_info_hex, local_kcv=local_kcv)
         key = self.apc.import_key(
             key_material={
                 "DiffieHellmanTr31KeyBlock": {
                     "PrivateKeyIdentifier": receiver.arn,
                     "CertificateAuthorityPublicKeyIdentifier": root.arn,
-                    "PublicKeyCertificate": certificate_to_apc(creds.leaf_cert),
+                    "PublicKeyCertificate": ready.leaf_certificate,
                     "DeriveKeyAlgorithm": plan.derive_key_algorithm,
                     "KeyDerivationFunction": plan.kdf,
                     "KeyDerivationHashAlgorithm": plan.kdf_hash,
@@ -843,6 +876,14 @@ class KekImportCeremony:
             )
         self.journal.note_step("verify_kcv", apc_kcv=apc_kcv, local_kcv=local_kcv)
         return key, shared_info_hex, local_kcv
+
+
+@dataclass(frozen=True)
+class _PreparedImport:
+    shared_info: bytes
+    kcv_algorithm: str
+    local_kcv: str
+    leaf_certificate: str  # our ECDH leaf, base64 PEM as APC takes it
 
 
 def longest_call_chain(intervals: list[tuple[float, float]]) -> int:

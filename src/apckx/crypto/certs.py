@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from apckx.crypto.ecdh import CURVES, curve_name, normalize_curve
+from apckx.crypto.ecdh import curve_class, curve_name, normalize_curve
 from apckx.errors import CertificateError, InputError
 
 #: ECDSA signature hash by curve (FIPS 186-5 / SP 800-57 strength match).
@@ -55,7 +55,7 @@ def new_sender_ca(
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A self-signed ECDSA root CA on ``curve`` (CA:TRUE critical; keyCertSign, cRLSign)."""
     name = normalize_curve(curve)
-    key = ec.generate_private_key(CURVES[name]())
+    key = ec.generate_private_key(curve_class(name)())
     start = _now(now)
     subject = _name(common_name)
     public_key = key.public_key()
@@ -104,7 +104,7 @@ def new_ecdh_leaf(
     name = normalize_curve(curve)
     if curve_name(ca_key) != name:
         raise InputError(f"the sender CA is on {curve_name(ca_key)}, not {name}")
-    key = ec.generate_private_key(CURVES[name]())
+    key = ec.generate_private_key(curve_class(name)())
     start = _now(now)
     not_after = min(start + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
     public_key = key.public_key()

@@ -3,25 +3,28 @@
 Spec section 7.4: Z = ECDH shared secret (x-coordinate, big-endian, field-size bytes);
 NIST_SP800 = SP 800-56A one-step ConcatKDF with OtherInfo = SharedInformation only;
 ANSI_X963 = X9.63 KDF. The output length is the derived key's size.
+
+The checks a command runs before its first API call (:func:`normalize_curve`,
+:func:`check_ecdh_strength`, :func:`parse_shared_info_hex`, :func:`normalize_kdf`) are plain
+tables: importing this module loads no cryptography. pyca/cryptography's ``ec`` and the KDFs
+are imported by the functions that compute (:func:`derive_kbpk`, :func:`generate_private_key`,
+:func:`curve_class`), which a ceremony reaches after its first call has gone out
+(``bench/process.py`` measures the start-up this keeps short).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from apckx.crypto.kdf import concat_kdf, normalize_hash_name, x963_kdf
 from apckx.crypto.keys import KEY_ALGORITHMS, is_aes, is_tdes, parse_hex, strength_bits
 from apckx.errors import InputError, StrengthError
 
-#: Curve name -> pyca/cryptography curve class.
-CURVES: dict[str, type[ec.EllipticCurve]] = {
-    "P256": ec.SECP256R1,
-    "P384": ec.SECP384R1,
-    "P521": ec.SECP521R1,
-}
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+_CURVE_CLASS_NAMES = {"P256": "SECP256R1", "P384": "SECP384R1", "P521": "SECP521R1"}
 _NAME_BY_CURVE_NAME = {"secp256r1": "P256", "secp384r1": "P384", "secp521r1": "P521"}
 
 #: UG keys-importexport: the strongest key each curve may transport (bits).
@@ -30,10 +33,6 @@ _CURVE_CAP_NAME = {"P256": "AES_128", "P384": "AES_192", "P521": "AES_256"}
 
 #: APC KeyDerivationHashAlgorithm values.
 KDF_HASHES = ("SHA_256", "SHA_384", "SHA_512")
-_KDFS: dict[str, Callable[[bytes, bytes, int, str], bytes]] = {
-    "NIST_SP800": concat_kdf,
-    "ANSI_X963": x963_kdf,
-}
 #: DeriveKeyAlgorithm values usable as a TR-31 KBPK, with their lengths.
 DERIVE_KEY_ALGORITHMS: dict[str, int] = {
     name: length for name, length in KEY_ALGORITHMS.items() if is_tdes(name) or is_aes(name)
@@ -47,7 +46,20 @@ _KDF_ALIASES = {
 }
 _SHARED_INFO_MAX = 1024  # bytes (SharedInformation is 2..2048 hex characters)
 
-_ECKey = ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+def curve_class(curve: str) -> type[ec.EllipticCurve]:
+    """The pyca/cryptography curve class of a curve name: "P-256" -> ``ec.SECP256R1``."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    curve_type: type[ec.EllipticCurve] = getattr(ec, _CURVE_CLASS_NAMES[normalize_curve(curve)])
+    return curve_type
+
+
+def __getattr__(name: str) -> Any:
+    # CURVES (curve name -> pyca/cryptography curve class), built on first use so that
+    # importing this module loads no cryptography.
+    if name == "CURVES":
+        return {curve: curve_class(curve) for curve in _CURVE_CLASS_NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def normalize_curve(text: str) -> str:
@@ -60,10 +72,14 @@ def normalize_curve(text: str) -> str:
     raise InputError(f"unknown curve {text!r}: expected P256, P384 or P521")
 
 
-def curve_name(key_or_curve: _ECKey | ec.EllipticCurve | str) -> str:
+def curve_name(
+    key_or_curve: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey | ec.EllipticCurve | str,
+) -> str:
     """ "P256", "P384" or "P521" for an EC key, a curve object or a curve name."""
     if isinstance(key_or_curve, str):
         return normalize_curve(key_or_curve)
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     curve = key_or_curve if isinstance(key_or_curve, ec.EllipticCurve) else key_or_curve.curve
     try:
         return _NAME_BY_CURVE_NAME[curve.name]
@@ -80,7 +96,9 @@ def apc_key_algorithm(curve: str | ec.EllipticCurve) -> str:
 
 def generate_private_key(curve: str) -> ec.EllipticCurvePrivateKey:
     """A fresh EC private key on ``curve``."""
-    return ec.generate_private_key(CURVES[normalize_curve(curve)]())
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(curve_class(curve)())
 
 
 def new_shared_info(length: int = 16, *, rng: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -134,6 +152,8 @@ def shared_secret(
         raise InputError(
             f"ECDH needs both keys on the same curve: private key is {own}, peer key is {peer}"
         )
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     return private_key.exchange(ec.ECDH(), peer_public_key)
 
 
@@ -147,6 +167,12 @@ def derive_kbpk(
     shared_info: bytes,
 ) -> bytes:
     """The one-time KBPK both sides derive from ECDH (APC DiffieHellmanTr31KeyBlock)."""
+    from apckx.crypto.kdf import concat_kdf, normalize_hash_name, x963_kdf
+
+    kdfs: dict[str, Callable[[bytes, bytes, int, str], bytes]] = {
+        "NIST_SP800": concat_kdf,
+        "ANSI_X963": x963_kdf,
+    }
     kdf_name = normalize_kdf(kdf)
     hash_name = normalize_hash_name(hash_algorithm)
     if hash_name not in KDF_HASHES:
@@ -158,7 +184,7 @@ def derive_kbpk(
     if not 1 <= len(shared_info) <= _SHARED_INFO_MAX:
         raise InputError(f"shared information must be 1 to 1024 bytes (got {len(shared_info)})")
     z = shared_secret(private_key, peer_public_key)
-    return _KDFS[kdf_name](z, shared_info, DERIVE_KEY_ALGORITHMS[key_algorithm], hash_name)
+    return kdfs[kdf_name](z, shared_info, DERIVE_KEY_ALGORITHMS[key_algorithm], hash_name)
 
 
 def check_ecdh_strength(curve: str, derive_key_algorithm: str, transported_algorithm: str) -> None:

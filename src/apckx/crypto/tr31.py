@@ -19,11 +19,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-
-from cryptography.utils import CryptographyDeprecationWarning
-from psec import aes as _psec_aes
-from psec import des as _psec_des
-from psec import tr31 as _psec_tr31
+from typing import TYPE_CHECKING
 
 from apckx.crypto.attributes import (
     KEY_USAGES,
@@ -45,6 +41,13 @@ from apckx.crypto.keys import (
     strength_bits,
 )
 from apckx.errors import InputError, IntegrityError, KeyBlockError, StrengthError
+
+if TYPE_CHECKING:
+    from psec import tr31 as _psec_tr31
+
+# psec (and the cryptography it loads) is imported by the functions that need it: a header
+# without optional blocks, as a KEK's is, parses and builds without it, so the checks a
+# ceremony runs before its first API call load no cryptography (bench/process.py).
 
 __all__ = [
     "HM_HASHES",
@@ -95,6 +98,8 @@ def _quiet_tdes(version_id: str) -> Iterator[None]:
     if _VERSIONS[version_id].kbpk_family != "TDES":
         yield
         return
+    from cryptography.utils import CryptographyDeprecationWarning
+
     with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         yield
@@ -104,7 +109,33 @@ def _quiet_tdes(version_id: str) -> Iterator[None]:
 
 
 def _psec_block(kbpk: bytes) -> _psec_tr31.KeyBlock:
-    return _psec_tr31.KeyBlock(kbpk)
+    from psec import tr31
+
+    return tr31.KeyBlock(kbpk)
+
+
+def _tdes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from psec import des
+
+    return des.decrypt_tdes_cbc(key, iv, data)
+
+
+def _tdes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from psec import des
+
+    return des.encrypt_tdes_cbc(key, iv, data)
+
+
+def _aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from psec import aes
+
+    return aes.decrypt_aes_cbc(key, iv, data)
+
+
+def _aes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from psec import aes
+
+    return aes.encrypt_aes_cbc(key, iv, data)
 
 
 def _derive_b(kbpk: bytes) -> tuple[bytes, bytes]:
@@ -186,21 +217,21 @@ class _Version:
 _VERSIONS: dict[str, _Version] = {
     "A": _Version(
         "TDES", (16, 24), 8, 4, _derive_c,
-        _open_encrypt_then_mac(_mac_c, _psec_des.decrypt_tdes_cbc), None,
+        _open_encrypt_then_mac(_mac_c, _tdes_cbc_decrypt), None,
     ),
     "B": _Version(
         "TDES", (16, 24), 8, 8, _derive_b,
-        _open_mac_then_encrypt(_mac_b, _psec_des.decrypt_tdes_cbc),
-        _seal_mac_then_encrypt(_mac_b, _psec_des.encrypt_tdes_cbc),
+        _open_mac_then_encrypt(_mac_b, _tdes_cbc_decrypt),
+        _seal_mac_then_encrypt(_mac_b, _tdes_cbc_encrypt),
     ),
     "C": _Version(
         "TDES", (16, 24), 8, 4, _derive_c,
-        _open_encrypt_then_mac(_mac_c, _psec_des.decrypt_tdes_cbc), None,
+        _open_encrypt_then_mac(_mac_c, _tdes_cbc_decrypt), None,
     ),
     "D": _Version(
         "AES", (16, 24, 32), 16, 16, _derive_d,
-        _open_mac_then_encrypt(_mac_d, _psec_aes.decrypt_aes_cbc),
-        _seal_mac_then_encrypt(_mac_d, _psec_aes.encrypt_aes_cbc),
+        _open_mac_then_encrypt(_mac_d, _aes_cbc_decrypt),
+        _seal_mac_then_encrypt(_mac_d, _aes_cbc_encrypt),
     ),
 }  # fmt: skip
 
@@ -283,11 +314,21 @@ def _parse(text: str) -> tuple[KeyBlockHeader, int]:
         raise KeyBlockError("the TR-31 header fields (characters 6 to 12) must be A-Z and 0-9 only")
     if not _DIGITS_RE.fullmatch(fixed[12:14]):
         raise KeyBlockError("the number of optional blocks (characters 13 and 14) must be 2 digits")
-    psec_header = _psec_tr31.Header()
-    try:
-        header_length = psec_header.load(text)
-    except _psec_tr31.HeaderError as exc:
-        raise KeyBlockError(f"malformed TR-31 header: {_psec_reason(exc)}") from None
+    if fixed[12:14] == "00":
+        # No optional blocks: all psec's Header.load would check is the fixed part's
+        # characters, the reserved field included.
+        if not _FIELD_RE.fullmatch(fixed):
+            raise KeyBlockError(
+                "malformed TR-31 header: the first 16 characters must be A-Z and 0-9"
+            )
+        header_length = 16
+    else:
+        from psec import tr31 as psec_tr31
+
+        try:
+            header_length = psec_tr31.Header().load(text)
+        except psec_tr31.HeaderError as exc:
+            raise KeyBlockError(f"malformed TR-31 header: {_psec_reason(exc)}") from None
     blocks = _walk_optional_blocks(text[16:header_length], int(fixed[12:14]))
     for block_id, _ in blocks:
         if not _BLOCK_ID_RE.fullmatch(block_id):
@@ -592,29 +633,51 @@ def build_header(
         elif given != hm:
             raise KeyBlockError(f"HM block {given!r} contradicts {key_algorithm} (HM {hm})")
     family = key_algorithm.split("_")[0]
-    psec_header = _psec_tr31.Header(
-        version_id="D" if is_aes(kbpk_algorithm) else "B",
-        key_usage=KEY_USAGES[usage],
-        algorithm=_ALGORITHM_CODES[family],
-        mode_of_use=mode_code,
-        version_num=key_version,
-        exportability=exportability,
+    version_id = "D" if is_aes(kbpk_algorithm) else "B"
+    key_length = KEY_ALGORITHMS[key_algorithm]
+    masked_length = max(key_length, _MASKED_KEY_LENGTH.get(_ALGORITHM_CODES[family], 0))
+    fields = f"{KEY_USAGES[usage]}{_ALGORITHM_CODES[family]}{mode_code}{key_version}{exportability}"
+    if pairs:
+        text = _dump_with_optional_blocks(version_id, fields, pairs, masked_length)
+    else:
+        text = f"{version_id}{_block_length(version_id, masked_length):04d}{fields}0000"
+    parse_header(text)  # our own checks on what psec produced
+    return text
+
+
+def _block_length(version_id: str, key_length: int, optional_blocks_length: int = 0) -> int:
+    """The length field: header, then the payload (2-byte length, key, padding to the
+    cipher block: always at least 1 byte, as psec pads), then the MAC, in characters."""
+    version = _VERSIONS[version_id]
+    padding = version.cipher_block - (2 + key_length) % version.cipher_block
+    return 16 + optional_blocks_length + 2 * (2 + key_length + padding + version.mac_length)
+
+
+def _dump_with_optional_blocks(
+    version_id: str, fields: str, pairs: Sequence[tuple[str, str]], masked_length: int
+) -> str:
+    """A header with optional blocks, by psec (which encodes them and adds the PB block)."""
+    from psec import tr31 as psec_tr31
+
+    psec_header = psec_tr31.Header(
+        version_id=version_id,
+        key_usage=fields[0:2],
+        algorithm=fields[2],
+        mode_of_use=fields[3],
+        version_num=fields[4:6],
+        exportability=fields[6],
     )
     for block_id, value in pairs:
         if not _BLOCK_ID_RE.fullmatch(block_id):
             raise KeyBlockError(f"optional block ID {block_id!r} must be 2 of A-Z, 0-9")
         try:
             psec_header.blocks[block_id] = value
-        except _psec_tr31.HeaderError as exc:
+        except psec_tr31.HeaderError as exc:
             raise KeyBlockError(f"optional block {block_id}: {_psec_reason(exc)}") from None
-    key_length = KEY_ALGORITHMS[key_algorithm]
-    masked_length = max(key_length, _MASKED_KEY_LENGTH.get(_ALGORITHM_CODES[family], 0))
     try:
-        text = psec_header.dump(masked_length)
-    except _psec_tr31.HeaderError as exc:
+        return psec_header.dump(masked_length)
+    except psec_tr31.HeaderError as exc:
         raise KeyBlockError(f"cannot build the TR-31 header: {_psec_reason(exc)}") from None
-    parse_header(text)  # our own checks on what psec produced
-    return text
 
 
 def header_to_key_attributes(header: KeyBlockHeader | str, key_length: int) -> dict[str, object]:
