@@ -22,6 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The ceremony benchmarks (ceremony.py, process.py): a KEK each run may import, and the
+# regions a run moves through so every run starts with a fresh receiver and root.
+KEK_HEX = "7B2A64E1C1D0A7F5396D1E2A0B8C4F3E5D6A7B8C9D0E1F2A3B4C5D6E7F809112"  # bench only
+KEK2_HEX = "1F2E3D4C5B6A79880716253443526170F1E2D3C4B5A69788796A5B4C3D2E1F00"  # bench only
+REGIONS = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
+    "eu-central-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
+    "eu-north-1", "sa-east-1", "ap-south-1", "ap-northeast-2", "eu-west-3", "eu-south-1",
+    "ap-northeast-3", "eu-south-2", "eu-central-2", "ap-south-2", "ap-southeast-3",
+    "ap-southeast-4", "me-central-1", "il-central-1", "ca-west-1",
+]  # fmt: skip
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 OUT_DIR = BENCH_DIR / "out"  # git-ignored scratch space

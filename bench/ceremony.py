@@ -35,7 +35,10 @@ import sample_import_kek
 from _common import (
     APCKX,
     BENCH_DIR,
+    KEK2_HEX,
+    KEK_HEX,
     PYTHON,
+    REGIONS,
     aws_env,
     emulator,
     fresh_dir,
@@ -47,16 +50,6 @@ from _common import (
     write_json,
 )
 from apckx._cli import main as apckx_main
-
-KEK_HEX = "7B2A64E1C1D0A7F5396D1E2A0B8C4F3E5D6A7B8C9D0E1F2A3B4C5D6E7F809112"  # bench only
-KEK2_HEX = "1F2E3D4C5B6A79880716253443526170F1E2D3C4B5A69788796A5B4C3D2E1F00"  # bench only
-REGIONS = [
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
-    "eu-central-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
-    "eu-north-1", "sa-east-1", "ap-south-1", "ap-northeast-2", "eu-west-3", "eu-south-1",
-    "ap-northeast-3", "eu-south-2", "eu-central-2", "ap-south-2", "ap-southeast-3",
-    "ap-southeast-4", "me-central-1", "il-central-1", "ca-west-1",
-]  # fmt: skip
 
 
 class Slicer:
