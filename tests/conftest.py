@@ -11,7 +11,14 @@ processes, where it runs unpatched.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import apckx._cli
+
+# ``support`` (tests/support/): helpers test modules share; importlib mode puts no test
+# directory on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _leave_limits_alone() -> bool:

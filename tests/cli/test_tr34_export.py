@@ -24,6 +24,7 @@ from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulat
 from apckx.emulator.requestlog import read_request_log
 from apckx.emulator.server import DEFAULT_ACCOUNT_ID, EmulatorConfig
 from apckx.service.apc import ApcService
+from support.ceremonies import ceremony_resources
 
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 MODES_B = {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True}
@@ -284,20 +285,6 @@ def test_ipek_to_apckx_as_components(
         assert data["header"].startswith("D9999B1AX")
 
 
-def _ceremony_resources(env: dict[str, Any], cid: str) -> tuple[set[str], set[str]]:
-    """(key ARNs, alias names) the emulator holds for ceremony ``cid`` (by its tag)."""
-    from apckx.service.apc import CEREMONY_TAG
-
-    apc: ApcService = env["apc"]
-    keys = {
-        str(k["KeyArn"])
-        for k in apc.list_keys()
-        if apc.list_tags_for_resource(str(k["KeyArn"])).get(CEREMONY_TAG) == cid
-    }
-    aliases = {str(a["AliasName"]) for a in apc.list_aliases() if a.get("KeyArn") in keys}
-    return keys, aliases
-
-
 def _assert_refused_after_export_call(
     env: dict[str, Any], rc: int, err: str, message: str, written: Path
 ) -> None:
@@ -310,7 +297,7 @@ def _assert_refused_after_export_call(
     cid = err.split("ceremony ")[1].split()[0]
     journal = json.loads((env["journals"] / f"{cid}.json").read_text())
     assert journal["status"] == "failed" and message in journal["error"]
-    keys, aliases = _ceremony_resources(env, cid)
+    keys, aliases = ceremony_resources(env["apc"], cid)
     journaled = journal["resources"]
     assert keys and keys == {r["arn"] for r in journaled if r["kind"] == "key" and r["created"]}
     assert aliases == {r["alias"] for r in journaled if r["kind"] == "alias"}

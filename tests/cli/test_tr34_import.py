@@ -21,6 +21,7 @@ from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulat
 from apckx.emulator.requestlog import read_request_log
 from apckx.emulator.server import DEFAULT_ACCOUNT_ID, EmulatorConfig
 from apckx.service.apc import ApcService
+from support.ceremonies import ceremony_resources
 
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
 
@@ -323,20 +324,6 @@ def test_cleanup_rolls_back_a_tr34_kek_ceremony(
     assert _journal(env, data["ceremony_id"])["status"] == "rolled_back"
 
 
-def _ceremony_resources(env: dict[str, Any], cid: str) -> tuple[set[str], set[str]]:
-    """(key ARNs, alias names) the emulator holds for ceremony ``cid`` (by its tag)."""
-    from apckx.service.apc import CEREMONY_TAG
-
-    apc: ApcService = env["apc"]
-    keys = {
-        str(k["KeyArn"])
-        for k in apc.list_keys()
-        if apc.list_tags_for_resource(str(k["KeyArn"])).get(CEREMONY_TAG) == cid
-    }
-    aliases = {str(a["AliasName"]) for a in apc.list_aliases() if a.get("KeyArn") in keys}
-    return keys, aliases
-
-
 def _assert_failed_journal_complete(env: dict[str, Any], err: str) -> dict[str, Any]:
     """The journal says failed and lists every key and alias the ceremony left in APC (a
     TR-34 ceremony from a new certs dir imports its root; RSA wrap creates nothing before
@@ -344,7 +331,7 @@ def _assert_failed_journal_complete(env: dict[str, Any], err: str) -> dict[str, 
     cid = err.split("ceremony ")[1].split()[0]
     journal = _journal(env, cid)
     assert journal["status"] == "failed" and journal["error"]
-    keys, aliases = _ceremony_resources(env, cid)
+    keys, aliases = ceremony_resources(env["apc"], cid)
     journaled = journal["resources"]
     assert keys == {r["arn"] for r in journaled if r["kind"] == "key" and r["created"]}
     assert aliases == {r["alias"] for r in journaled if r["kind"] == "alias"}
