@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apckx._cli import main
+from support.check import logged_ops
 
 # The ``aws`` fixture (emulator + KEK under alias/kek): tests/cli/conftest.py.
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
-
-
-def _requests(log: Path) -> list[str]:
-    if not log.exists():
-        return []
-    return [json.loads(line).get("operation", "") for line in log.read_text().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -37,14 +30,14 @@ def _requests(log: Path) -> list[str]:
 def test_bad_input_exits_2_before_any_call(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    before = _requests(aws["log"])
+    before = logged_ops(aws["log"])
     rc = main(["check", "alias/whatever", *extra, *aws["aws"]])
     out, err = capsys.readouterr()
     assert rc == 2
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert out == ""
-    assert _requests(aws["log"]) == before
+    assert logged_ops(aws["log"]) == before
 
 
 def test_bad_key_file_exits_2_before_any_call(
@@ -53,12 +46,12 @@ def test_bad_key_file_exits_2_before_any_call(
     bad = aws["tmp"] / "bad.hex"
     bad.write_text("0123")
     bad.chmod(0o600)
-    before = _requests(aws["log"])
+    before = logged_ops(aws["log"])
     rc = main(["check", "alias/whatever", "--key-file", str(bad), *aws["aws"]])
     _, err = capsys.readouterr()
     assert rc == 2
     assert "--key-file" in err
-    assert _requests(aws["log"]) == before
+    assert logged_ops(aws["log"]) == before
 
 
 def test_a_kek_has_no_data_plane_check(
@@ -68,7 +61,7 @@ def test_a_kek_has_no_data_plane_check(
     _, err = capsys.readouterr()
     assert rc == 2
     assert "no data-plane check for TR31_K" in err
-    operations = _requests(aws["log"])
+    operations = logged_ops(aws["log"])
     assert "GetKey" in operations  # the log is read: the refusals above made no call at all
     assert not [op for op in operations if op.endswith(("Data", "Mac"))]
 

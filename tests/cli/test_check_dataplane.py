@@ -4,56 +4,16 @@ keys (D0, M3, M6, M7, C0), pacing, and the migrate hook (PIN/DUKPT/EMV keys: tes
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apckx._cli import main
 from apckx.service.apc import ApcService
+from support.check import import_key, key_file, logged_ops, outcomes, run_check
 
 # The ``aws`` fixture (emulator + KEK under alias/kek): tests/cli/conftest.py.
 pytestmark = pytest.mark.usefixtures("quiet_apckx_loggers")
-
-
-def _requests(log: Path) -> list[str]:
-    if not log.exists():
-        return []
-    return [json.loads(line).get("operation", "") for line in log.read_text().splitlines()]
-
-
-def _import(aws: dict[str, Any], key: bytes, usage: str, algorithm: str, mode: str,
-            alias: str) -> None:
-    path = aws["tmp"] / f"{alias.split('/')[-1]}.hex"
-    path.write_text(key.hex())
-    path.chmod(0o600)
-    rc = main([
-        "import-key", "--kek-id", "alias/kek", "--kek-file", str(aws["kek_file"]),
-        "--key-file", str(path), "--key-usage", usage, "--key-algorithm", algorithm,
-        "--mode-of-use", mode, "--alias", alias, "--output", "json", *aws["aws"],
-    ])  # fmt: skip
-    assert rc == 0
-
-
-def _check(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], alias: str,
-           *extra: str) -> tuple[int, dict[str, Any], str]:
-    capsys.readouterr()
-    rc = main(["check", alias, *extra, "--output", "json", *aws["aws"]])
-    out, err = capsys.readouterr()
-    return rc, (json.loads(out) if out.strip() else {}), err
-
-
-def _outcomes(record: dict[str, Any]) -> dict[str, str]:
-    return {s["check"]: s["status"] for s in record["steps"]}
-
-
-def _key_file(aws: dict[str, Any], key: bytes, name: str = "clear.hex") -> str:
-    path = aws["tmp"] / name
-    path.write_text(key.hex())
-    path.chmod(0o600)
-    return str(path)
-
-
 
 
 D0_KEY = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")  # NIST SP 800-38A AES-128
@@ -62,49 +22,49 @@ D0_KEY = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")  # NIST SP 800-38A AE
 def test_d0_round_trip_and_local_comparison(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
-    rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, D0_KEY))
+    import_key(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    rc, record, err = run_check(aws, capsys, "alias/dek", "--key-file", key_file(aws, D0_KEY))
     assert rc == 0, err
     assert record["status"] == "ok"
     assert record["compared_with"] == "cleartext"
-    assert _outcomes(record) == {"KCV": "ok", "encrypt": "ok", "decrypt round trip": "ok"}
+    assert outcomes(record) == {"KCV": "ok", "encrypt": "ok", "decrypt round trip": "ok"}
     assert D0_KEY.hex().upper() not in json.dumps(record).upper()
-    operations = _requests(aws["log"])
+    operations = logged_ops(aws["log"])
     assert "EncryptData" in operations and "DecryptData" in operations
 
 
 def test_d0_wrong_cleartext_is_a_mismatch_without_data_calls(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    import_key(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     wrong = bytes(reversed(D0_KEY))
-    rc, record, err = _check(aws, capsys, "alias/dek", "--key-file", _key_file(aws, wrong))
+    rc, record, err = run_check(aws, capsys, "alias/dek", "--key-file", key_file(aws, wrong))
     assert rc == 1
-    assert _outcomes(record) == {"KCV": "mismatch"}
+    assert outcomes(record) == {"KCV": "mismatch"}
     assert "check mismatch" in err
-    assert "EncryptData" not in _requests(aws["log"])
+    assert "EncryptData" not in logged_ops(aws["log"])
 
 
 def test_d0_expected_ciphertext(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    import_key(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     plaintext = bytes.fromhex("6BC1BEE22E409F96E93D7E117393172A")
     encryptor = Cipher(algorithms.AES(D0_KEY), modes.CBC(bytes(16))).encryptor()
     good = (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
     args = ["--input", f"plaintext={plaintext.hex()}"]
-    rc, record, _ = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={good}")
+    rc, record, _ = run_check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={good}")
     assert rc == 0
     assert record["compared_with"] == "expected values"
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
-    rc, record, err = _check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={bad}")
+    rc, record, err = run_check(aws, capsys, "alias/dek", *args, "--expect", f"ciphertext={bad}")
     assert rc == 1
-    assert _outcomes(record)["encrypt"] == "mismatch"
+    assert outcomes(record)["encrypt"] == "mismatch"
     assert good not in err and bad not in err
 
 
 def test_d0_text_output(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    import_key(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     capsys.readouterr()
     rc = main(["check", "alias/dek", *aws["aws"]])
     out, _ = capsys.readouterr()
@@ -143,7 +103,7 @@ def test_migrate_check_d0_rows(aws: dict[str, Any], capsys: pytest.CaptureFixtur
     assert "skipped: no data-plane check" in lines["alias/m-kek"]
     assert "1 key(s) failed their check" in err
     assert good not in out + err
-    operations = _requests(aws["log"])
+    operations = logged_ops(aws["log"])
     assert operations.count("EncryptData") == 2 and operations.count("DecryptData") == 2
     capsys.readouterr()
     rc = main(["migrate", str(manifest), "--kek-id", "alias/kek", "--kek-file",
@@ -160,7 +120,7 @@ def test_check_key_paces_every_data_plane_call(aws: dict[str, Any]) -> None:
     from apckx.emulator.pytest_plugin import make_emulator_client
     from apckx.service.data import ApcDataService
 
-    _import(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
+    import_key(aws, D0_KEY, "D0", "AES_128", "B", "alias/dek")
     apc: ApcService = aws["apc"]
     url = aws["aws"][1]
     data = ApcDataService(make_emulator_client(url, service="payment-cryptography-data"))
@@ -181,50 +141,51 @@ CARD = ["--input", "pan=4123456789012349", "--input", "expiry=2511", "--input", 
 def test_c0_cvv_against_cleartext_and_expected(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _import(aws, CVK, "C0", "TDES_2KEY", "C", "alias/cvk")
-    rc, record, err = _check(aws, capsys, "alias/cvk", *CARD, "--key-file", _key_file(aws, CVK))
+    import_key(aws, CVK, "C0", "TDES_2KEY", "C", "alias/cvk")
+    rc, record, err = run_check(aws, capsys, "alias/cvk", *CARD, "--key-file", key_file(aws, CVK))
     assert rc == 0, err
-    assert _outcomes(record) == {
+    assert outcomes(record) == {
         "KCV": "ok", "generate CVV": "ok", "verify CVV": "ok", "verify wrong CVV": "ok",
     }  # fmt: skip
-    rc, record, _ = _check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=526")
+    rc, record, _ = run_check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=526")
     assert rc == 0 and record["compared_with"] == "expected values"
-    rc, record, err = _check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=527")
+    rc, record, err = run_check(aws, capsys, "alias/cvk", *CARD, "--expect", "cvv=527")
     assert rc == 1
-    assert _outcomes(record)["generate CVV"] == "mismatch"
+    assert outcomes(record)["generate CVV"] == "mismatch"
     assert "526" not in err and "526" not in json.dumps(record)
 
 
 def test_c0_verify_only_key_uses_the_expected_cvv(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _import(aws, CVK, "C0", "TDES_2KEY", "V", "alias/cvk-v")
-    rc, record, err = _check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=526")
+    import_key(aws, CVK, "C0", "TDES_2KEY", "V", "alias/cvk-v")
+    rc, record, err = run_check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=526")
     assert rc == 0, err
-    assert _outcomes(record) == {"verify CVV": "ok", "verify wrong CVV": "ok"}
-    rc, record, _ = _check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=527")
-    assert rc == 1 and _outcomes(record)["verify CVV"] == "mismatch"
+    assert outcomes(record) == {"verify CVV": "ok", "verify wrong CVV": "ok"}
+    rc, record, _ = run_check(aws, capsys, "alias/cvk-v", *CARD, "--expect", "cvv=527")
+    assert rc == 1 and outcomes(record)["verify CVV"] == "mismatch"
 
 
 def test_m3_retail_mac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     key = bytes.fromhex("7CA110454A1A6E570131D9619DC1376E")
-    _import(aws, key, "M3", "TDES_2KEY", "C", "alias/mac3")
+    import_key(aws, key, "M3", "TDES_2KEY", "C", "alias/mac3")
     message = ["--input", "message=48656C6C6F20576F726C642021212121"]
-    rc, record, err = _check(aws, capsys, "alias/mac3", *message, "--expect",
-                             "mac=F09B856213BAB83B", "--key-file", _key_file(aws, key))
+    rc, record, err = run_check(aws, capsys, "alias/mac3", *message, "--expect",
+                             "mac=F09B856213BAB83B", "--key-file", key_file(aws, key))
     assert rc == 0, err
-    assert _outcomes(record) == {"KCV": "ok", "generate MAC": "ok", "verify MAC": "ok",
+    assert outcomes(record) == {"KCV": "ok", "generate MAC": "ok", "verify MAC": "ok",
                                  "verify altered MAC": "ok"}  # fmt: skip
-    rc, record, _ = _check(aws, capsys, "alias/mac3", *message, "--expect", "mac=F09B856313BAB83B")
-    assert rc == 1 and _outcomes(record)["generate MAC"] == "mismatch"
+    rc, record, _ = run_check(aws, capsys, "alias/mac3", *message,
+                              "--expect", "mac=F09B856313BAB83B")
+    assert rc == 1 and outcomes(record)["generate MAC"] == "mismatch"
 
 
 def test_m6_aes_cmac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     key = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")
-    _import(aws, key, "M6", "AES_128", "C", "alias/cmac")
-    rc, record, err = _check(
+    import_key(aws, key, "M6", "AES_128", "C", "alias/cmac")
+    rc, record, err = run_check(
         aws, capsys, "alias/cmac", "--input", "message=6BC1BEE22E409F96E93D7E117393172A",
-        "--expect", "mac=070A16B46B4D4144F79BDD9DD04A287C", "--key-file", _key_file(aws, key),
+        "--expect", "mac=070A16B46B4D4144F79BDD9DD04A287C", "--key-file", key_file(aws, key),
     )  # fmt: skip
     assert rc == 0, err
     assert record["status"] == "ok"
@@ -259,10 +220,10 @@ def test_migrate_check_adds_a_check_column(
 
 def test_m7_hmac(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     key = bytes(range(1, 33))
-    _import(aws, key, "M7", "HMAC_SHA256", "C", "alias/hmac")
-    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file", _key_file(aws, key))
+    import_key(aws, key, "M7", "HMAC_SHA256", "C", "alias/hmac")
+    rc, record, err = run_check(aws, capsys, "alias/hmac", "--key-file", key_file(aws, key))
     assert rc == 0, err
-    assert _outcomes(record)["generate MAC"] == "ok"
-    rc, record, err = _check(aws, capsys, "alias/hmac", "--key-file",
-                             _key_file(aws, bytes(range(2, 34)), "other.hex"))
-    assert rc == 1 and _outcomes(record) == {"KCV": "mismatch"}
+    assert outcomes(record)["generate MAC"] == "ok"
+    rc, record, err = run_check(aws, capsys, "alias/hmac", "--key-file",
+                             key_file(aws, bytes(range(2, 34)), "other.hex"))
+    assert rc == 1 and outcomes(record) == {"KCV": "mismatch"}
