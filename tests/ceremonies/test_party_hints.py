@@ -1,4 +1,6 @@
-"""A repeat ceremony sends its second reads beside the alias lookups (party hints).
+"""A repeat ceremony sends its second reads beside the alias lookups (party hints), and a
+repeat that moves its alias (``--replace``) imports at once, its parties verified beside the
+import (repeat_import): two calls in sequence, and a wrong guess withdrawn.
 
 Counted from the emulator's request log: calls in sequence, not timings.
 """
@@ -18,7 +20,7 @@ import pytest
 from apckx._cli import main
 from apckx.ceremonies.import_kek import longest_call_chain
 from apckx.ceremonies.party_hints import HINT_FILE
-from apckx.emulator.pytest_plugin import start_test_emulator
+from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.emulator.requestlog import read_request_log
 from apckx.emulator.server import EmulatorConfig, RunningEmulator
 
@@ -60,9 +62,14 @@ class Runner:
             code = main(["import-kek", *options, "--endpoint-url", self.emulator.url,
                          "--region", region, "--output", "json"])  # fmt: skip
         assert code == 0, err.getvalue()
+        self.stderr = err.getvalue()
+        return json.loads(out.getvalue()), self.take()
+
+    def take(self) -> list[object]:
+        """The calls logged since the last take."""
         entries = read_request_log(self.log)
         new, self.seen = entries[self.seen :], len(entries)
-        return json.loads(out.getvalue()), list(new)
+        return list(new)
 
 
 @pytest.fixture
@@ -130,3 +137,125 @@ def test_a_hint_is_only_for_its_own_endpoint_region_and_sender(runner: Runner) -
     operations = [e.operation for e in calls]  # type: ignore[attr-defined]
     assert "ListTagsForResource" not in operations  # no root in that region to read tags of
     assert operations.count("GetPublicKeyCertificate") == 1
+
+
+# -- a repeat that moves its alias: ImportKey beside the reads ------------------------------
+def _operations(calls: list[object]) -> list[str]:
+    return [e.operation for e in calls]  # type: ignore[attr-defined]
+
+
+def _journal(result: dict[str, object]) -> dict[str, object]:
+    return json.loads(Path(str(result["journal"])).read_text())  # type: ignore[no-any-return]
+
+
+def test_a_repeat_that_moves_its_alias_is_two_calls_in_sequence(runner: Runner) -> None:
+    first, _ = runner.import_kek("--kek-env", "HINT_KEK")
+    second, calls = runner.import_kek("--kek-env", "HINT_KEK2", "--replace")
+    assert in_sequence(calls) == 2
+    (kek_import,) = [e for e in calls if e.operation == "ImportKey"]  # type: ignore[attr-defined]
+    reads = [e for e in calls if e.operation != "ImportKey" and e.operation != "UpdateAlias"]  # type: ignore[attr-defined]
+    # Every confirming read is in flight with the import, none ends before it starts.
+    assert sorted(_operations(reads)) == ["GetKey", "GetKey", "GetKey",
+                                          "GetPublicKeyCertificate", "ListTagsForResource"]
+    assert all(e.end > kek_import.start for e in reads)  # type: ignore[attr-defined]
+    assert _operations(calls)[-1] == "UpdateAlias"
+    assert second["kcv"] == second["local_kcv"] != first["kcv"]
+    assert second["receiver_reused"] and second["root_reused"]
+    assert second["receiver_key_arn"] == first["receiver_key_arn"]
+    assert second["replaced_key_arn"] == first["key_arn"]
+    assert second["sequential_calls"] == 2
+    journal = _journal(second)
+    steps = [s["step"] for s in journal["steps"]]  # type: ignore[index, union-attr]
+    assert "speculative_import" in steps and "withdraw_speculative_import" not in steps
+    roles = {(r["role"], r["created"]) for r in journal["resources"]}  # type: ignore[index, union-attr]
+    assert roles >= {("kek", True), ("receiver", False), ("root", False)}
+    apc = make_emulator_client(runner.emulator.url)
+    alias = apc.get_alias(AliasName=str(second["alias"]))["Alias"]
+    assert alias["KeyArn"] == second["key_arn"]
+
+
+def test_the_same_kek_again_with_replace_imports_nothing(runner: Runner) -> None:
+    first, _ = runner.import_kek("--kek-env", "HINT_KEK")
+    again, calls = runner.import_kek("--kek-env", "HINT_KEK", "--replace")
+    assert again["unchanged"] is True and again["key_arn"] == first["key_arn"]
+    assert "ImportKey" not in _operations(calls) and "DeleteKey" not in _operations(calls)
+
+
+def test_an_alias_someone_moved_to_this_kek_is_found_and_the_guess_withdrawn(
+    runner: Runner, tmp_path: Path
+) -> None:
+    first, _ = runner.import_kek("--kek-env", "HINT_KEK")
+    # Another custodian (another certs dir) puts KEK2 under the same alias.
+    other, _ = runner.import_kek("--kek-env", "HINT_KEK2", "--replace",
+                                 "--certs-dir", str(tmp_path / "other-certs"),
+                                 "--receiver-alias", "alias/other-receiver",
+                                 "--root-alias", "alias/other-root")  # fmt: skip
+    # Our hint still says the alias names KEK1: a speculative import of KEK2, then the alias
+    # check finds KEK2 already there.
+    again, calls = runner.import_kek("--kek-env", "HINT_KEK2", "--replace")
+    assert again["unchanged"] is True and again["key_arn"] == other["key_arn"]
+    operations = _operations(calls)
+    assert operations.count("ImportKey") == 1 and operations.count("DeleteKey") == 1
+    assert "UpdateAlias" not in operations and "CreateAlias" not in operations
+    apc = make_emulator_client(runner.emulator.url)
+    journal = _journal(again)
+    (speculative,) = [r for r in journal["resources"] if r["role"] == "kek" and r["kind"] == "key"]  # type: ignore[index, union-attr]
+    assert apc.get_key(KeyIdentifier=speculative["arn"])["Key"]["KeyState"] == "DELETE_PENDING"
+    (withdrawn,) = [s for s in journal["steps"] if s["step"] == "withdraw_speculative_import"]  # type: ignore[index, union-attr]
+    assert withdrawn["status"] == "done" and withdrawn["arn"] == speculative["arn"]
+    assert "withdrew the key imported ahead of the checks" in runner.stderr
+    alias = apc.get_alias(AliasName=str(first["alias"]))["Alias"]
+    assert alias["KeyArn"] == other["key_arn"]
+
+
+def test_a_receiver_alias_moved_since_means_the_guess_is_withdrawn_and_the_run_looks_up(
+    runner: Runner, tmp_path: Path
+) -> None:
+    first, _ = runner.import_kek("--kek-env", "HINT_KEK")
+    other, _ = runner.import_kek("--kek-env", "HINT_KEK", "--alias", "alias/kek-x",
+                                 "--certs-dir", str(tmp_path / "other-certs"),
+                                 "--receiver-alias", "alias/other-receiver",
+                                 "--root-alias", "alias/other-root")  # fmt: skip
+    apc = make_emulator_client(runner.emulator.url)
+    apc.update_alias(AliasName=str(first["receiver_alias"]), KeyArn=other["receiver_key_arn"])
+    second, calls = runner.import_kek("--kek-env", "HINT_KEK2", "--replace")
+    assert second["receiver_key_arn"] == other["receiver_key_arn"]  # the alias's, looked up
+    assert second["kcv"] == second["local_kcv"] and second["replaced_key_arn"] == first["key_arn"]
+    operations = _operations(calls)
+    assert operations.count("ImportKey") == 2 and operations.count("DeleteKey") == 1
+    journal = _journal(second)
+    keks = [r["arn"] for r in journal["resources"] if r["role"] == "kek" and r["kind"] == "key"]  # type: ignore[index, union-attr]
+    assert len(keks) == 2 and keks[1] == second["key_arn"]
+    assert apc.get_key(KeyIdentifier=keks[0])["Key"]["KeyState"] == "DELETE_PENDING"
+    assert "now names" in runner.stderr
+
+
+def test_a_tampered_cached_certificate_is_never_used(runner: Runner, tmp_path: Path) -> None:
+    runner.import_kek("--kek-env", "HINT_KEK")
+    hint = tmp_path / "certs" / HINT_FILE
+    record = json.loads(hint.read_text())
+    _leaf, chain = record["receiver_certificate"]
+    record["receiver_certificate"] = [chain, chain]  # APC's root in the leaf's place
+    hint.write_text(json.dumps(record))
+    _, calls = runner.import_kek("--kek-env", "HINT_KEK2", "--replace")
+    (kek_import,) = [e for e in calls if e.operation == "ImportKey"]  # type: ignore[attr-defined]
+    certificate = [e for e in calls if e.operation == "GetPublicKeyCertificate"]
+    assert all(e.end <= kek_import.start for e in certificate)  # type: ignore[attr-defined]
+    assert in_sequence(calls) == 3 and "DeleteKey" not in _operations(calls)
+    assert "not using the cached certificate" in runner.stderr
+
+
+@pytest.mark.parametrize("how", ["environment", "writable by others"])
+def test_no_speculation_when_turned_off_or_the_hint_is_not_private(
+    runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    runner.import_kek("--kek-env", "HINT_KEK")
+    if how == "environment":
+        monkeypatch.setenv("APCKX_NO_SPECULATION", "1")
+    else:
+        (tmp_path / "certs" / HINT_FILE).chmod(0o666)
+    _, calls = runner.import_kek("--kek-env", "HINT_KEK2", "--replace")
+    (kek_import,) = [e for e in calls if e.operation == "ImportKey"]  # type: ignore[attr-defined]
+    assert all(e.end <= kek_import.start for e in calls if e.operation == "GetKey")  # type: ignore[attr-defined]
+    # Turned off: the hinted reads still go out beside the lookups; an ignored hint: none.
+    assert in_sequence(calls) == (3 if how == "environment" else 4)

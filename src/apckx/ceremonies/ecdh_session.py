@@ -253,6 +253,17 @@ class EcdhSession:
 
     def fetch_receiver_certificate(self, receiver_arn: str) -> tuple[Any, Any]:
         """GetPublicKeyCertificate, then verify APC's chain and the pinned root: (leaf, root)."""
+        prefetched = self.hints.certificate_for(receiver_arn) if self.hints else None
+        leaf_text, chain_text = prefetched or self.apc.get_public_key_certificate(receiver_arn)
+        return self.verify_receiver_certificate(receiver_arn, leaf_text, chain_text)
+
+    def verify_receiver_certificate(
+        self, receiver_arn: str, leaf_text: str, chain_text: str, *, source: str = "APC"
+    ) -> tuple[Any, Any]:
+        """Verify APC's certificate for ``receiver_arn`` (as GetPublicKeyCertificate returns
+        it: base64 PEM leaf and chain): the chain, validity, curve and the pinned root, or the
+        receiver profile on first use. ``source`` says where it came from in the journal
+        (``APC``, or ``cached`` for a repeat ceremony's copy). Returns (leaf, chain root)."""
         from apckx.crypto.certs import (
             certificate_from_apc,
             check_receiver_certificate_profile,
@@ -260,8 +271,6 @@ class EcdhSession:
             verify_apc_chain,
         )
 
-        prefetched = self.hints.certificate_for(receiver_arn) if self.hints else None
-        leaf_text, chain_text = prefetched or self.apc.get_public_key_certificate(receiver_arn)
         try:
             leaf = certificate_from_apc(leaf_text)
             chain_root = certificate_from_apc(chain_text)
@@ -296,9 +305,10 @@ class EcdhSession:
             pinned=pinned is not None,
             trust="pinned" if pinned is not None else "first use",
             endpoint=self.endpoint_url,
+            source=source,
         )
         if self.hints is not None:
-            self.hints.remember(receiver_arn=receiver_arn)
+            self.hints.remember(receiver_arn=receiver_arn, certificate=(leaf_text, chain_text))
         return leaf, chain_root
 
     # -- root ----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from apckx.ceremonies.journal import (
     LocalWriteError,
     Resource,
 )
+from apckx.ceremonies.party_hints import PartyHints
 from apckx.errors import (
     ApckxError,
     CeremonyError,
@@ -479,10 +480,9 @@ class KekImportCeremony:
             hints=self._party_hints(),
         )
 
-    def _party_hints(self) -> Any:
-        """The last ceremony's ARNs for this certs dir (its second reads go out in parallel)."""
-        from apckx.ceremonies.party_hints import PartyHints
-
+    def _party_hints(self) -> PartyHints:
+        """What the last ceremony from this certs dir learned of its parties (its second reads
+        go out in parallel; a repeat ceremony imports at once)."""
         plan, meta = self.plan, self.apc.client.meta
         scope = [str(meta.endpoint_url), str(meta.region_name), plan.receiver_alias,
                  plan.root_alias, plan.curve]  # fmt: skip
@@ -505,7 +505,9 @@ class KekImportCeremony:
         first_call = len(self.apc.calls)
         started = time.perf_counter()
         try:
-            result, kek_alias = self._run(kek)
+            from apckx.ceremonies.repeat_import import try_repeat_import
+
+            result, kek_alias = try_repeat_import(self, kek) or self._run(kek)
         except _AliasAlreadyThereError as there:
             return self._finish_unchanged(there.key, there.kcv)
         except OSError as exc:
@@ -543,7 +545,22 @@ class KekImportCeremony:
             self.journal.finish(COMPLETE, outputs=result.to_record(), resources=[kek_alias])
         except OSError as exc:
             raise self._local_write_error(exc, result=result) from None
+        self._remember_kek_alias(result)
         return result
+
+    def _remember_kek_alias(self, result: KekImportResult) -> None:
+        """Save the party hints, with where the KEK alias points now (the next run's guess)."""
+        hints = self.session.hints
+        if hints is None:
+            return
+        if self.check_alias:
+            hints.remember_alias(
+                self.plan.kek_alias,
+                key_arn=result.key_arn,
+                kcv=result.key_check_value,
+                key_algorithm=result.key_algorithm,
+            )
+        hints.save()
 
     def _local_write_error(
         self, exc: OSError, *, result: KekImportResult | None = None
@@ -605,9 +622,10 @@ class KekImportCeremony:
             self.journal.finish(COMPLETE, outputs=result.to_record())
         except OSError as exc:
             raise self._local_write_error(exc) from None
+        self._remember_kek_alias(result)
         return result
 
-    def _look_at_kek_alias(self, kek: bytes) -> tuple[str, str] | None:
+    def look_at_kek_alias(self, kek: bytes) -> tuple[str, str] | None:
         """Where the KEK alias points now: None when it names no key; ``(arn, kcv)`` of the
         key it names when ``--replace`` allows moving it. Raises :class:`_AliasAlreadyThere`
         when that key has this KEK's KCV, InputError when it is another key and moving it
@@ -666,7 +684,7 @@ class KekImportCeremony:
             # root belong to the new sender identity, reused by the next run whatever this
             # one decides, so they are not held back for it; a forced new receiver is.)
             def check_alias() -> tuple[str, str] | None:
-                return self._look_at_kek_alias(kek)
+                return self.look_at_kek_alias(kek)
 
             alias_future: Future[tuple[str, str] | None]
             if plan.new_receiver_key and not fresh and self.resume_from is None:
@@ -704,7 +722,7 @@ class KekImportCeremony:
             # What the import needs that does not depend on APC's answers (the KDF and KCV
             # code, the local KCV, our leaf in APC's encoding) is ready before the
             # certificate comes back, so ImportKey follows it at once.
-            prepared = pool.submit(self._prepare_import, kek, creds_future)
+            prepared = pool.submit(self.prepare_import, kek, creds_future)
             alias_futures: list[Future[Any]] = []
             receiver_saved: Future[None] | None = None
             try:
@@ -746,10 +764,34 @@ class KekImportCeremony:
                     future.exception()
             for future in alias_futures:
                 future.result()
+        result = self.build_result(
+            key, local_kcv=local_kcv, shared_info_hex=shared_info_hex, receiver=receiver,
+            root=root, credentials=(creds, creds_created), apc_leaf=apc_leaf, apc_root=apc_root,
+            replaced=replaced,
+        )  # fmt: skip
+        # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
+        return result, self.set_kek_alias(str(key["KeyArn"]), replaced)
+
+    def build_result(
+        self,
+        key: Key,
+        *,
+        local_kcv: str,
+        shared_info_hex: str,
+        receiver: ReceiverKey,
+        root: SenderRoot,
+        credentials: tuple[Any, bool],
+        apc_leaf: Any,
+        apc_root: Any,
+        replaced: tuple[str, str] | None,
+    ) -> KekImportResult:
+        """The result of an import APC confirmed (its key, KCV checked) with these parties."""
         from apckx.crypto.certs import fingerprint_sha256  # imported by now (the import)
 
+        plan = self.plan
+        creds, creds_created = credentials
         key_arn = str(key["KeyArn"])
-        result = KekImportResult(
+        return KekImportResult(
             ceremony_id=self.journal.ceremony_id,
             key_arn=key_arn,
             key_alias=plan.kek_alias,
@@ -777,11 +819,16 @@ class KekImportCeremony:
             replaced_key_arn=replaced[0] if replaced else None,
             replaced_key_check_value=replaced[1] if replaced else None,
         )
-        # After a first ceremony the KEK alias usually exists: UpdateAlias first then.
-        # Nothing runs between this call and the save of its alias (:meth:`run`).
-        kek_alias = self._timed(
+
+    def set_kek_alias(self, key_arn: str, replaced: tuple[str, str] | None) -> Resource:
+        """Point the KEK alias at the imported key; the alias resource, not yet journaled
+        (:meth:`run` saves it with the final status). Nothing runs between this call and
+        that save."""
+        plan = self.plan
+        fresh = self.credentials is None
+        kek_alias: Resource = self._timed(
             "kek_alias",
-            lambda: session.set_alias(
+            lambda: self.session.set_alias(
                 plan.kek_alias,
                 key_arn,
                 self.role,
@@ -792,10 +839,10 @@ class KekImportCeremony:
         )
         if replaced is not None:
             kek_alias.previous = replaced[0]  # cleanup points it back there
-        return result, kek_alias
+        return kek_alias
 
     # -- the import ----------------------------------------------------------------------
-    def _prepare_import(self, kek: bytes, creds_future: Future[Any]) -> _PreparedImport:
+    def prepare_import(self, kek: bytes, creds_future: Future[Any]) -> _PreparedImport:
         """The import's local work that needs nothing from APC, done while calls are in
         flight: SharedInformation, the local KCV, our ECDH leaf as APC takes it (and the
         KDF code imported)."""
@@ -828,8 +875,26 @@ class KekImportCeremony:
         root: SenderRoot,
         ready: _PreparedImport,
     ) -> tuple[Key, str, str]:
+        """Wrap, ImportKey, journal the key, check APC's KCV: (key, SharedInformation hex,
+        local KCV)."""
+        key, shared_info_hex = self.send_import(kek, creds, apc_leaf, receiver, root, ready)
+        self.journal.record_resource(self.kek_resource(key))
+        self.verify_kcv(key, ready.local_kcv)
+        return key, shared_info_hex, ready.local_kcv
+
+    def send_import(
+        self,
+        kek: bytes,
+        creds: Any,
+        apc_leaf: Any,
+        receiver: ReceiverKey,
+        root: SenderRoot,
+        ready: _PreparedImport,
+    ) -> tuple[Key, str]:
+        """Derive the KBPK with APC's leaf, wrap the KEK and ImportKey it: (APC's key,
+        SharedInformation hex). The caller journals the key (:meth:`kek_resource`) and checks
+        its KCV (:meth:`verify_kcv`)."""
         from apckx.crypto.ecdh import derive_kbpk
-        from apckx.crypto.kcv import kcv_matches
         from apckx.crypto.tr31 import wrap_key_block
 
         plan = self.plan
@@ -845,8 +910,9 @@ class KekImportCeremony:
         )
         key_block = wrap_key_block(kbpk, plan.header, kek)
         del kbpk
-        kcv_algorithm, local_kcv = ready.kcv_algorithm, ready.local_kcv
-        self.journal.note_step("wrap_kek", shared_info_hex=shared_info_hex, local_kcv=local_kcv)
+        self.journal.note_step(
+            "wrap_kek", shared_info_hex=shared_info_hex, local_kcv=ready.local_kcv
+        )
         key = self.apc.import_key(
             key_material={
                 "DiffieHellmanTr31KeyBlock": {
@@ -860,22 +926,30 @@ class KekImportCeremony:
                     "WrappedKeyBlock": key_block,
                 }
             },
-            key_check_value_algorithm=kcv_algorithm,
+            key_check_value_algorithm=ready.kcv_algorithm,
             tags={**self._tags, ROLE_TAG: self.role},
         )
+        return key, shared_info_hex
+
+    def kek_resource(self, key: Key) -> Resource:
+        """The journal's entry for the imported key."""
+        return Resource(kind="key", role=self.role, arn=str(key["KeyArn"]))
+
+    def verify_kcv(self, key: Key, local_kcv: str) -> None:
+        """APC's KCV for the imported key must be ours (KcvMismatchError), journaled."""
+        from apckx.crypto.kcv import kcv_matches
+
         arn = str(key["KeyArn"])
         apc_kcv = str(key.get("KeyCheckValue", ""))
-        self.journal.record_resource(Resource(kind="key", role=self.role, arn=arn))
         if not kcv_matches(apc_kcv, local_kcv):
             self.journal.note_step(
                 "verify_kcv", status="failed", apc_kcv=apc_kcv, local_kcv=local_kcv
             )
             raise KcvMismatchError(
                 f"APC's KCV {apc_kcv or '(none)'} for {arn} does not match the local KCV "
-                f"{local_kcv}; the alias {plan.kek_alias} was not pointed at it"
+                f"{local_kcv}; the alias {self.plan.kek_alias} was not pointed at it"
             )
         self.journal.note_step("verify_kcv", apc_kcv=apc_kcv, local_kcv=local_kcv)
-        return key, shared_info_hex, local_kcv
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,18 @@ other, only because the second call needs the ARN the first returns. The ARNs ra
 so the last ceremony's are kept as a *hint* (``apc-parties.json`` in the certs dir, 0600) and
 the second call of each pair is sent at once, beside the first, for the hinted ARN.
 
+The hint also keeps APC's certificate for the receiver (public: APC hands it to anyone allowed
+to ask) and where each KEK alias pointed when the last ceremony ended (key ARN and KCV), so a
+repeat ceremony can wrap and send its KEK at once while every party is verified beside it
+(:mod:`apckx.ceremonies.repeat_import`).
+
 Nothing is trusted from the file: a prefetched answer is used only when the alias lookup of
 this run returns the same ARN, and it is then checked exactly as a fetched one (APC's chain,
 validity, curve, pinned root; the CA fingerprint tag). A wrong, stale or planted hint costs
 a wasted read, never a wrong key. The hint is keyed by everything that makes it meaningful
 (endpoint, region, the two aliases, the curve and the sender CA's fingerprint), so another
-account, region, endpoint or sender identity never sees it.
+account, region, endpoint or sender identity never sees it; a file another user owns, that
+others can write or that is a symbolic link is ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 HINT_FILE = "apc-parties.json"
+MAX_BYTES = 1024 * 1024
+MAX_ALIASES = 64  # KEK aliases remembered per hint
+_ALIAS_FIELDS = ("arn", "kcv", "key_algorithm")
 
 
 def hint_key(scope: list[str], ca_sha256: str) -> str:
@@ -48,29 +57,76 @@ class PartyHints:
         self.ca_sha256 = ca_sha256
         self.receiver_arn: str | None = None
         self.root_arn: str | None = None
+        self.receiver_certificate: tuple[str, str] | None = None  # for receiver_arn
+        self._aliases: dict[str, dict[str, str]] = {}
         self._learned: dict[str, str] = {}
+        self._learned_certificate: tuple[str, str] | None = None
+        self._loaded: dict[str, Any] = {}
+        self._loaded_key: str | None = None
         self._lock = threading.Lock()
         self._started = False
         self._results: dict[str, tuple[threading.Event, list[Any]]] = {}
         if ca_sha256 is not None:
-            self._load(hint_key(self.scope, ca_sha256))
+            self._loaded_key = hint_key(self.scope, ca_sha256)
+            self._load(self._loaded_key)
 
     # -- the file ------------------------------------------------------------------------
     def _load(self, key: str) -> None:
+        from apckx.ceremonies.journal import read_private_text
+        from apckx.errors import ConfigError
+
         try:
-            with self.path.open(encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
+            data = json.loads(read_private_text(self.path, what="party hints", limit=MAX_BYTES))
+        except (OSError, ValueError, ConfigError):
             return
         if not isinstance(data, dict) or data.get("key") != key:
             return
         receiver, root = data.get("receiver_arn"), data.get("root_arn")
         self.receiver_arn = receiver if isinstance(receiver, str) and receiver else None
         self.root_arn = root if isinstance(root, str) and root else None
+        certificate = data.get("receiver_certificate")
+        if (self.receiver_arn and isinstance(certificate, list) and len(certificate) == 2
+                and all(isinstance(part, str) and part for part in certificate)):  # fmt: skip
+            self.receiver_certificate = (certificate[0], certificate[1])
+        aliases = data.get("kek_aliases")
+        if isinstance(aliases, dict):
+            self._aliases = {
+                name: {k: str(v) for k, v in state.items() if k in _ALIAS_FIELDS}
+                for name, state in aliases.items()
+                if isinstance(name, str) and isinstance(state, dict)
+                and isinstance(state.get("arn"), str) and isinstance(state.get("kcv"), str)
+            }  # fmt: skip
+        self._loaded = self._record()
 
-    def _save(self, ca_sha256: str) -> None:
-        """Best effort (a hint): written atomically, 0600; a failure only loses the hint."""
-        record = {"key": hint_key(self.scope, ca_sha256), **self._learned}
+    def _record(self) -> dict[str, Any]:
+        """What the file holds (or would hold), but its key."""
+        record: dict[str, Any] = {}
+        receiver = self._learned.get("receiver_arn", self.receiver_arn)
+        root = self._learned.get("root_arn", self.root_arn)
+        if receiver:
+            record["receiver_arn"] = receiver
+        if root:
+            record["root_arn"] = root
+        certificate = self._learned_certificate
+        if certificate is None and receiver == self.receiver_arn:
+            certificate = self.receiver_certificate
+        if certificate is not None:
+            record["receiver_certificate"] = list(certificate)
+        if self._aliases:
+            record["kek_aliases"] = dict(self._aliases)
+        return record
+
+    def save(self) -> None:
+        """Write what this run learned, if the parties are known and anything changed. Best
+        effort (a hint): written atomically, 0600; a failure only loses the hint."""
+        with self._lock:
+            record = self._record()
+            ca = self.ca_sha256
+            if ca is None or "receiver_arn" not in record or "root_arn" not in record:
+                return
+            if record == self._loaded and self._loaded_key == hint_key(self.scope, ca):
+                return
+            record = {"key": hint_key(self.scope, ca), **record}
         tmp = self.path.with_name(f".{HINT_FILE}.{os.getpid()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -136,21 +192,32 @@ class PartyHints:
         receiver_arn: str | None = None,
         root_arn: str | None = None,
         ca_sha256: str | None = None,
+        certificate: tuple[str, str] | None = None,
     ) -> None:
-        """Record a verified party of this run (the root with the fingerprint of the CA it
-        holds); the file is written once both are known, if they differ from the hint."""
+        """Record a verified party of this run: the receiver (with APC's certificate for it,
+        as returned), the root with the fingerprint of the CA it holds. :meth:`save` writes
+        them."""
         with self._lock:
             if receiver_arn:
                 self._learned["receiver_arn"] = receiver_arn
+                self._learned_certificate = certificate
             if root_arn:
                 self._learned["root_arn"] = root_arn
             if ca_sha256:
                 self.ca_sha256 = ca_sha256
-            complete = len(self._learned) == 2 and self.ca_sha256 is not None
-            unchanged = (
-                self._learned.get("receiver_arn") == self.receiver_arn
-                and self._learned.get("root_arn") == self.root_arn
-            )
-            ca = self.ca_sha256
-        if complete and not unchanged and ca is not None:
-            self._save(ca)
+
+    def remember_alias(self, alias: str, *, key_arn: str, kcv: str, key_algorithm: str) -> None:
+        """Where ``alias`` points as this run ends (APC's answer)."""
+        with self._lock:
+            self._aliases.pop(alias, None)
+            self._aliases[alias] = {"arn": key_arn, "kcv": kcv, "key_algorithm": key_algorithm}
+            while len(self._aliases) > MAX_ALIASES:  # the oldest first
+                del self._aliases[next(iter(self._aliases))]
+
+    # -- a repeat ceremony ---------------------------------------------------------------
+    def alias_state(self, alias: str) -> dict[str, str] | None:
+        """Where ``alias`` pointed when the last ceremony from this certs dir ended: ``arn``,
+        ``kcv``, ``key_algorithm``; None when unknown."""
+        with self._lock:
+            state = self._aliases.get(alias)
+            return dict(state) if state is not None else None
