@@ -25,7 +25,7 @@ import pytest
 
 from apckx._cli import COMMANDS, main
 from apckx.cli._output import FIELD_NAMES, STATUSES, to_json_vocabulary
-from apckx.emulator.pytest_plugin import start_test_emulator
+from apckx.emulator.pytest_plugin import make_emulator_client, start_test_emulator
 from apckx.emulator.requestlog import read_request_log
 from apckx.emulator.server import EmulatorConfig
 
@@ -96,6 +96,13 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         # Another KEK onto that alias: moved only with --replace (UpdateAlias).
         run("import-kek", "import-kek", "--kek-env", "EVERY_KEK2", "--alias", "alias/kek2",
             "--replace")  # fmt: skip
+        # Someone points alias/kek2 at the first KEK; moving it there again with --replace is
+        # guessed (the hint says KEK2), imported ahead of the checks, withdrawn (DeleteKey).
+        make_emulator_client(emulator.url).update_alias(AliasName="alias/kek2",
+                                                        KeyArn=kek.json["key_arn"])  # fmt: skip
+        withdrawn = run("import-kek", "import-kek", "--kek-env", "EVERY_KEK", "--alias",
+                        "alias/kek2", "--replace")  # fmt: skip
+        assert withdrawn.json["unchanged"] and "DeleteKey" in withdrawn.operations
         run("import-key", "import-key", "--kek-id", "alias/kek", "--kek-env", "EVERY_KEK",
             "--key-env", "EVERY_WORK", "--key-usage", "D0", "--key-algorithm", "AES_128",
             "--alias", "alias/work")  # fmt: skip
