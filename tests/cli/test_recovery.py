@@ -586,6 +586,60 @@ def test_cleanup_after_kill_9_leaves_no_live_key_or_alias(
         shutil.rmtree(".apckx", ignore_errors=True)
 
 
+@pytest.mark.parametrize("after", ["ImportKey sent", "ImportKey answered"])
+def test_cleanup_after_kill_9_of_a_speculative_repeat_leaves_no_live_key(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str], after: str
+) -> None:
+    """A repeat that moves its alias imports ahead of its checks (repeat_import): killed then,
+    the key is still found by its tag, and cleanup leaves nothing of it live."""
+    emu = Emu(Path.cwd(), latency_ms=150)
+    try:
+        rc, first, err = kek_json(emu, capsys, "--kek", KEK_HEX)
+        assert rc == 0, err
+        before = set(emu.keys())
+        known = set(Path(".apckx/ceremonies").glob("kek-*.json"))
+        emu.clear_log()
+        env = {**os.environ, "OTHER_KEK": OTHER_KEK_HEX}
+        proc = subprocess.Popen(
+            [*_apckx(), "import-kek", "--kek-env", "OTHER_KEK", "--replace", *emu.aws],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                entries = read_request_log(emu.log_path) if emu.log_path.exists() else []
+                if after == "ImportKey answered":
+                    if any(e.operation == "ImportKey" and e.status == 200 for e in entries):
+                        break
+                elif set(emu.keys()) - before:  # APC holds the key, its answer not yet sent
+                    break
+                time.sleep(0.002)
+            proc.kill()
+        finally:
+            proc.wait(timeout=30)
+        made = set(emu.keys()) - before
+        assert len(made) == 1, made  # the speculative import, and nothing else
+        time.sleep(0.3)  # the emulator logs a request once it has answered it
+        entries = read_request_log(emu.log_path)
+        (sent,) = [e for e in entries if e.operation == "ImportKey"]
+        assert any(e.operation == "GetKey" and e.end > sent.start for e in entries)  # beside
+        (journal_path,) = set(Path(".apckx/ceremonies").glob("kek-*.json")) - known
+        cid = journal_path.stem
+        (arn,) = made
+        assert emu.tags(arn).get("apckx:ceremony") == cid
+        rc = main(["cleanup", "--ceremony", cid, *emu.aws, "--delete-in-days", "3"])
+        _, err = capsys.readouterr()
+        assert rc == 0, err
+        keys, aliases = emu.keys(), emu.aliases()
+        assert keys[arn] == "DELETE_PENDING"
+        assert arn not in aliases.values()
+        assert keys[first["key_arn"]] == "CREATE_COMPLETE"
+        assert all(keys[t] == "CREATE_COMPLETE" for t in aliases.values() if t)
+    finally:
+        emu.stop()
+        shutil.rmtree(".apckx", ignore_errors=True)
+
+
 def test_an_interrupted_cleanup_never_leaves_an_alias_on_a_pending_key(
     emu: Emu, capsys: pytest.CaptureFixture[str]
 ) -> None:
