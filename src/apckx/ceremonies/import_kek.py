@@ -752,10 +752,15 @@ class KekImportCeremony:
                     )
                 replaced = alias_future.result()
                 ready = prepared.result()
-                key, shared_info_hex, local_kcv = self._timed(
-                    "import_kek",
-                    lambda: self._import(kek, creds, apc_leaf, receiver, root, ready),
-                )
+
+                def import_kek() -> tuple[Key, str]:
+                    key, shared = self.send_import(kek, creds, apc_leaf, receiver, root, ready)
+                    self.journal.record_resource(self.kek_resource(key))
+                    self.verify_kcv(key, ready.local_kcv)
+                    return key, shared
+
+                key, shared_info_hex = self._timed("import_kek", import_kek)
+                local_kcv = ready.local_kcv
             finally:
                 # Let every started step finish (and journal itself) before reporting.
                 pending = [alias_future, creds_future, receiver_future, root_future, prepared,
@@ -865,22 +870,6 @@ class KekImportCeremony:
             local_kcv=local_kcv,
             leaf_certificate=certificate_to_apc(creds.leaf_cert),
         )
-
-    def _import(
-        self,
-        kek: bytes,
-        creds: Any,
-        apc_leaf: Any,
-        receiver: ReceiverKey,
-        root: SenderRoot,
-        ready: _PreparedImport,
-    ) -> tuple[Key, str, str]:
-        """Wrap, ImportKey, journal the key, check APC's KCV: (key, SharedInformation hex,
-        local KCV)."""
-        key, shared_info_hex = self.send_import(kek, creds, apc_leaf, receiver, root, ready)
-        self.journal.record_resource(self.kek_resource(key))
-        self.verify_kcv(key, ready.local_kcv)
-        return key, shared_info_hex, ready.local_kcv
 
     def send_import(
         self,

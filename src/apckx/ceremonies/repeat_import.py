@@ -121,14 +121,19 @@ class _RepeatImport:
         self.fresh_certificate: tuple[str, str] | None = None
 
     # -- the confirming reads: each returns a problem, or None ---------------------------
+    def _named_key(self, alias: str, arn: str) -> tuple[Any, str | None]:
+        """GetKey of ``alias``: (the key, None) when it still names ``arn``, else a problem."""
+        key = self.ceremony.apc.find_key(alias)
+        if key is None:
+            return None, f"{alias} names no key"
+        if str(key["KeyArn"]) != arn:
+            return None, f"{alias} now names {key['KeyArn']}"
+        return key, None
+
     def check_receiver(self) -> str | None:
         c = self.ceremony
-        key = c.apc.find_key(c.plan.receiver_alias)
-        if key is None:
-            return f"{c.plan.receiver_alias} names no key"
-        if str(key["KeyArn"]) != self.guess.receiver_arn:
-            return f"{c.plan.receiver_alias} now names {key['KeyArn']}"
-        return c.session.receiver_problem(key)
+        key, problem = self._named_key(c.plan.receiver_alias, self.guess.receiver_arn)
+        return problem or c.session.receiver_problem(key)
 
     def check_certificate(self) -> str | None:
         from apckx.crypto.certs import certificate_from_apc, fingerprint_sha256
@@ -149,11 +154,9 @@ class _RepeatImport:
 
     def check_root(self) -> str | None:
         c = self.ceremony
-        key = c.apc.find_key(c.plan.root_alias)
-        if key is None:
-            return f"{c.plan.root_alias} names no key"
-        if str(key["KeyArn"]) != self.guess.root_arn:
-            return f"{c.plan.root_alias} now names {key['KeyArn']}"
+        key, problem = self._named_key(c.plan.root_alias, self.guess.root_arn)
+        if problem is not None:
+            return problem
         if not c.session.root_usable(key, self.ca_algorithm):
             return f"{c.plan.root_alias} is not a usable root for our CA"
         return None
