@@ -191,9 +191,9 @@ def _run(argv: Sequence[str] | None) -> int:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         if args.command == "emulator":  # runs until interrupted: collect as usual
-            from apckx._startup import resume_gc
+            from apckx._startup import end_startup
 
-            resume_gc()
+            end_startup()
         return _load(args.command).run(args)
     except SystemExit as exc:  # argparse: --help (0) or misuse (2)
         return exc.code if isinstance(exc.code, int) else 2
@@ -262,10 +262,12 @@ def console_main() -> int:
     import atexit
     import threading
 
-    from apckx._startup import pause_gc
+    from apckx import _startup
 
-    pause_gc()  # until the SDK client is built (apckx._startup)
+    _startup.begin_startup()  # until the SDK client is built
     code = main()
+    _startup.end_startup()  # a command that built no client
+    _startup.save_regex_cache()  # what start-up compiled anew, for the next run
     if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
         return code  # the ordinary exit joins it
     atexit._run_exitfuncs()

@@ -140,8 +140,9 @@ CACHE_MIN_BYTES = 64 * 1024  # endpoints.json (1.2 MB), a service model: parsing
 
 def data_cache_dir() -> str:
     """``$XDG_CACHE_HOME/apckx/botocore-data`` (default ``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "apckx", "botocore-data")
+    from apckx._startup import cache_dir
+
+    return cache_dir("botocore-data")
 
 
 def load_json_cached(path: str, opener: Any) -> Any:
@@ -156,7 +157,8 @@ def load_json_cached(path: str, opener: Any) -> Any:
     """
     import hashlib
     import marshal
-    import sys
+
+    from apckx._startup import read_private_cache, write_private_cache
 
     try:
         info = os.stat(path)
@@ -168,42 +170,16 @@ def load_json_cached(path: str, opener: Any) -> Any:
     tag = f"{path}|{info.st_size}|{info.st_mtime_ns}|{sys.version_info[:2]}"
     cache_dir = data_cache_dir()
     cached = os.path.join(cache_dir, hashlib.sha256(tag.encode()).hexdigest() + ".marshal")
-    if _private_to_me(cache_dir) and _private_to_me(cached):
+    raw = read_private_cache(cache_dir, cached)
+    if raw is not None:
         try:
-            with open(cached, "rb") as handle:
-                return marshal.loads(handle.read())  # noqa: S302 (our own file, checked above)
-        except (OSError, ValueError, EOFError, TypeError):
+            return marshal.loads(raw)  # noqa: S302 (our own file, checked above)
+        except (ValueError, EOFError, TypeError):
             pass
     with opener(path, "rb") as handle:
         data = json.loads(handle.read().decode("utf-8"))
-    _write_private(cache_dir, cached, marshal.dumps(data))
+    write_private_cache(cache_dir, cached, marshal.dumps(data))
     return data
-
-
-def _private_to_me(path: str) -> bool:
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022
-
-
-def _write_private(cache_dir: str, path: str, data: bytes) -> None:
-    """Best effort: 0700 directory, 0600 file, written atomically; any failure is ignored."""
-    import contextlib
-
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        if not _private_to_me(cache_dir):
-            return
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 def profile_label(session: Any) -> str:
@@ -407,9 +383,9 @@ def make_client(
         max_attempts,
     )
     _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
-    from apckx._startup import resume_gc
+    from apckx._startup import end_startup
 
-    resume_gc()  # start-up is over (the console script paused the collector)
+    end_startup()  # start-up is over (apckx._startup: the collector, the regex cache)
     return client
 
 
