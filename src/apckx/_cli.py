@@ -271,7 +271,7 @@ def console_main() -> int:
     _startup.begin_startup()  # until the SDK client is built
     code = main()
     _startup.end_startup()  # a command that built no client
-    _startup.save_regex_cache()  # what start-up compiled anew, for the next run
+    _startup.save_caches()  # what start-up learnt anew, for the next run
     if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
         return code  # the ordinary exit joins it
     atexit._run_exitfuncs()

@@ -36,15 +36,27 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _paused = False
+_console = False
 
 
 def begin_startup() -> None:
     """The console script starts: pause the collector, serve ``re`` from the cache."""
+    global _console
+    _console = True
     pause_gc()
     start_regex_cache()
+
+
+def in_console_script() -> bool:
+    """True in the ``apckx`` process (:func:`begin_startup` ran), False for in-process callers:
+    only the console script saves what its caches learnt (:func:`save_caches`)."""
+    return _console
 
 
 def end_startup() -> None:
@@ -66,6 +78,28 @@ def resume_gc() -> None:
         _paused = False
         gc.freeze()
         gc.enable()
+
+
+# -- what is saved at exit ---------------------------------------------------------------------
+
+_savers: list[Callable[[], None]] = []
+
+
+def save_at_exit(saver: Callable[[], None]) -> None:
+    """Have :func:`save_caches` call ``saver`` (a cache that learnt something this run)."""
+    if saver not in _savers:
+        _savers.append(saver)
+
+
+def save_caches() -> None:
+    """The console script, once the command is done: write what the caches learnt (the regex
+    cache, the SDK's event aliases). Best effort: a cache that cannot be written, or fails
+    in any way, is skipped; the command's outcome is already decided."""
+    for saver in [save_regex_cache, *_savers]:
+        try:
+            saver()
+        except Exception:  # noqa: S112 (a cache is an optimisation, never a failure)
+            continue
 
 
 # -- private cache files (the regex cache here, the SDK data cache in service/client.py) -------
