@@ -190,3 +190,30 @@ def test_the_sdk_start_up_patterns_are_identical_from_the_cache(tmp_path: Path) 
         warnings.simplefilter("error")
         for (source, flags), parts in stored["patterns"].items():
             assert_identical(_sre.compile(source, *parts), source, flags)
+
+
+def test_a_ceremony_s_caches_hold_no_key(tmp_path: Path, apc_emulator: Any) -> None:
+    """The console script, twice (learning, then served): the KEK appears in no cache file."""
+    kek = bytes.fromhex("4F1E2D3C5B6A79880716253443526170F1E2D3C4B5A69788796A5B4C3D2E1F0A")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"}  # fmt: skip
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), AWS_ACCESS_KEY_ID="test",
+               AWS_SECRET_ACCESS_KEY="test", AWS_CONFIG_FILE=os.devnull,
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true",
+               TEST_KEK=kek.hex())  # fmt: skip
+    for run in ("first", "second"):
+        work = tmp_path / run
+        done = subprocess.run(
+            [sys.executable, "-m", "apckx", "import-kek", "--region", "us-east-1",
+             "--endpoint-url", apc_emulator.url, "--kek-env", "TEST_KEK", "--alias",
+             f"alias/startup-{run}", "--certs-dir", str(work / "certs"), "--journal-dir",
+             str(work / "journal"), "--records-dir", str(work / "records")],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    files = [p for p in (tmp_path / "cache" / "apckx").rglob("*") if p.is_file()]
+    assert {p.parent.name for p in files} >= {"re", "botocore-events"}
+    needles = [kek, kek.hex().encode(), kek.hex().upper().encode()]
+    for path in files:
+        data = path.read_bytes()
+        assert not any(needle in data for needle in needles), path

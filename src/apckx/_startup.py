@@ -255,7 +255,7 @@ def _compile_from_cache(p: Any, flags: int = 0) -> Any:
         try:
             return _sre_module().compile(p, *parts)
         except Exception:  # not what this _sre takes: compile it as usual, and learn it again
-            del cache.load()[key]
+            cache.load().pop(key, None)
     pattern = _original_compile(p, flags)
     if len(cache.misses) < REGEX_CACHE_MAX:
         cache.misses[key] = pattern
