@@ -258,7 +258,7 @@ class EventAliasCache:
         """Write what the seeded aliasers learnt (best effort; only if anything is new)."""
         import marshal
 
-        from apckx._startup import write_private_cache
+        from apckx._startup import usable_cache_dir, write_private_cache
 
         known = dict(self.load())
         before = len(known)
@@ -268,7 +268,7 @@ class EventAliasCache:
                     break
                 if type(name) is str and type(aliased) is str:
                     known.setdefault(name, aliased)
-        if len(known) == before:
+        if len(known) == before or not usable_cache_dir(os.path.dirname(self.path)):
             return
         data = marshal.dumps({"botocore": self.botocore_tag(), "aliases": known})
         write_private_cache(os.path.dirname(self.path), self.path, data)
