@@ -271,7 +271,10 @@ def console_main() -> int:
     _startup.begin_startup()  # until the SDK client is built
     code = main()
     _startup.end_startup()  # a command that built no client
-    _startup.save_caches()  # what start-up learnt anew, for the next run
+    try:
+        _startup.save_caches()  # what start-up learnt anew, for the next run
+    except KeyboardInterrupt:  # the command is done (and said so): a cache can wait
+        pass
     if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
         return code  # the ordinary exit joins it
     atexit._run_exitfuncs()

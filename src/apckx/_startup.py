@@ -1,6 +1,6 @@
 """The console script's start-up: the work before its first API call, made cheaper.
 
-Two things are paused or cached between :func:`begin_startup` (``apckx._cli.console_main``,
+Three things are paused or cached between :func:`begin_startup` (``apckx._cli.console_main``,
 first thing) and :func:`end_startup` (once the SDK client is built,
 :func:`apckx.service.client.make_client`, or a long-running command begins: the emulator).
 In-process callers (tests) never begin one, so nothing here changes for them.
@@ -105,8 +105,8 @@ def save_at_exit(saver: Callable[[], None]) -> None:
 
 
 def save_caches() -> None:
-    """The console script, once the command is done: write what the caches learnt (the regex
-    cache, the SDK's event aliases). Best effort: a cache that cannot be written, or fails
+    """The console script, once the command is done: write what the caches learnt (patterns,
+    generated code, the SDK's event aliases). Best effort: a cache that cannot be written, or fails
     in any way, is skipped; the command's outcome is already decided."""
     for saver in [save_regex_cache, save_code_cache, *_savers]:
         try:
@@ -115,7 +115,7 @@ def save_caches() -> None:
             continue
 
 
-# -- private cache files (the regex cache here, the SDK data cache in service/client.py) -------
+# -- private cache files (the caches here; the SDK's data and event aliases: service/client.py)
 
 
 def cache_dir(name: str) -> str:
