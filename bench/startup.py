@@ -6,18 +6,27 @@ gets its median. Bytecode is cached (under bench/out, as an installed apckx has 
 ``python -X importtime`` shows which heavy packages (boto3, botocore, cryptography, psec) each
 command loads, and which apckx module pulls each one in.
 
-    .venv/bin/python bench/startup.py [--repeat 9] [--json FILE]
+With ``--first-call``, also a fresh ``apckx import-kek`` against the emulator (``--latency-ms``,
+default 100) cut in three by the emulator's request log: launch to the first call's arrival
+(the fixed cost), the ceremony, and the last answer to the process's end; once with apckx's
+start-up caches warm (``~/.cache/apckx``, as every run after the first has them) and once with
+an empty cache directory each run (a first run: it also learns, at exit), side by side.
+
+    .venv/bin/python bench/startup.py [--repeat 9] [--first-call] [--latency-ms 100] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import PYTHON, aws_env, print_table, write_json
+from _common import KEK_HEX, PYTHON, aws_env, emulator, fresh_dir, print_table, read_log, write_json
 
 HEAVY = ("boto3", "botocore", "cryptography", "psec", "urllib3")
 COMMANDS: dict[str, list[str]] = {
@@ -79,9 +88,54 @@ def _importtime(args: list[str]) -> tuple[dict[str, str], list[tuple[str, float]
     return found, own
 
 
+def first_call_phases(repeat: int, latency_ms: float) -> dict[str, dict[str, float]]:
+    """Median ms of each phase of a fresh import-kek, caches warm and cold, taking turns."""
+    out = fresh_dir("startup")
+    log_path = out / "requests.jsonl"
+    warm_env = aws_env({"BENCH_KEK": KEK_HEX})
+    phases: dict[str, list[tuple[float, float, float, float]]] = {"warm": [], "cold": []}
+    with emulator("--latency-ms", f"{latency_ms:g}", request_log=log_path) as emu:
+        for index in range(repeat + 1):  # the first round warms up (not counted)
+            for side in ("warm", "cold") if index % 2 else ("cold", "warm"):
+                env = dict(warm_env)
+                if side == "cold":
+                    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(dir=out)
+                work = out / f"{side}{index}"
+                tag = f"{side}-{index}-{os.getpid()}"
+                seen = len(read_log(log_path))
+                t0 = time.time()
+                subprocess.run(
+                    [*console_script(), "import-kek", "--region", "us-east-1", "--endpoint-url",
+                     emu.url, "--kek-env", "BENCH_KEK", "--certs-dir", str(work / "certs"),
+                     "--journal-dir", str(work / "journal"), "--records-dir",
+                     str(work / "records"), "--alias", f"alias/startup-{tag}",
+                     "--receiver-alias", f"alias/startup-receiver-{tag}", "--root-alias",
+                     f"alias/startup-root-{tag}"],
+                    check=True, capture_output=True, env=env,
+                )  # fmt: skip
+                t1 = time.time()
+                time.sleep(0.05)  # the log line is written just before the answer is sent
+                calls = read_log(log_path)[seen:]
+                first = min(c["start"] for c in calls)
+                last = max(c["end"] for c in calls)
+                if index:
+                    phases[side].append((first - t0, last - first, t1 - last, t1 - t0))
+    names = ("before_first_call_ms", "ceremony_ms", "after_last_call_ms", "wall_ms")
+    medians: dict[str, dict[str, float]] = {}
+    for side, runs in phases.items():
+        columns = list(zip(*runs, strict=True))
+        medians[side] = {
+            name: round(statistics.median(column) * 1000, 1)
+            for name, column in zip(names, columns, strict=True)
+        }
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--first-call", action="store_true")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--json")
     options = parser.parse_args()
     script = console_script()
@@ -120,7 +174,18 @@ def main() -> None:
         )  # fmt: skip
     print(f"startup, median of {options.repeat} runs ({' '.join(script)})")
     print_table(("command", "wall ms", "ratio", "over python ms", "heavy imports"), rows)
-    write_json(options.json, "startup", {"repeat": options.repeat, "figures": figures})
+    result: dict[str, Any] = {"repeat": options.repeat, "figures": figures}
+    if options.first_call:
+        phases = first_call_phases(options.repeat, options.latency_ms)
+        result["first_call"] = {"latency_ms": options.latency_ms, **phases}
+        print(f"\nfresh import-kek, emulator --latency-ms {options.latency_ms:g}, median of "
+              f"{options.repeat} runs each, taking turns")  # fmt: skip
+        print_table(
+            ("caches", "launch to first call ms", "ceremony ms", "last answer to exit ms",
+             "wall ms"),
+            [(side, *values.values()) for side, values in phases.items()],
+        )  # fmt: skip
+    write_json(options.json, "startup", result)
 
 
 if __name__ == "__main__":

@@ -138,8 +138,12 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # A known command gets only its own sub-parser (a dozen empty ones cost ~3 ms); without
+    # one (``apckx --help``, a mistyped name) every command is listed, its options unloaded.
     chosen = _chosen_command(argv)
     for name, command in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            continue
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
         if name != chosen:
             continue
@@ -191,9 +195,9 @@ def _run(argv: Sequence[str] | None) -> int:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         if args.command == "emulator":  # runs until interrupted: collect as usual
-            from apckx._startup import resume_gc
+            from apckx._startup import end_startup
 
-            resume_gc()
+            end_startup()
         return _load(args.command).run(args)
     except SystemExit as exc:  # argparse: --help (0) or misuse (2)
         return exc.code if isinstance(exc.code, int) else 2
@@ -262,10 +266,15 @@ def console_main() -> int:
     import atexit
     import threading
 
-    from apckx._startup import pause_gc
+    from apckx import _startup
 
-    pause_gc()  # until the SDK client is built (apckx._startup)
+    _startup.begin_startup()  # until the SDK client is built
     code = main()
+    _startup.end_startup()  # a command that built no client
+    try:
+        _startup.save_caches()  # what start-up learnt anew, for the next run
+    except KeyboardInterrupt:  # the command is done (and said so): a cache can wait
+        pass
     if any(t is not threading.main_thread() and t.is_alive() for t in threading.enumerate()):
         return code  # the ordinary exit joins it
     atexit._run_exitfuncs()

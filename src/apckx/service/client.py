@@ -27,6 +27,14 @@ load as before), and parsing the 1.2 MB ``endpoints.json`` into ``OrderedDict`` 
 (plain dicts keep the order too); the large files are parsed once and then read back from a
 private ``marshal`` copy in ``~/.cache/apckx`` (:func:`load_json_cached`). Search paths and
 ``AWS_DATA_PATH``/``data_path`` are unchanged.
+
+botocore also spells every event name through its alias table (``EVENT_ALIASES``) the first
+time a session or client sees it: ~6 ms of string work for the ~130 handlers a new session
+registers, and more as each operation's events are first emitted. The session is a
+:class:`botocore.session.Session` whose aliaser starts with last run's answers
+(:class:`EventAliasCache`), for the very botocore installation that computed them; a name not
+in it is aliased by botocore as ever, and nothing is registered differently or in another
+order.
 """
 
 from __future__ import annotations
@@ -140,8 +148,9 @@ CACHE_MIN_BYTES = 64 * 1024  # endpoints.json (1.2 MB), a service model: parsing
 
 def data_cache_dir() -> str:
     """``$XDG_CACHE_HOME/apckx/botocore-data`` (default ``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "apckx", "botocore-data")
+    from apckx._startup import cache_dir
+
+    return cache_dir("botocore-data")
 
 
 def load_json_cached(path: str, opener: Any) -> Any:
@@ -156,7 +165,8 @@ def load_json_cached(path: str, opener: Any) -> Any:
     """
     import hashlib
     import marshal
-    import sys
+
+    from apckx._startup import read_private_cache, write_private_cache
 
     try:
         info = os.stat(path)
@@ -168,42 +178,136 @@ def load_json_cached(path: str, opener: Any) -> Any:
     tag = f"{path}|{info.st_size}|{info.st_mtime_ns}|{sys.version_info[:2]}"
     cache_dir = data_cache_dir()
     cached = os.path.join(cache_dir, hashlib.sha256(tag.encode()).hexdigest() + ".marshal")
-    if _private_to_me(cache_dir) and _private_to_me(cached):
+    raw = read_private_cache(cache_dir, cached)
+    if raw is not None:
         try:
-            with open(cached, "rb") as handle:
-                return marshal.loads(handle.read())  # noqa: S302 (our own file, checked above)
-        except (OSError, ValueError, EOFError, TypeError):
+            return marshal.loads(raw)  # noqa: S302 (our own file, checked above)
+        except (ValueError, EOFError, TypeError):
             pass
     with opener(path, "rb") as handle:
         data = json.loads(handle.read().decode("utf-8"))
-    _write_private(cache_dir, cached, marshal.dumps(data))
+    write_private_cache(cache_dir, cached, marshal.dumps(data))
     return data
 
 
-def _private_to_me(path: str) -> bool:
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+EVENT_ALIAS_CACHE_MAX = 8192  # names; a ceremony sees ~300
 
 
-def _write_private(cache_dir: str, path: str, data: bytes) -> None:
-    """Best effort: 0700 directory, 0600 file, written atomically; any failure is ignored."""
-    import contextlib
+class EventAliasCache:
+    """botocore's event-name aliases (``EventAliaser._alias_name_cache``: name -> aliased
+    name) from earlier runs, keyed by the botocore that computed them (its version, its
+    ``EVENT_ALIASES`` and its ``hooks.py``): another botocore reads none of them.
 
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        if not _private_to_me(cache_dir):
+    Private to the user (:func:`apckx._startup.read_private_cache`); any problem (absent,
+    foreign, corrupt, another botocore, botocore's internals renamed) means no seeding, which
+    is botocore's own behaviour. The names are botocore's event names, nothing secret.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        from apckx._startup import cache_dir
+
+        self.path = path or os.path.join(cache_dir("botocore-events"), "aliases.marshal")
+        self.loaded: dict[str, str] | None = None
+        self.learning: list[dict[Any, Any]] = []  # the seeded caches, read back at exit
+
+    @staticmethod
+    def botocore_tag() -> str:
+        import hashlib
+
+        import botocore
+        import botocore.hooks
+        import botocore.utils
+
+        info = os.stat(botocore.hooks.__file__)
+        aliases = repr(sorted(getattr(botocore.utils, "EVENT_ALIASES", {}).items()))
+        digest = hashlib.sha256(aliases.encode()).hexdigest()
+        return f"{botocore.__version__}|{info.st_size}|{info.st_mtime_ns}|{digest}"
+
+    def load(self) -> dict[str, str]:
+        if self.loaded is None:
+            import marshal
+
+            from apckx._startup import read_private_cache
+
+            self.loaded = {}
+            raw = read_private_cache(os.path.dirname(self.path), self.path)
+            try:
+                data = marshal.loads(raw) if raw is not None else None  # noqa: S302 (ours)
+            except (ValueError, EOFError, TypeError):
+                data = None
+            names = data.get("aliases") if isinstance(data, dict) else None
+            if (
+                isinstance(names, dict)
+                and data.get("botocore") == self.botocore_tag()  # type: ignore[union-attr]
+                and all(type(k) is str and type(v) is str for k, v in names.items())
+            ):
+                self.loaded = names
+        return self.loaded
+
+    def seed(self, aliaser: Any, *, learn: bool = False) -> None:
+        """Give ``aliaser`` (a session's or client's ``EventAliaser``) the known answers;
+        with ``learn``, what it aliases from now on is saved by :meth:`save`."""
+        cache = getattr(aliaser, "_alias_name_cache", None)
+        if isinstance(cache, dict):
+            for name, aliased in self.load().items():
+                cache.setdefault(name, aliased)
+            if learn and len(self.learning) < 16:
+                self.learning.append(cache)
+
+    def save(self) -> None:
+        """Write what the seeded aliasers learnt (best effort; only if anything is new)."""
+        import marshal
+
+        from apckx._startup import usable_cache_dir, write_private_cache
+
+        known = dict(self.load())
+        before = len(known)
+        for cache in self.learning:
+            for name, aliased in list(cache.items()):
+                if len(known) >= EVENT_ALIAS_CACHE_MAX:
+                    break
+                if type(name) is str and type(aliased) is str:
+                    known.setdefault(name, aliased)
+        if len(known) == before or not usable_cache_dir(os.path.dirname(self.path)):
             return
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        data = marshal.dumps({"botocore": self.botocore_tag(), "aliases": known})
+        write_private_cache(os.path.dirname(self.path), self.path, data)
+        self.loaded = known
+
+
+_EVENT_ALIASES: EventAliasCache | None = None
+
+
+def event_alias_cache() -> EventAliasCache:
+    """The process's :class:`EventAliasCache`; the console script saves it at exit."""
+    global _EVENT_ALIASES
+    if _EVENT_ALIASES is None:
+        from apckx import _startup
+
+        _EVENT_ALIASES = EventAliasCache()
+        _startup.save_at_exit(_EVENT_ALIASES.save)
+    return _EVENT_ALIASES
+
+
+def seed_event_aliases(aliaser: Any) -> None:
+    """Seed a session's or client's event aliaser; in the console script (not in-process
+    callers, which build clients by the hundred) its new names are saved at exit."""
+    from apckx import _startup
+
+    event_alias_cache().seed(aliaser, learn=_startup.in_console_script())
+
+
+def new_session(profile: str | None = None) -> Any:
+    """``botocore.session.Session(profile=profile)``, its event aliaser seeded from the
+    :class:`EventAliasCache` before the built-in handlers are registered."""
+    import botocore.session
+
+    class Session(botocore.session.Session):  # type: ignore[misc]
+        def _register_builtin_handlers(self, events: Any) -> None:
+            seed_event_aliases(events)
+            super()._register_builtin_handlers(events)
+
+    return Session(profile=profile)
 
 
 def profile_label(session: Any) -> str:
@@ -350,7 +454,7 @@ def make_client(
     import botocore.session
 
     del debug  # logging is configured by the CLI (apckx.cli._output.setup_debug_logging)
-    session = botocore.session.Session(profile=profile)
+    session = new_session(profile)
     name = profile or "default"
     try:
         session.get_scoped_config()  # an unknown profile fails here, not later
@@ -399,6 +503,7 @@ def make_client(
         )
     except botocore.exceptions.BotoCoreError as exc:
         raise ConfigError(f"cannot build the APC client: {_first_line(exc)}") from None
+    seed_event_aliases(getattr(client.meta, "events", None))
     _log.debug(
         "client: region=%s endpoint=%s retry_mode=%s max_attempts=%d",
         region_name,
@@ -407,9 +512,9 @@ def make_client(
         max_attempts,
     )
     _CLIENT_ORIGINS[client] = (session, endpoint_url, config, region_name)
-    from apckx._startup import resume_gc
+    from apckx._startup import end_startup
 
-    resume_gc()  # start-up is over (the console script paused the collector)
+    end_startup()  # start-up is over (apckx._startup: the collector, the regex cache)
     return client
 
 
@@ -433,5 +538,6 @@ def make_data_client(control_client: Any) -> Any:
         )
     except botocore.exceptions.BotoCoreError as exc:
         raise ConfigError(f"cannot build the APC data-plane client: {_first_line(exc)}") from None
+    seed_event_aliases(getattr(client.meta, "events", None))
     _log.debug("data client: region=%s endpoint=%s", region_name, client.meta.endpoint_url)
     return client
