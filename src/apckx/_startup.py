@@ -1,6 +1,6 @@
 """The console script's start-up: the work before its first API call, made cheaper.
 
-Three things are paused or cached between :func:`begin_startup` (``apckx._cli.console_main``,
+Two things are paused or cached between :func:`begin_startup` (``apckx._cli.console_main``,
 first thing) and :func:`end_startup` (once the SDK client is built,
 :func:`apckx.service.client.make_client`, or a long-running command begins: the emulator).
 In-process callers (tests) never begin one, so nothing here changes for them.
@@ -29,16 +29,6 @@ by that exact build), private to the user as the SDK data cache is
 refused by ``_sre``) means compiling as usual. Only the start-up window is
 served and learnt: patterns compiled later in a run (from data) are never stored, and the
 patterns of the window are the modules' own constants and the SDK's public model data.
-
-**Generated code.** ``@dataclass`` writes each class's ``__init__``, ``__repr__``, ``__eq__``...
-as source text and hands it to ``exec``; ``namedtuple`` hands its ``__new__`` to ``eval``: ~80
-such snippets before the first call, ~8 ms of compiling the same text every run. While start-up
-lasts, the ``exec`` of ``dataclasses`` and the ``eval`` of ``collections`` (module globals
-shadowing the builtins there, and only there) run a code object compiled from that text once:
-compiled exactly as the builtin would (``"<string>"``, the calling code's ``__future__``
-flags), kept in a ``marshal`` file per interpreter build like the ``.pyc`` files themselves,
-with the same trust (private to the user), learnt at exit and only if compiling it warned of
-nothing. The text is the key, so a changed class compiles afresh.
 """
 
 from __future__ import annotations
@@ -56,13 +46,11 @@ _console = False
 
 
 def begin_startup() -> None:
-    """The console script starts: pause the collector, serve ``re`` and generated code from
-    their caches."""
+    """The console script starts: pause the collector, serve ``re`` from its cache."""
     global _console
     _console = True
     pause_gc()
     start_regex_cache()
-    start_code_cache()
 
 
 def in_console_script() -> bool:
@@ -75,7 +63,6 @@ def end_startup() -> None:
     """Start-up is over (the client is built): collect as usual, compile as usual."""
     resume_gc()
     stop_regex_cache()
-    stop_code_cache()
 
 
 def pause_gc() -> None:
@@ -106,9 +93,9 @@ def save_at_exit(saver: Callable[[], None]) -> None:
 
 def save_caches() -> None:
     """The console script, once the command is done: write what the caches learnt (patterns,
-    generated code, the SDK's event aliases). Best effort: a cache that cannot be written, or fails
+    the SDK's event aliases). Best effort: a cache that cannot be written, or fails
     in any way, is skipped; the command's outcome is already decided."""
-    for saver in [save_regex_cache, save_code_cache, *_savers]:
+    for saver in [save_regex_cache, *_savers]:
         try:
             saver()
         except Exception:  # noqa: S112 (a cache is an optimisation, never a failure)
@@ -343,189 +330,3 @@ def save_regex_cache() -> None:
         return
     write_private_cache(os.path.dirname(cache.path), cache.path, data)
     cache.entries = entries
-
-
-# -- generated code: dataclasses' exec, namedtuple's eval -----------------------------------
-
-CODE_CACHE_MAX = 1024  # snippets; a run's start-up compiles ~80
-_CodeKey = tuple[str, str, int]  # source, mode, __future__ flags
-
-
-class _CodeCache:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.entries: dict[_CodeKey, Any] | None = None  # loaded at the first snippet
-        self.misses: dict[_CodeKey, Any] = {}
-
-    def load(self) -> dict[_CodeKey, Any]:
-        if self.entries is None:
-            import marshal
-            import types
-
-            self.entries = {}
-            data = read_private_cache(os.path.dirname(self.path), self.path)
-            try:
-                loaded = marshal.loads(data) if data is not None else None  # noqa: S302
-            except (ValueError, EOFError, TypeError):
-                loaded = None
-            snippets = loaded.get("snippets") if isinstance(loaded, dict) else None
-            if (
-                isinstance(snippets, dict)
-                and loaded.get("interpreter") == _code_tag()  # type: ignore[union-attr]
-                and all(isinstance(code, types.CodeType) for code in snippets.values())
-            ):
-                self.entries = snippets
-        return self.entries
-
-    def code(self, source: str, mode: str, flags: int) -> Any:
-        key = (source, mode, flags)
-        found = self.load().get(key)
-        if found is None:
-            found = compile(source, "<string>", mode, flags=flags, dont_inherit=True)
-            if len(self.misses) < CODE_CACHE_MAX:
-                self.misses[key] = found
-        return found
-
-
-_code_cache: _CodeCache | None = None
-_FUTURE_FLAGS = 0x1FE0000  # CO_FUTURE_* (PyCF_MASK): the flags exec inherits from its caller
-
-
-def _code_tag() -> str:
-    from importlib.util import MAGIC_NUMBER
-
-    return f"{sys.version}|{sys.implementation.cache_tag}|{MAGIC_NUMBER.hex()}"
-
-
-def code_cache_path() -> str:
-    return os.path.join(cache_dir("code"), f"generated-{sys.implementation.cache_tag}.marshal")
-
-
-def _caller_flags() -> int:
-    return sys._getframe(2).f_code.co_flags & _FUTURE_FLAGS
-
-
-def _cached_exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
-    """``exec`` for ``dataclasses``: a text run in given globals is compiled once."""
-    import builtins
-
-    cache = _code_cache
-    if cache is not None and type(source) is str and type(globals) is dict:
-        source = cache.code(source, "exec", _caller_flags())
-    elif globals is None:  # the caller's namespace, as the builtin would take it
-        frame = sys._getframe(1)
-        globals, locals = frame.f_globals, frame.f_locals
-    builtins.exec(source, globals, locals)  # noqa: S102 (the dataclass's own code)
-
-
-def _cached_eval(source: Any, globals: Any = None, locals: Any = None, /) -> Any:
-    """``eval`` for ``collections`` (``namedtuple``'s ``__new__``), as :func:`_cached_exec`."""
-    import builtins
-
-    cache = _code_cache
-    if cache is not None and type(source) is str and type(globals) is dict:
-        source = cache.code(source, "eval", _caller_flags())
-    elif globals is None:
-        frame = sys._getframe(1)
-        globals, locals = frame.f_globals, frame.f_locals
-    return builtins.eval(source, globals, locals)  # noqa: S307 (namedtuple's own code)
-
-
-class _ShadowOnImport:
-    """A meta-path finder for the start-up window: ``dataclasses``, when imported, gets
-    :func:`_cached_exec` (its loader and spec are the standard ones afterwards)."""
-
-    @staticmethod
-    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "dataclasses":
-            return None
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(name, path)
-        loader = getattr(spec, "loader", None)
-        if spec is None or not callable(getattr(loader, "exec_module", None)):
-            return None
-
-        class ShadowingLoader:
-            def create_module(self, spec: Any) -> Any:
-                return loader.create_module(spec)  # type: ignore[union-attr]
-
-            def exec_module(self, module: Any) -> None:
-                module.__loader__ = spec.loader = loader  # type: ignore[union-attr]
-                loader.exec_module(module)  # type: ignore[union-attr]
-                if _code_cache is not None:
-                    module.exec = _cached_exec
-
-        spec.loader = ShadowingLoader()  # type: ignore[assignment]
-        return spec
-
-
-_SHADOW_FINDER = _ShadowOnImport()
-
-
-def start_code_cache(path: str | None = None) -> None:
-    """Shadow ``exec`` in ``dataclasses`` (now or when imported) and ``eval`` in
-    ``collections`` until :func:`stop_code_cache`."""
-    global _code_cache
-    if _code_cache is not None:
-        return
-    _code_cache = _CodeCache(path or code_cache_path())
-    collections = sys.modules.get("collections")
-    if collections is not None:
-        collections.eval = _cached_eval  # type: ignore[attr-defined]
-    dataclasses = sys.modules.get("dataclasses")
-    if dataclasses is not None:
-        dataclasses.exec = _cached_exec  # type: ignore[attr-defined]
-    else:
-        sys.meta_path.insert(0, _SHADOW_FINDER)
-
-
-def stop_code_cache() -> None:
-    """The builtins again in ``dataclasses`` and ``collections`` (what was learnt stays for
-    :func:`save_code_cache`)."""
-    global _code_cache
-    if _SHADOW_FINDER in sys.meta_path:
-        sys.meta_path.remove(_SHADOW_FINDER)
-    for name, shadow in (("dataclasses", "exec"), ("collections", "eval")):
-        module = sys.modules.get(name)
-        if module is not None and getattr(module, shadow, None) in (_cached_exec, _cached_eval):
-            delattr(module, shadow)
-    if _code_cache is not None:
-        _stopped_code_caches.append(_code_cache)
-        _code_cache = None
-
-
-_stopped_code_caches: list[_CodeCache] = []
-
-
-def save_code_cache() -> None:
-    """Learn the snippets start-up compiled anew (each compiled again, and kept only if that
-    warned of nothing and gave the same code) and write the cache (best effort)."""
-    import marshal
-    import warnings
-
-    for cache in _stopped_code_caches:
-        if not cache.misses or not usable_cache_dir(os.path.dirname(cache.path)):
-            continue
-        entries = dict(cache.load())
-        learnt = 0
-        for (source, mode, flags), code in cache.misses.items():
-            if len(entries) >= CODE_CACHE_MAX:
-                break
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    again = compile(source, "<string>", mode, flags=flags, dont_inherit=True)
-                except (SyntaxError, ValueError):
-                    continue
-            if not caught and again == code:
-                entries[(source, mode, flags)] = code
-                learnt += 1
-        cache.misses.clear()
-        if learnt:
-            try:
-                data = marshal.dumps({"interpreter": _code_tag(), "snippets": entries})
-            except ValueError:
-                continue
-            write_private_cache(os.path.dirname(cache.path), cache.path, data)
-            cache.entries = entries
