@@ -55,7 +55,6 @@ class RepeatGuess:
     receiver_arn: str
     root_arn: str
     certificate: tuple[str, str]  # APC's (KeyCertificate, KeyCertificateChain) for the receiver
-    local_kcv: str
 
 
 def repeat_guess(ceremony: KekImportCeremony, kek: bytes) -> RepeatGuess | None:
@@ -79,7 +78,7 @@ def repeat_guess(ceremony: KekImportCeremony, kek: bytes) -> RepeatGuess | None:
     local_kcv = compute_kcv(kek, plan.kcv_algorithm, key_algorithm=plan.key_algorithm)
     if state.get("key_algorithm") == plan.key_algorithm and kcv_matches(state["kcv"], local_kcv):
         return None  # probably this KEK already: the alias check alone decides, nothing imported
-    return RepeatGuess(hints.receiver_arn, hints.root_arn, hints.receiver_certificate, local_kcv)
+    return RepeatGuess(hints.receiver_arn, hints.root_arn, hints.receiver_certificate)
 
 
 def try_repeat_import(
