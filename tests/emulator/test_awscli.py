@@ -86,3 +86,35 @@ def test_aws_cli_shows_service_errors(emulator: RunningEmulator, tmp_path: Path)
     refused = aws(emulator, tmp_path, "list-keys", secret="wrong")
     assert refused.returncode != 0
     assert "InvalidSignatureException" in refused.stderr
+
+
+def test_resource_policy_with_the_aws_cli(emulator: RunningEmulator, tmp_path: Path) -> None:
+    created = aws(
+        emulator, tmp_path, "create-key", "--exportable",
+        "--key-attributes",
+        "KeyAlgorithm=AES_256,KeyUsage=TR31_K0_KEY_ENCRYPTION_KEY,KeyClass=SYMMETRIC_KEY,"
+        "KeyModesOfUse={Encrypt=true,Decrypt=true,Wrap=true,Unwrap=true}",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    arn = json.loads(created.stdout)["Key"]["KeyArn"]
+
+    def statement(principal: object) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": principal, "Resource": "*",
+            "Action": "payment-cryptography:GetKey"}]})  # fmt: skip
+
+    partner = statement({"AWS": "arn:aws:iam::444455556666:root"})
+    put = aws(emulator, tmp_path, "put-resource-policy", "--resource-arn", arn,
+              "--policy", partner)  # fmt: skip
+    assert put.returncode == 0, put.stderr
+    got = aws(emulator, tmp_path, "get-resource-policy", "--resource-arn", arn)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == {"ResourceArn": arn, "Policy": partner}
+    public = aws(emulator, tmp_path, "put-resource-policy", "--resource-arn", arn,
+                 "--policy", statement("*"))  # fmt: skip
+    assert public.returncode != 0
+    assert "(PublicPolicyException)" in public.stderr
+    deleted = aws(emulator, tmp_path, "delete-resource-policy", "--resource-arn", arn)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = aws(emulator, tmp_path, "get-resource-policy", "--resource-arn", arn)
+    assert gone.returncode != 0 and "(ResourceNotFoundException)" in gone.stderr

@@ -258,9 +258,9 @@ def test_unknown_target_is_named(emulator: RunningEmulator) -> None:
 
 
 def test_model_operation_not_implemented_is_named(emulator: RunningEmulator) -> None:
-    answer = call_raw(emulator.url, "GetResourcePolicy", {})
+    answer = call_raw(emulator.url, "GetMpaTeamAssociation", {})
     assert (answer.status, answer.json()["__type"]) == (400, "UnknownOperationException")
-    assert "GetResourcePolicy is not implemented" in answer.json()["message"]
+    assert "GetMpaTeamAssociation is not implemented" in answer.json()["message"]
 
 
 def test_missing_or_foreign_target(emulator: RunningEmulator) -> None:

@@ -180,10 +180,10 @@ def test_dispatch_refuses_a_body_that_is_not_an_object() -> None:
 def test_dispatch_names_an_unimplemented_operation() -> None:
     registry = BackendRegistry()
     with pytest.raises(UnknownOperationException) as caught:
-        dispatch(registry, "GetResourcePolicy", {}, account_id="111122223333",
+        dispatch(registry, "GetMpaTeamAssociation", {}, account_id="111122223333",
                  region="us-east-1")
     assert caught.value.message == (
-        "GetResourcePolicy is not implemented by the apckx emulator")
+        "GetMpaTeamAssociation is not implemented by the apckx emulator")
     assert caught.value.status == 400
 
 

@@ -53,6 +53,13 @@ class ConflictException(ApcServiceException):
     status = 409
 
 
+class PublicPolicyException(ApcServiceException):
+    """PutResourcePolicy with a policy that would grant public access."""
+
+    error_type = "PublicPolicyException"
+    status = 400
+
+
 class ServiceQuotaExceededException(ApcServiceException):
     error_type = "ServiceQuotaExceededException"
     status = 402

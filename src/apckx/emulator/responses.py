@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore import xform_name
 
-from apckx.emulator.control import aliases, certificates, keys, rsa_keys, tags
+from apckx.emulator.control import aliases, certificates, keys, resource_policies, rsa_keys, tags
 from apckx.emulator.control.account import AccountState, BackendRegistry
 from apckx.emulator.control.key_exchange import tokens
 from apckx.emulator.control.key_exchange.common import (
@@ -266,6 +266,21 @@ class PaymentCryptographyResponse:
         return _page([{"Key": tag_key, "Value": value} for tag_key, value in found], token,
                      "Tags")
 
+    # resource-based policies
+
+    def put_resource_policy(self, params: Params) -> Body:
+        policy = resource_policies.put_resource_policy(
+            self.account, params["ResourceArn"], params["Policy"])
+        return {"ResourceArn": params["ResourceArn"], "Policy": policy}
+
+    def get_resource_policy(self, params: Params) -> Body:
+        policy = resource_policies.get_resource_policy(self.account, params["ResourceArn"])
+        return {"ResourceArn": params["ResourceArn"], "Policy": policy}
+
+    def delete_resource_policy(self, params: Params) -> Body:
+        resource_policies.delete_resource_policy(self.account, params["ResourceArn"])
+        return {}
+
 
 #: botocore operation names the emulator implements.
 IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset({
@@ -273,7 +288,7 @@ IMPLEMENTED_OPERATIONS: frozenset[str] = frozenset({
     "StopKeyUsage", "GetPublicKeyCertificate", "ImportKey", "ExportKey", "CreateAlias",
     "GetAlias", "UpdateAlias", "DeleteAlias", "ListAliases", "TagResource", "UntagResource",
     "ListTagsForResource", "GetCertificateSigningRequest", "GetParametersForImport",
-    "GetParametersForExport",
+    "GetParametersForExport", "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
 })
 
 

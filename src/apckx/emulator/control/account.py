@@ -141,7 +141,8 @@ class AccountState:
 
     def complete_due_deletions(self) -> None:
         """DELETE_PENDING keys whose waiting period is over become DELETE_COMPLETE: the
-        material is dropped and aliases pointing at them are unassigned (spec 3.3, 8)."""
+        material and the resource-based policy are dropped and aliases pointing at them are
+        unassigned (spec 3.3, 8)."""
         now = self.now()
         for key in list(self.keys.values()):
             due = key.delete_pending_timestamp
@@ -150,7 +151,7 @@ class AccountState:
             self.update_key(
                 key, key_state=DELETE_COMPLETE, delete_timestamp=due,
                 delete_pending_timestamp=None, secret_hex=None, private_key_pem=None,
-                leaf_certificate_apc=None,
+                leaf_certificate_apc=None, resource_policy=None,
             )
             for name, target in list(self.aliases.items()):
                 if target == key.arn:

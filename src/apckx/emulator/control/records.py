@@ -116,6 +116,8 @@ class KeyRecord(StoredRecord):
     leaf_not_after: float | None = None
     leaf_ca_serial: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: The resource-based policy, verbatim as PutResourcePolicy took it.
+    resource_policy: str | None = None
     #: Symmetric key material (hex) and a key pair's private key (PKCS#8 PEM). Never printed.
     secret_hex: str | None = field(default=None, repr=False)
     private_key_pem: str | None = field(default=None, repr=False)
