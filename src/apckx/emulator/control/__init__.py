@@ -6,6 +6,7 @@
 - ``common``: refusals, pagination, public-key facts;
 - ``keys``: the key lifecycle, KCVs and the key quota;
 - ``aliases``, ``tags``: their operations;
+- ``resource_policies``: one resource-based policy per key, public ones refused;
 - ``certificates``: the account CA, leaves, imported roots and trusted certificates;
 - ``key_exchange``: one module per ``KeyMaterial`` member family, and ``dispatch``'s tables.
 
