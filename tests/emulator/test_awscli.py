@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,8 @@ def aws(
     )
 
 
-def test_create_key_then_alias_with_the_aws_cli(emulator: RunningEmulator, tmp_path: Path) -> None:
+def create_kek(emulator: RunningEmulator, tmp_path: Path) -> dict[str, Any]:
+    """``aws payment-cryptography create-key`` of an exportable AES-256 K0; its ``Key``."""
     created = aws(
         emulator, tmp_path, "create-key", "--exportable",
         "--key-attributes",
@@ -67,7 +69,12 @@ def test_create_key_then_alias_with_the_aws_cli(emulator: RunningEmulator, tmp_p
         "KeyModesOfUse={Encrypt=true,Decrypt=true,Wrap=true,Unwrap=true}",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
-    key = json.loads(created.stdout)["Key"]
+    key: dict[str, Any] = json.loads(created.stdout)["Key"]
+    return key
+
+
+def test_create_key_then_alias_with_the_aws_cli(emulator: RunningEmulator, tmp_path: Path) -> None:
+    key = create_kek(emulator, tmp_path)
     assert key["KeyArn"].startswith("arn:aws:payment-cryptography:us-east-1:111122223333:key/")
     assert key["KeyState"] == "CREATE_COMPLETE"
     aliased = aws(
@@ -89,14 +96,7 @@ def test_aws_cli_shows_service_errors(emulator: RunningEmulator, tmp_path: Path)
 
 
 def test_resource_policy_with_the_aws_cli(emulator: RunningEmulator, tmp_path: Path) -> None:
-    created = aws(
-        emulator, tmp_path, "create-key", "--exportable",
-        "--key-attributes",
-        "KeyAlgorithm=AES_256,KeyUsage=TR31_K0_KEY_ENCRYPTION_KEY,KeyClass=SYMMETRIC_KEY,"
-        "KeyModesOfUse={Encrypt=true,Decrypt=true,Wrap=true,Unwrap=true}",
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    arn = json.loads(created.stdout)["Key"]["KeyArn"]
+    arn = create_kek(emulator, tmp_path)["KeyArn"]
 
     def statement(principal: object) -> str:
         return json.dumps({"Version": "2012-10-17", "Statement": [{

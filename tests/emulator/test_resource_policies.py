@@ -17,7 +17,7 @@ from apckx.emulator.exceptions import (
 )
 from apckx.emulator.pytest_plugin import EmulatorFixture
 
-from .conftest import Call, FakeClock, RecordingStore
+from .conftest import MODES_WRAP, Call, FakeClock, RecordingStore
 
 CreateKey = Callable[..., dict[str, Any]]
 PARTNER = "arn:aws:iam::444455556666:root"
@@ -163,8 +163,7 @@ def test_over_http_through_boto3(apc_emulator: EmulatorFixture) -> None:
     client = apc_emulator.client
     arn = client.create_key(Exportable=True, KeyAttributes={
         "KeyUsage": "TR31_K0_KEY_ENCRYPTION_KEY", "KeyClass": "SYMMETRIC_KEY",
-        "KeyAlgorithm": "AES_256",
-        "KeyModesOfUse": {"Encrypt": True, "Decrypt": True, "Wrap": True, "Unwrap": True},
+        "KeyAlgorithm": "AES_256", "KeyModesOfUse": MODES_WRAP,
     })["Key"]["KeyArn"]  # fmt: skip
     document = policy(allow())
     put = client.put_resource_policy(ResourceArn=arn, Policy=document)

@@ -102,10 +102,7 @@ def _check_statement(statement: Mapping[str, Any], number: int, key: KeyRecord) 
     _refuse_unknown(statement, STATEMENT_ELEMENTS, where)
     if statement.get("Effect") not in EFFECTS:
         raise ValidationException(f"{where} needs an Effect of Allow or Deny")
-    if ("Principal" in statement) == ("NotPrincipal" in statement):
-        raise ValidationException(
-            f"{where} needs exactly one of Principal and NotPrincipal (a resource-based "
-            "policy names who it applies to)")
+    _exactly_one(statement, "Principal", "NotPrincipal", where)  # who it applies to
     actions = _one_of(statement, "Action", "NotAction", where)
     for action in actions:
         if action != "*" and not action.lower().startswith(ACTION_PREFIX):
@@ -126,10 +123,15 @@ def _check_statement(statement: Mapping[str, Any], number: int, key: KeyRecord) 
             "confine '*' with a condition on aws:PrincipalAccount or aws:PrincipalOrgID")
 
 
-def _one_of(statement: Mapping[str, Any], name: str, negated: str, where: str) -> list[str]:
+def _exactly_one(statement: Mapping[str, Any], name: str, negated: str, where: str) -> str:
+    """The one of ``name`` and ``negated`` the statement has (ValidationException if not one)."""
     if (name in statement) == (negated in statement):
         raise ValidationException(f"{where} needs exactly one of {name} and {negated}")
-    element = name if name in statement else negated
+    return name if name in statement else negated
+
+
+def _one_of(statement: Mapping[str, Any], name: str, negated: str, where: str) -> list[str]:
+    element = _exactly_one(statement, name, negated, where)
     values = _strings(statement[element])
     if values is None:
         raise ValidationException(f"{where}: {element} must be a string or a list of strings")
